@@ -1,0 +1,51 @@
+"""Checkpoint files: written atomically, verified by size and SHA-256 when read."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointError
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> tuple[int, str]:
+    """torch.save to a temporary file, fsync, then rename: a reader never sees half a checkpoint."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path.stat().st_size, sha256_of(path)
+
+
+def load_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
+    import torch
+
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} is missing; `mftctl show RUN` lists the checkpoints recorded")
+    if expected_sha256 is not None and sha256_of(path) != expected_sha256:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt (its SHA-256 differs from the one recorded); pick another with --epoch"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file; all mean the same to a user
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} is unreadable ({reason[:120]}); pick another with --epoch") from None
+    if not isinstance(state, dict) or not str(state.get("format", "")).startswith("mftctl-checkpoint"):
+        raise CheckpointError(f"{path} is not an mftctl checkpoint")
+    return state

@@ -1,0 +1,382 @@
+"""The command line: parse, call one tool function, render. Heavy imports (torch, scikit-learn,
+matplotlib, even the database layer) happen inside the commands that need them, so that
+`mftctl --help` starts at once."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from .errors import MftctlError
+
+app = typer.Typer(
+    name="mftctl",
+    help="A command-line laboratory for blob formation in two-layer denoising networks.\n\n"
+    "Example: mftctl train --preset quick && mftctl list",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database maintenance.\n\nExample: mftctl db info", no_args_is_help=True)
+config_app = typer.Typer(help="Presets and config keys.\n\nExample: mftctl config show quick", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+def _console(stderr: bool = False) -> Console:
+    # Piped output (logs, CI, `| less`) has no width; rich would assume 80 and crush the tables.
+    probe = Console(stderr=stderr)
+    wide = not probe.is_terminal and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=160) if wide else probe
+
+
+console = _console()
+err_console = _console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class ConfigView(StrEnum):
+    diff = "diff"
+    full = "full"
+
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="SQLite file (default: $MFTCTL_DB, else ./mftctl.db).", show_default=False),
+]
+PresetOption = Annotated[str | None, typer.Option("--preset", "-p", help="Named preset (`mftctl presets`).")]
+ConfigFileOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML or JSON file of config sections.", exists=True, dir_okay=False),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override one key, e.g. --set training.learning_rate=0.01 (repeatable)."),
+]
+
+
+def handles_errors(fn):
+    """The one error boundary: MftctlError -> `Error: ...` on stderr, exit code 1, no traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MftctlError as exc:
+            err_console.print(f"[red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def print_data(text: str) -> None:
+    """Machine-readable output goes to stdout untouched by rich."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+# --- train -----------------------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def train(
+    preset: PresetOption = None,
+    config_file: ConfigFileOption = None,
+    set_: SetOption = None,
+    epochs: Annotated[int | None, typer.Option(help="Shortcut for --set training.epochs=N.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Shortcut for --set seed=N.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (--set device=...).")] = None,
+    name: Annotated[str | None, typer.Option(help="A name for the run (default run-ID).")] = None,
+    detach: Annotated[bool, typer.Option(help="Start the worker and return at once with the run id.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Train one run in a worker subprocess, with live progress.
+
+    The config is the preset (default reference_3blob), then --config, then each --set.
+
+    Example: mftctl train --preset quick --set training.learning_rate=0.01
+    """
+    from .config import load_config
+    from .runner import create_run, progress_state, start_worker, stop_worker
+    from .store import open_store
+
+    overrides = list(set_ or [])
+    overrides += [f"training.epochs={epochs}"] * (epochs is not None) + [f"seed={seed}"] * (seed is not None)
+    overrides += [f'device="{device}"'] * (device is not None)
+    config = load_config(preset, config_file, overrides)
+    if config.device.startswith("cuda"):
+        from .science.train import resolve_device
+
+        resolve_device(config.device)  # refuse before any row is written
+    store = open_store(db)
+    run = create_run(store, config, name=name, preset=preset or "reference_3blob")
+    proc = start_worker(store, run.id, detach=detach)
+    if detach:
+        console.print(
+            f"run [bold]{run.id}[/] started in the background (pid {proc.pid}); follow it with `mftctl show {run.id}`"
+        )
+        print_data(str(run.id)) if not sys.stdout.isatty() else None
+        return
+    from .progress import follow
+
+    try:
+        follow(proc, progress_state(config), f"run {run.id}", console)
+    except KeyboardInterrupt:
+        stop_worker(proc, store, run.id)
+        err_console.print(f"run {run.id} stopped and marked killed")
+        raise typer.Exit(130) from None
+    _finish_message(store, run.id)
+
+
+def _finish_message(store, run_id: int) -> None:  # noqa: ANN001
+    from .render import fmt
+
+    store.reconcile()
+    run = store.get_run(run_id)
+    if run.status == "completed":
+        console.print(
+            f"run [bold]{run.id}[/] completed: {run.epochs_done} epochs, test loss {fmt(run.last_test_loss)} "
+            f"(best {fmt(run.best_test_loss)}), {fmt(run.train_seconds, 3)} s training. "
+            f"Next: `mftctl show {run.id}`"
+        )
+        return
+    last = (run.error or "").strip().splitlines()[-1:] or ["no reason recorded"]
+    raise MftctlError(f"run {run.id} {run.status}: {last[0]}; `mftctl show {run.id}` has the details")
+
+
+# --- list / show -------------------------------------------------------------------------------------
+
+
+@app.command("list")
+@handles_errors
+def list_(
+    sort: Annotated[str | None, typer.Option(help="Column or config key; '-' prefix for descending.")] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Filter KEY OP VALUE, e.g. status=completed, training.learning_rate>=0.01, "
+            "status=failed,crashed (repeatable; all must hold)."
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="At most N runs (default 50 for a table, all otherwise).")] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """List runs: one SQL query, sorted and filtered by any metric or config key.
+
+    Example: mftctl list --sort -silhouette --where status=completed --limit 10
+    """
+    from .query import parse_where, sort_spec
+    from .render import run_record, runs_table, to_csv, to_json
+    from .store import open_store
+
+    column, descending = sort_spec(sort)
+    filters = [parse_where(w) for w in where or []]
+    store = open_store(db)
+    store.reconcile()
+    if limit is None and format is Format.table:
+        limit = 50
+    runs = store.list_runs(sort=column, desc=descending or desc, filters=filters, limit=limit or None)
+    if format is Format.json:
+        print_data(to_json([run_record(r, with_config=True) for r in runs]))
+    elif format is Format.csv:
+        print_data(to_csv([run_record(r, with_config=True) for r in runs]))
+    else:
+        total = store.count_runs()
+        console.print(runs_table(runs, title=f"{len(runs)} of {total} runs in {store.path}"))
+
+
+@app.command()
+@handles_errors
+def show(
+    run_id: Annotated[int, typer.Argument(help="The run's id (first column of `mftctl list`).")],
+    config_view: Annotated[
+        ConfigView, typer.Option("--config", help="diff: only what differs from the preset; full: every key.")
+    ] = ConfigView.diff,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """One run: status, timings, config, every epoch, checkpoints and children.
+
+    Example: mftctl show 3 --config full
+    """
+    from .config import config_from_json, diff_from_preset, flatten
+    from .render import run_detail, run_record, to_json
+    from .store import open_store
+
+    store = open_store(db, create=False)
+    store.reconcile()
+    run = store.get_run(run_id)
+    epochs, checkpoints, children = store.epochs(run_id), store.checkpoints(run_id), store.children(run_id)
+    if format is not Format.table:
+        record = run_record(run, with_config=True) | {
+            "error": run.error,
+            "extra": run.extra,
+            "epochs": [
+                e.model_dump(exclude={"diagnostics_json", "id"}) | {"diagnostics": e.diagnostics} for e in epochs
+            ],
+            "checkpoints": [c.model_dump(exclude={"id"}) for c in checkpoints],
+            "children": [c.id for c in children],
+        }
+        print_data(to_json(record))
+        return
+    config = config_from_json(run.config_json)
+    if config_view is ConfigView.diff:
+        rows: list[tuple[str, Any]] = [
+            (k, f"{v[1]}  (preset: {v[0]})") for k, v in diff_from_preset(config, run.preset).items()
+        ]
+        title = f"config: differences from {run.preset}" + ("" if rows else " (none)")
+    else:
+        rows = list(flatten(config.model_dump()).items())
+        title = "config"
+    console.print(run_detail(run, epochs, checkpoints, rows, children, title))
+
+
+# --- presets / config ----------------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def presets(
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+) -> None:
+    """List the named presets with their main settings.
+
+    Example: mftctl presets
+    """
+    from rich.table import Table
+
+    from .config import PRESETS, preset_dict
+    from .render import to_json
+
+    if format is not Format.table:
+        print_data(to_json({name: preset_dict(name) for name in sorted(PRESETS)}))
+        return
+    table = Table(title="presets", header_style="bold")
+    for col in ("preset", "d", "hidden", "n_train", "batch", "epochs", "optimizer", "lr", "diagnostics"):
+        table.add_column(col)
+    for name in sorted(PRESETS):
+        c = preset_dict(name)
+        t = c["training"]
+        table.add_row(
+            name,
+            str(c["data"]["d"]),
+            str(c["model"]["hidden_size"]),
+            str(c["data"]["n_train"]),
+            str(t["batch_size"]),
+            str(t["epochs"]),
+            t["optimizer"],
+            str(t["learning_rate"]),
+            str(t["enable_diagnostics"]).lower(),
+        )
+    console.print(table)
+    console.print("Full values: `mftctl config show PRESET`")
+
+
+@config_app.command("show")
+@handles_errors
+def config_show(
+    preset: Annotated[str, typer.Argument(help="A preset name.")] = "reference_3blob",
+    config_file: ConfigFileOption = None,
+    set_: SetOption = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+) -> None:
+    """Print a full, validated config: a preset plus an optional file and overrides.
+
+    Example: mftctl config show quick --set training.epochs=2 --format json
+    """
+    from rich.table import Table
+
+    from .config import ExperimentConfig, flatten, load_config
+
+    config = load_config(preset, config_file, set_ or [])
+    if format is not Format.table:
+        print_data(config.model_dump_json(indent=2))
+        return
+    table = Table(title=f"config ({preset})", header_style="bold")
+    for col in ("key", "value", "meaning"):
+        table.add_column(col)
+    for key, value in flatten(config.model_dump()).items():
+        section, _, field = key.rpartition(".")
+        model = ExperimentConfig.model_fields[section].annotation if section else ExperimentConfig
+        table.add_row(key, str(value), model.model_fields[field].description or "")
+    console.print(table)
+
+
+# --- db ------------------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+@handles_errors
+def db_upgrade(db: DbOption = None) -> None:
+    """Apply pending schema migrations (mftctl also does this on first use).
+
+    Example: mftctl db upgrade --db old.db
+    """
+    from .store import open_store, schema_status, upgrade
+
+    store = open_store(db, create=False, migrate=False, check_pending=False)
+    applied = upgrade(store)
+    console.print(
+        f"{store.path}: applied {', '.join(applied)}"
+        if applied
+        else f"{store.path}: schema is current ({schema_status(store)[0][-1]})"
+    )
+
+
+@db_app.command("info")
+@handles_errors
+def db_info(db: DbOption = None) -> None:
+    """Where the database is, its schema version and how many runs it holds.
+
+    Example: mftctl db info
+    """
+    from .render import kv_table
+    from .store import open_store, schema_status
+
+    store = open_store(db, create=False)
+    applied, pending = schema_status(store)
+    console.print(
+        kv_table(
+            "database",
+            [
+                ("path", str(store.path.resolve())),
+                ("schema", applied[-1] if applied else "-"),
+                ("pending migrations", ", ".join(pending) or "none"),
+                ("runs", store.count_runs()),
+                ("artefacts", str(store.runs_dir.resolve())),
+            ],
+        )
+    )
+
+
+# --- the worker (internal) ------------------------------------------------------------------------------
+
+
+@app.command(hidden=True)
+@handles_errors
+def worker(
+    run_id: Annotated[int, typer.Argument(help="Run to execute.")],
+    db: DbOption = None,
+) -> None:
+    """Internal: the subprocess that trains one run. Example: mftctl worker 3 --db mftctl.db"""
+    from .worker import run_worker
+
+    raise typer.Exit(run_worker(str(db) if db else None, run_id))
+
+
+def main() -> None:
+    app()

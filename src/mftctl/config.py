@@ -1,0 +1,290 @@
+"""Experiment configuration: typed sections, presets, files, `--set` overrides, validation, hash.
+
+Pydantic does the type coercion and range checks (it already ships with SQLModel); this module only
+turns its errors into one line that names the key and what it accepts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    d: int = Field(1024, ge=2, description="Signal dimension (input and output width).")
+    sparsity: int = Field(2, ge=1, description="Active coordinates per clean signal.")
+    noise_variance: float = Field(0.005, ge=0, description="Variance of the i.i.d. Gaussian input noise.")
+    amplitude_min: float = Field(1.0, description="Lower end of U[min, max] for an active value.")
+    amplitude_max: float = Field(1.0, description="Upper end of U[min, max]; equal to min = fixed amplitude.")
+    n_train: int = Field(300_000, ge=1, description="Fresh training samples streamed per epoch.")
+    n_test: int = Field(5_000, ge=1, description="Size of the fixed, seeded test set.")
+
+
+class ModelConfig(_Section):
+    hidden_size: int = Field(512, ge=1, description="Hidden units h (rows of the encoder W1).")
+    encoder_initialization_scale: float = Field(0.03, gt=0, description="Multiplier on Xavier-normal W1.")
+    decoder_initialization_scale: float = Field(0.03, gt=0, description="Multiplier on Xavier-normal W2.")
+
+
+class LossConfig(_Section):
+    loss_type: Literal["scaled_mse", "mse"] = Field("scaled_mse", description="Training and test loss.")
+    lambda_on: float = Field(16.0, ge=0, description="Weight of the active-coordinate part (scaled_mse).")
+    lambda_off: float = Field(1.0, ge=0, description="Weight of the inactive-coordinate part (scaled_mse).")
+
+
+class TrainingConfig(_Section):
+    optimizer: Literal["adam", "sgld"] = Field("adam", description="Adam, or Langevin dynamics (SGLD).")
+    learning_rate: float = Field(0.02, gt=0, description="Step size (peak value when scheduled).")
+    batch_size: int = Field(10_000, ge=1, description="Samples per optimisation step.")
+    epochs: int = Field(20, ge=1, description="Passes of n_train fresh samples.")
+    encoder_regularization: float = Field(0.0, ge=0, description="L2 coefficient on ||W1||_F^2.")
+    decoder_regularization: float = Field(0.03, ge=0, description="L2 coefficient on ||W2||_F^2.")
+    temperature: float = Field(0.0, ge=0, description="SGLD temperature T (noise sqrt(2 lr T)).")
+    lr_schedule: Literal["constant", "warmup_cosine"] = Field(
+        "constant", description="warmup_cosine: linear warm-up, then cosine decay to 0."
+    )
+    warmup_fraction: float = Field(0.05, ge=0, le=1, description="Share of all steps spent warming up.")
+    checkpoint_every: int = Field(1, ge=0, description="Save a checkpoint every N epochs (0: never).")
+    enable_diagnostics: bool = Field(True, description="Blob metrics after every epoch.")
+    diagnostic_sample_size: int = Field(5_000, ge=100, description="Weight pairs sampled for them.")
+
+
+class DiagnosticsConfig(_Section):
+    dbscan_eps: float = Field(
+        0.5, gt=0, description="DBSCAN radius in robust-sigma units of the pair cloud (scale-free)."
+    )
+    dbscan_min_fraction: float = Field(
+        2e-4, gt=0, lt=1, description="Share of all pairs an eps-ball must hold to be a core point."
+    )
+    tail_radius: float = Field(
+        3.0, gt=0, description="Robust radius beyond which pairs are over-sampled (and weighted back)."
+    )
+    gmm_max_components: int = Field(6, ge=1, le=12, description="BIC chooses K in 1..this (diagnose).")
+
+
+class Stage2Config(_Section):
+    num_clusters: int = Field(3, ge=1, description="Mixture components fitted to the parent's pairs.")
+    num_traces: int = Field(1, ge=1, description="Independent encoder samples, one child run each.")
+    mixture: Literal["pair", "encoder"] = Field(
+        "pair", description="Fit 2-D (encoder, decoder) pairs, or 1-D encoder entries as the research code."
+    )
+    control: Literal["gmm", "gaussian", "parent"] = Field(
+        "gmm", description="gmm: sample the mixture; gaussian: matched-variance noise; parent: its encoder."
+    )
+    decoder_init: Literal["xavier", "sampled"] = Field(
+        "xavier", description="Initialise W2' as stage 1 does, or from the sampled decoder coordinate."
+    )
+
+
+class ExperimentConfig(_Section):
+    seed: int = Field(42, ge=0, description="Seeds torch, numpy and Python, the data and the test set.")
+    device: str = Field("auto", description="auto (CUDA when present, else CPU), cpu, cuda, cuda:N.")
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
+    stage2: Stage2Config = Field(default_factory=Stage2Config)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        if self.data.sparsity > self.data.d:
+            raise ValueError(f"data.sparsity ({self.data.sparsity}) must be at most data.d ({self.data.d})")
+        if self.data.amplitude_min > self.data.amplitude_max:
+            raise ValueError("data.amplitude_min must be at most data.amplitude_max")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
+        return self
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The recorded reference run of SCIENCE.md.
+    "reference_3blob": {},
+    # Seconds on one CPU core: for demos, tests and trying the tool.
+    "quick": {
+        "data": {"d": 128, "n_train": 20_000, "n_test": 2_000},
+        "model": {"hidden_size": 64},
+        "training": {"batch_size": 1_000, "epochs": 5, "diagnostic_sample_size": 2_000},
+    },
+    # The reference shapes, shortened: a first look at blobs in minutes on a CPU.
+    "reference_short": {"training": {"epochs": 5}},
+    # Langevin dynamics on the quick shapes.
+    "quick_sgld": {
+        "data": {"d": 128, "n_train": 20_000, "n_test": 2_000},
+        "model": {"hidden_size": 64},
+        "training": {
+            "optimizer": "sgld",
+            "learning_rate": 0.01,
+            "temperature": 1e-6,
+            "batch_size": 1_000,
+            "epochs": 5,
+            "diagnostic_sample_size": 2_000,
+        },
+    },
+}
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
+
+
+def _format_error(err: dict[str, Any], schema: type[BaseModel]) -> str:
+    loc = ".".join(str(part) for part in err["loc"])
+    if err["type"] == "extra_forbidden":
+        section, _, key = loc.rpartition(".")
+        valid = sorted(_section_fields(section))
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f" (did you mean {section + '.' if section else ''}{close[0]}?)" if close else ""
+        return f"unknown key '{loc}'{hint}; valid keys here: {', '.join(valid)}"
+    msg = err["msg"].removeprefix("Value error, ")
+    if not loc:
+        return msg
+    return f"{loc}: {msg} (got {err.get('input')!r})"
+
+
+def _section_fields(section: str) -> list[str]:
+    model: type[BaseModel] = ExperimentConfig
+    for part in filter(None, section.split(".")):
+        annotation = model.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def validate(raw: dict[str, Any]) -> ExperimentConfig:
+    """Build a config from nested dicts, refusing unknown keys, wrong types and impossible values."""
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise ConfigError(_format_error(first, ExperimentConfig) + more) from None
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        close = difflib.get_close_matches(name, PRESETS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(
+            f"unknown preset '{name}'{hint}; choose one of: {', '.join(preset_names())} (see `mftctl presets`)"
+        )
+    return _deep_merge(ExperimentConfig().model_dump(), PRESETS[name])
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A TOML or JSON file holding (part of) a config, as nested dicts."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table of sections, not {type(data).__name__}")
+    return data
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`training.learning_rate=0.01` -> (['training', 'learning_rate'], 0.01).
+
+    The value is read as a TOML value when it is one (numbers, booleans, quoted strings, lists) and as
+    a bare string otherwise; pydantic then coerces it to the field's type.
+    """
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set expects KEY=VALUE such as training.learning_rate=0.01, not {text!r}")
+    value = value.strip()
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return key.split("."), parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    result = json.loads(json.dumps(raw))
+    for text in overrides:
+        path, value = parse_override(text)
+        node = result
+        for i, part in enumerate(path[:-1]):
+            child = node.get(part)
+            if not isinstance(child, dict):
+                where = ".".join(path[: i + 1])
+                valid = ", ".join(sorted(k for k, v in node.items() if isinstance(v, dict)))
+                raise ConfigError(f"unknown section '{where}' in --set {text}; sections: {valid}")
+            node = child
+        node[path[-1]] = value
+    return result
+
+
+def load_config(
+    preset: str | None = None, file: Path | None = None, overrides: list[str] | None = None
+) -> ExperimentConfig:
+    """Preset (default reference_3blob), then a file, then `--set` overrides, validated once at the end."""
+    raw = preset_dict(preset or "reference_3blob")
+    if file is not None:
+        raw = _deep_merge(raw, read_config_file(file))
+    raw = apply_overrides(raw, overrides or [])
+    return validate(raw)
+
+
+def config_hash(config: ExperimentConfig) -> str:
+    """Stable across processes and key order: the sweep uses it to skip cells already done."""
+    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def config_from_json(text: str) -> ExperimentConfig:
+    """A config stored by any mftctl version: keys added since are filled with their defaults."""
+    return validate(json.loads(text))
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def diff_from_preset(config: ExperimentConfig, preset: str | None) -> dict[str, tuple[Any, Any]]:
+    """{dotted key: (preset value, run value)} for every value the run changed."""
+    base = flatten(preset_dict(preset or "reference_3blob"))
+    mine = flatten(config.model_dump(mode="json"))
+    return {k: (base.get(k), v) for k, v in mine.items() if base.get(k) != v}
+
+
+def config_keys() -> list[str]:
+    return sorted(flatten(ExperimentConfig().model_dump()))

@@ -1,0 +1,194 @@
+"""Rich tables and JSON/CSV text built from store rows. Functions take data and return renderables or
+strings; the CLI prints them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from typing import Any
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+
+from .config import flatten
+from .store import Checkpoint, Epoch, Run
+
+STATUS_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "queued": "blue",
+    "failed": "red",
+    "crashed": "red",
+    "killed": "yellow",
+}
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+            return f"{value:.{digits - 1}e}"
+        return f"{value:.{digits}g}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def run_record(run: Run, *, with_config: bool = False) -> dict[str, Any]:
+    """A run as plain data: what `list --format json|csv` prints."""
+    config = run.config
+    record = {
+        "id": run.id,
+        "name": run.name,
+        "kind": run.kind,
+        "parent": run.parent_id,
+        "sweep": run.sweep_id,
+        "status": run.status,
+        "preset": run.preset,
+        "seed": run.seed,
+        "device": run.device,
+        "epochs_done": run.epochs_done,
+        "epochs_total": run.epochs_total,
+        "train_loss": run.last_train_loss,
+        "test_loss": run.last_test_loss,
+        "best_test_loss": run.best_test_loss,
+        "samples_per_s": run.samples_per_s,
+        "train_seconds": run.train_seconds,
+        "n_clusters": run.n_clusters,
+        "silhouette": run.silhouette,
+        "correlation": run.correlation,
+        "noise_fraction": run.noise_fraction,
+        "symmetry_error": run.symmetry_error,
+        "config_hash": run.config_hash,
+        "created": run.created_at.isoformat() if run.created_at else None,
+        "started": run.started_at.isoformat() if run.started_at else None,
+        "finished": run.finished_at.isoformat() if run.finished_at else None,
+    }
+    if with_config:
+        record["config"] = config
+    return record
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str)
+
+
+def to_csv(records: list[dict[str, Any]]) -> str:
+    """Nested values (a config) become dotted columns, so the file loads straight into pandas."""
+    rows = [flatten(r) for r in records]
+    fields: list[str] = []
+    for row in rows:
+        fields.extend(k for k in row if k not in fields)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def runs_table(runs: list[Run], title: str | None = None) -> Table:
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    columns = ("id", "name", "status", "preset", "d×h", "opt", "lr", "ep", "test loss", "best", "K", "silh.",
+               "samples/s", "created")
+    for name in columns:
+        left = name in ("name", "status", "preset", "opt", "created")
+        table.add_column(name, justify="left" if left else "right", no_wrap=name not in ("name", "preset"))
+    for run in runs:
+        c = run.config
+        name = run.name if run.parent_id is None else f"{run.name} ← {run.parent_id}"
+        table.add_row(
+            str(run.id), name, f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/]", run.preset or "-",
+            f"{c['data']['d']}×{c['model']['hidden_size']}", c["training"]["optimizer"],
+            fmt(c["training"]["learning_rate"]), f"{run.epochs_done}/{run.epochs_total}",
+            fmt(run.last_test_loss), fmt(run.best_test_loss), fmt(run.n_clusters), fmt(run.silhouette, 3),
+            fmt(run.samples_per_s, 3), run.created_at.strftime("%m-%d %H:%M") if run.created_at else "-",
+        )
+    return table
+
+
+def epochs_table(epochs: list[Epoch]) -> Table:
+    table = Table(title="epochs", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("ep", "train", "on", "off", "test", "on", "off", "lr", "K", "silh.", "corr", "s", "samples/s"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for e in epochs:
+        table.add_row(
+            str(e.epoch), fmt(e.train_loss), fmt(e.train_loss_on), fmt(e.train_loss_off), fmt(e.test_loss),
+            fmt(e.test_loss_on), fmt(e.test_loss_off), fmt(e.lr, 3), fmt(e.n_clusters), fmt(e.silhouette, 3),
+            fmt(e.correlation, 3), fmt(e.seconds, 3), fmt(e.samples_per_s, 3),
+        )
+    return table
+
+
+def checkpoints_table(checkpoints: list[Checkpoint]) -> Table:
+    table = Table(title="checkpoints", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("epoch", "path", "bytes", "sha256"):
+        table.add_column(name)
+    for ck in checkpoints:
+        table.add_row(str(ck.epoch), ck.path, f"{ck.bytes:,}", ck.sha256[:12])
+    return table
+
+
+def kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left", box=box.SIMPLE, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value if isinstance(value, str) else fmt(value))
+    return table
+
+
+def run_detail(
+    run: Run,
+    epochs: list[Epoch],
+    checkpoints: list[Checkpoint],
+    config_rows: list[tuple[str, Any]],
+    children: list[Run],
+    config_title: str,
+) -> Group:
+    status = f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/]"
+    wall = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
+    facts = [
+        ("run", f"{run.id}  {run.name}"),
+        ("kind", run.kind),
+        ("status", status),
+        ("parent", fmt(run.parent_id)),
+        ("preset", fmt(run.preset)),
+        ("seed", fmt(run.seed)),
+        ("device", fmt(run.device)),
+        ("host / pid", f"{fmt(run.host)} / {fmt(run.pid)}"),
+        ("created", fmt(run.created_at)),
+        ("started", fmt(run.started_at)),
+        ("finished", fmt(run.finished_at)),
+        ("wall seconds", fmt(wall)),
+        ("epochs", f"{run.epochs_done}/{run.epochs_total}"),
+        ("test loss (last / best)", f"{fmt(run.last_test_loss)} / {fmt(run.best_test_loss)}"),
+        ("config hash", run.config_hash),
+    ]
+    parts: list[Any] = [kv_table("run", facts)]
+    parts.append(kv_table(config_title, config_rows) if config_rows else f"[bold]{config_title}[/]")
+    if run.extra:
+        parts.append(
+            kv_table(
+                "lineage",
+                [
+                    (k, json.dumps(v) if isinstance(v, dict | list) else fmt(v))
+                    for k, v in run.extra.items()
+                    if k != "mixture"
+                ],
+            )
+        )
+    if epochs:
+        parts.append(epochs_table(epochs))
+    if checkpoints:
+        parts.append(checkpoints_table(checkpoints))
+    if children:
+        parts.append(runs_table(children, title="children"))
+    if run.error:
+        parts.append(f"[red]error:[/]\n{run.error.rstrip()}")
+    return Group(*parts)

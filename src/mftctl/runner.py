@@ -1,0 +1,123 @@
+"""The run lifecycle on the tool side: create the row, start the worker subprocess, relay its progress,
+stop it on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from .config import ExperimentConfig, config_hash
+from .store import Run, Store
+
+STOP_GRACE_S = 15
+
+
+def create_run(
+    store: Store,
+    config: ExperimentConfig,
+    *,
+    name: str | None = None,
+    preset: str | None = None,
+    kind: str = "train",
+    parent_id: int | None = None,
+    sweep_id: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Run:
+    run = store.create_run(
+        name=name or "",
+        config_json=config.model_dump_json(),
+        config_hash=config_hash(config),
+        seed=config.seed,
+        epochs_total=config.training.epochs,
+        preset=preset,
+        kind=kind,
+        parent_id=parent_id,
+        sweep_id=sweep_id,
+        extra=extra,
+    )
+    store.run_dir(run.id).mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def worker_command(store: Store, run_id: int) -> list[str]:
+    return [sys.executable, "-m", "mftctl", "worker", str(run_id), "--db", str(store.path)]
+
+
+def start_worker(store: Store, run_id: int, *, detach: bool = False, env: dict | None = None) -> subprocess.Popen:
+    """The worker's stderr goes to worker.log in the run's folder; its stdout carries progress events
+    (discarded when detached: the database has the record)."""
+    log = open(store.run_dir(run_id) / "worker.log", "ab")  # noqa: SIM115 - the child owns it
+    child_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    return subprocess.Popen(
+        worker_command(store, run_id),
+        stdout=subprocess.DEVNULL if detach else subprocess.PIPE,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        env=child_env,
+        start_new_session=detach,  # a detached worker outlives the terminal and ignores its Ctrl-C
+        text=True,
+    )
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) and "event" in event else None
+
+
+def stop_worker(proc: subprocess.Popen, store: Store, run_id: int) -> None:
+    """Ask the worker to stop (it records `killed`), wait, then force; never leave the run `running`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    store.finish_run(run_id, "killed", "stopped by the user (Ctrl-C)")
+
+
+@dataclass
+class ProgressState:
+    """What the live view shows of one run, folded from its worker's events."""
+
+    epochs: int
+    steps_per_epoch: int
+    epoch: int = 0
+    step: int = 0
+    loss: float | None = None
+    test_loss: float | None = None
+    samples_per_s: float | None = None
+    status: str | None = None
+    error: str | None = None
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def done_steps(self) -> int:
+        return max(0, self.epoch - 1) * self.steps_per_epoch + self.step
+
+    def apply(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "step":
+            self.epoch, self.step, self.loss = event["epoch"], event["step"], event["loss"]
+        elif kind == "epoch":
+            self.epoch, self.step = event["epoch"], self.steps_per_epoch
+            self.loss, self.test_loss = event["train_loss"], event["test_loss"]
+            self.samples_per_s = event["samples_per_s"]
+        elif kind == "done":
+            self.status, self.error = event["status"], event.get("error")
+
+
+def progress_state(config: ExperimentConfig) -> ProgressState:
+    return ProgressState(config.training.epochs, math.ceil(config.data.n_train / config.training.batch_size))

@@ -1,0 +1,65 @@
+"""Optimisers and the learning-rate schedule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+
+from ..config import TrainingConfig
+
+
+class SGLD(torch.optim.Optimizer):
+    """Stochastic gradient Langevin dynamics: θ ← θ − lr·∇L + sqrt(2·lr·T)·ξ, ξ ~ N(0, I).
+
+    A real Optimizer, so its state (none beyond hyper-parameters) checkpoints like Adam's. The noise
+    comes from torch's global generator, which the checkpoint saves and restores.
+    """
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], lr: float, temperature: float = 0.0):
+        if lr <= 0:
+            raise ValueError(f"SGLD lr must be positive, not {lr}")
+        if temperature < 0:
+            raise ValueError(f"SGLD temperature must be non-negative, not {temperature}")
+        super().__init__(params, {"lr": lr, "temperature": temperature})
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: ANN001 - torch's signature
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, temperature = group["lr"], group["temperature"]
+            noise_std = math.sqrt(2.0 * lr * temperature)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                p.add_(p.grad, alpha=-lr)
+                if noise_std > 0:
+                    p.add_(torch.randn_like(p), alpha=noise_std)
+        return loss
+
+
+def build_optimizer(params: list[torch.nn.Parameter], cfg: TrainingConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgld":
+        return SGLD(params, lr=cfg.learning_rate, temperature=cfg.temperature)
+    return torch.optim.Adam(params, lr=cfg.learning_rate)
+
+
+def lr_factor(step: int, total_steps: int, cfg: TrainingConfig) -> float:
+    """Multiplier on the base learning rate at `step` (0-based)."""
+    if cfg.lr_schedule == "constant":
+        return 1.0
+    warmup = int(cfg.warmup_fraction * total_steps)
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total_steps - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainingConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, cfg))

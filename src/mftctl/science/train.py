@@ -1,0 +1,217 @@
+"""The training loop: config in, epochs out to a sink, a result back.
+
+It reads top to bottom; the math lives in data.py, losses.py and optim.py. Nothing here knows about
+SQLite or the terminal: the caller passes a sink (NullSink for notebooks and tests).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from ..config import ExperimentConfig
+from .data import Batch, make_generator, fixed_test_set, two_hot_batch
+from .losses import l2_penalty, loss_parts
+from .model import TwoLayerNet
+from .optim import build_optimizer, build_scheduler
+
+CHECKPOINT_FORMAT = "mftctl-checkpoint-1"
+
+
+@dataclass
+class EpochRecord:
+    epoch: int  # 1-based
+    train_loss: float
+    train_loss_on: float
+    train_loss_off: float
+    test_loss: float
+    test_loss_on: float
+    test_loss_off: float
+    seconds: float  # the whole epoch: training, evaluation, diagnostics
+    train_seconds: float
+    samples_per_s: float  # training samples per second of training time
+    lr: float
+    diagnostics: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model: TwoLayerNet
+    epochs: list[EpochRecord] = field(default_factory=list)
+
+    @property
+    def final(self) -> EpochRecord | None:
+        return self.epochs[-1] if self.epochs else None
+
+
+class Sink(Protocol):
+    def on_step(self, epoch: int, step: int, steps: int, loss: torch.Tensor) -> None: ...
+    def on_epoch(self, record: EpochRecord) -> None: ...
+    def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None: ...
+
+
+class NullSink:
+    def on_step(self, epoch: int, step: int, steps: int, loss: torch.Tensor) -> None:
+        pass
+
+    def on_epoch(self, record: EpochRecord) -> None:
+        pass
+
+    def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
+        pass
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        from ..errors import ConfigError
+
+        raise ConfigError(f"device '{name}' asked for, but torch sees no CUDA device; use --device cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def steps_per_epoch(config: ExperimentConfig) -> int:
+    return math.ceil(config.data.n_train / config.training.batch_size)
+
+
+@torch.no_grad()
+def evaluate(model: TwoLayerNet, data: Batch, config: ExperimentConfig) -> tuple[float, float, float]:
+    """Test loss (total, on, off) without the L2 penalty, in chunks of the training batch size."""
+    model.eval()
+    sums = torch.zeros(3, device=data.x.device)
+    chunk = config.training.batch_size
+    for start in range(0, len(data), chunk):
+        part = data.slice(start, start + chunk)
+        loss = loss_parts(model(part.x), part, config.loss)
+        sums += torch.stack((loss.total, loss.on, loss.off)) * len(part)
+    model.train()
+    total, on, off = (sums / len(data)).tolist()
+    return total, on, off
+
+
+def checkpoint_state(
+    epoch: int,
+    config: ExperimentConfig,
+    model: TwoLayerNet,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    data_gen: torch.Generator,
+    frozen_encoder: bool,
+) -> dict[str, Any]:
+    """Everything needed to continue exactly where this epoch ended (loadable with weights_only)."""
+    rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "epoch": epoch,
+        "config": config.model_dump(mode="json"),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng,
+        "frozen_encoder": frozen_encoder,
+    }
+
+
+def _restore(state, model, optimizer, scheduler, data_gen) -> int:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    data_gen.set_state(state["rng"]["data"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if "cuda" in state["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    return int(state["epoch"])
+
+
+def train(
+    config: ExperimentConfig,
+    sink: Sink | None = None,
+    *,
+    model: TwoLayerNet | None = None,
+    frozen_encoder: bool = False,
+    resume: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train `config` for its epochs (continuing after `resume`'s epoch when given).
+
+    `model` replaces the freshly initialised network (stage 2 passes one with a sampled encoder);
+    `frozen_encoder` trains only the decoder (W2, b2).
+    """
+    sink = sink or NullSink()
+    tc = config.training
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    if model is None:
+        model = TwoLayerNet.from_config(config.data.d, config.model)
+    model.to(device)
+    if frozen_encoder:
+        model.freeze_encoder()
+    optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], tc)
+    steps = steps_per_epoch(config)
+    scheduler = build_scheduler(optimizer, tc, steps * tc.epochs)
+    data_gen = make_generator(config.seed, device)
+    test = fixed_test_set(config.data, config.seed, device)
+    done = _restore(resume, model, optimizer, scheduler, data_gen) if resume else 0
+
+    result = TrainResult(model)
+    for epoch in range(done + 1, tc.epochs + 1):
+        started = time.perf_counter()
+        sums = torch.zeros(3, device=device)
+        for step in range(steps):
+            size = min(tc.batch_size, config.data.n_train - step * tc.batch_size)
+            batch = two_hot_batch(size, config.data, data_gen)
+            loss = loss_parts(model(batch.x), batch, config.loss)
+            objective = loss.total + l2_penalty(model, tc.encoder_regularization, tc.decoder_regularization)
+            optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            optimizer.step()
+            scheduler.step()
+            sums += torch.stack((loss.total, loss.on, loss.off)).detach() * size
+            sink.on_step(epoch, step + 1, steps, loss.total)
+        train_total, train_on, train_off = (sums / config.data.n_train).tolist()
+        train_seconds = time.perf_counter() - started
+
+        test_total, test_on, test_off = evaluate(model, test, config)
+        diagnostics = None
+        if tc.enable_diagnostics:
+            from .diagnostics import epoch_metrics
+
+            diagnostics = epoch_metrics(model, config, rng=np.random.default_rng([config.seed, epoch]))
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=train_total,
+            train_loss_on=train_on,
+            train_loss_off=train_off,
+            test_loss=test_total,
+            test_loss_on=test_on,
+            test_loss_off=test_off,
+            seconds=time.perf_counter() - started,
+            train_seconds=train_seconds,
+            samples_per_s=config.data.n_train / train_seconds,
+            lr=optimizer.param_groups[0]["lr"],
+            diagnostics=diagnostics,
+        )
+        result.epochs.append(record)
+        sink.on_epoch(record)
+        if tc.checkpoint_every and (epoch % tc.checkpoint_every == 0 or epoch == tc.epochs):
+            sink.on_checkpoint(
+                epoch, checkpoint_state(epoch, config, model, optimizer, scheduler, data_gen, frozen_encoder)
+            )
+    return result

@@ -1,0 +1,547 @@
+"""The run store: SQLModel tables, the engine, schema migrations and every query. Nothing else writes SQL.
+
+Concurrency: WAL journal, a 30 s busy timeout, and `BEGIN IMMEDIATE` for every write transaction, so
+a writer takes the lock up front and waits for it rather than failing with "database is locked" when
+it would have upgraded a read lock. Transactions are short: one per epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlmodel import Field, Session, SQLModel, col, create_engine, func, select
+
+from .errors import StoreError
+
+DEFAULT_DB = "mftctl.db"
+BUSY_TIMEOUT_S = 30
+# A running worker touches its heartbeat this often; a run silent for STALE_AFTER_S is crashed.
+HEARTBEAT_S = 10
+STALE_AFTER_S = 120
+
+ACTIVE = ("queued", "running")
+FINISHED = ("completed", "failed", "killed", "crashed")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def resolve_db_path(option: str | Path | None = None) -> Path:
+    """--db, else $MFTCTL_DB, else ./mftctl.db."""
+    return Path(option or os.environ.get("MFTCTL_DB") or DEFAULT_DB)
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+
+class Run(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    kind: str = "train"  # train | stage2
+    parent_id: int | None = Field(default=None, foreign_key="run.id", index=True)
+    sweep_id: int | None = Field(default=None, index=True)
+    status: str = Field(default="queued", index=True)  # queued running completed failed killed crashed
+    preset: str | None = Field(default=None, index=True)
+    config_json: str
+    config_hash: str = Field(index=True)
+    seed: int
+    device: str | None = None  # the torch device the worker actually used
+    host: str | None = None
+    pid: int | None = None
+    created_at: datetime = Field(default_factory=now, index=True)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    error: str | None = None  # the traceback of a failed run, or why it was marked crashed/killed
+    extra_json: str | None = None  # kind-specific facts (stage 2: parent epoch, mixture, sampling seed)
+    # Summary, kept current every epoch so that `list` sorts and filters without touching epochs.
+    epochs_total: int = 0
+    epochs_done: int = 0
+    last_train_loss: float | None = None
+    last_test_loss: float | None = Field(default=None, index=True)
+    best_test_loss: float | None = Field(default=None, index=True)
+    samples_per_s: float | None = None
+    train_seconds: float = 0.0
+    n_clusters: int | None = Field(default=None, index=True)
+    silhouette: float | None = Field(default=None, index=True)
+    correlation: float | None = None
+    noise_fraction: float | None = None
+    symmetry_error: float | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return json.loads(self.config_json)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return json.loads(self.extra_json) if self.extra_json else {}
+
+
+class Epoch(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    epoch: int
+    train_loss: float
+    train_loss_on: float
+    train_loss_off: float
+    test_loss: float
+    test_loss_on: float
+    test_loss_off: float
+    seconds: float
+    train_seconds: float
+    samples_per_s: float
+    lr: float
+    n_clusters: int | None = None
+    noise_fraction: float | None = None
+    silhouette: float | None = None
+    correlation: float | None = None
+    symmetry_error: float | None = None
+    diagnostics_json: str | None = None  # blob centres and masses, scale
+
+    @property
+    def diagnostics(self) -> dict[str, Any] | None:
+        return json.loads(self.diagnostics_json) if self.diagnostics_json else None
+
+
+class Checkpoint(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    epoch: int
+    path: str  # relative to the database's folder
+    bytes: int
+    sha256: str
+    created_at: datetime = Field(default_factory=now)
+
+
+class Diagnosis(SQLModel, table=True):
+    """The full `diagnose` analysis of one checkpoint, kept so a second look is a lookup."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="run.id", index=True)
+    epoch: int
+    version: int
+    result_json: str
+    created_at: datetime = Field(default_factory=now)
+
+
+# --- migrations: append only; never edit one that has shipped -----------------------------------
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    (
+        "001_initial",
+        [
+            """CREATE TABLE run (
+                id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+                parent_id INTEGER REFERENCES run(id), sweep_id INTEGER, status VARCHAR NOT NULL,
+                preset VARCHAR, config_json VARCHAR NOT NULL, config_hash VARCHAR NOT NULL,
+                seed INTEGER NOT NULL, device VARCHAR, host VARCHAR, pid INTEGER,
+                created_at DATETIME NOT NULL, started_at DATETIME, finished_at DATETIME,
+                heartbeat_at DATETIME, error VARCHAR, extra_json VARCHAR,
+                epochs_total INTEGER NOT NULL, epochs_done INTEGER NOT NULL,
+                last_train_loss FLOAT, last_test_loss FLOAT, best_test_loss FLOAT, samples_per_s FLOAT,
+                train_seconds FLOAT NOT NULL, n_clusters INTEGER, silhouette FLOAT, correlation FLOAT,
+                noise_fraction FLOAT, symmetry_error FLOAT)""",
+            *(
+                f"CREATE INDEX ix_run_{c} ON run ({c})"
+                for c in (
+                    "parent_id",
+                    "sweep_id",
+                    "status",
+                    "preset",
+                    "config_hash",
+                    "created_at",
+                    "last_test_loss",
+                    "best_test_loss",
+                    "n_clusters",
+                    "silhouette",
+                )
+            ),
+            """CREATE TABLE epoch (
+                id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id), epoch INTEGER NOT NULL,
+                train_loss FLOAT NOT NULL, train_loss_on FLOAT NOT NULL, train_loss_off FLOAT NOT NULL,
+                test_loss FLOAT NOT NULL, test_loss_on FLOAT NOT NULL, test_loss_off FLOAT NOT NULL,
+                seconds FLOAT NOT NULL, train_seconds FLOAT NOT NULL, samples_per_s FLOAT NOT NULL,
+                lr FLOAT NOT NULL, n_clusters INTEGER, noise_fraction FLOAT, silhouette FLOAT,
+                correlation FLOAT, symmetry_error FLOAT, diagnostics_json VARCHAR,
+                UNIQUE (run_id, epoch))""",
+            "CREATE INDEX ix_epoch_run_id ON epoch (run_id)",
+            """CREATE TABLE checkpoint (
+                id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id), epoch INTEGER NOT NULL,
+                path VARCHAR NOT NULL, bytes INTEGER NOT NULL, sha256 VARCHAR NOT NULL,
+                created_at DATETIME NOT NULL, UNIQUE (run_id, epoch))""",
+            "CREATE INDEX ix_checkpoint_run_id ON checkpoint (run_id)",
+        ],
+    ),
+    (
+        "002_diagnosis",
+        [
+            """CREATE TABLE diagnosis (
+                id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id), epoch INTEGER NOT NULL,
+                version INTEGER NOT NULL, result_json VARCHAR NOT NULL, created_at DATETIME NOT NULL,
+                UNIQUE (run_id, epoch, version))""",
+            "CREATE INDEX ix_diagnosis_run_id ON diagnosis (run_id)",
+        ],
+    ),
+]
+
+MIGRATION_TABLE = "mftctl_migrations"
+
+
+def _make_engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_S})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+@dataclass
+class RunFilter:
+    """One `--where` condition: column (a run column, or a JSON path into the config), op, value."""
+
+    column: str
+    op: str
+    value: Any
+    json_path: str | None = None
+
+
+class Store:
+    """An open mftctl database and the folder of run artefacts beside it."""
+
+    def __init__(self, path: Path, engine: Engine):
+        self.path = path
+        self.engine = engine
+        self._writer = engine.execution_options(sqlite_begin="IMMEDIATE")
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path.parent / "mftctl-runs"
+
+    def run_dir(self, run_id: int) -> Path:
+        return self.runs_dir / str(run_id)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- runs ---------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        name: str,
+        config_json: str,
+        config_hash: str,
+        seed: int,
+        epochs_total: int,
+        preset: str | None = None,
+        kind: str = "train",
+        parent_id: int | None = None,
+        sweep_id: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Run:
+        run = Run(
+            name=name,
+            kind=kind,
+            preset=preset,
+            config_json=config_json,
+            config_hash=config_hash,
+            seed=seed,
+            epochs_total=epochs_total,
+            parent_id=parent_id,
+            sweep_id=sweep_id,
+            extra_json=json.dumps(extra) if extra else None,
+        )
+        with self.write() as s:
+            s.add(run)
+            s.flush()
+            if not name:
+                run.name = f"run-{run.id}"
+        return run
+
+    def get_run(self, run_id: int) -> Run:
+        with self.read() as s:
+            run = s.get(Run, run_id)
+        if run is None:
+            raise StoreError(f"no run with id {run_id} in {self.path}; `mftctl list` shows the runs")
+        return run
+
+    def mark_running(self, run_id: int, *, pid: int, device: str) -> bool:
+        """queued -> running, atomically; False if the run was not queued (someone else took it)."""
+        with self.write() as s:
+            run = s.get(Run, run_id)
+            if run is None or run.status != "queued":
+                return False
+            t = now()
+            run.status, run.pid, run.host, run.device = "running", pid, socket.gethostname(), device
+            run.started_at = run.heartbeat_at = t
+        return True
+
+    def heartbeat(self, run_id: int) -> None:
+        with self.write() as s:
+            s.exec(text("UPDATE run SET heartbeat_at = :t WHERE id = :id"), params={"t": now(), "id": run_id})
+
+    def finish_run(self, run_id: int, status: str, error: str | None = None) -> bool:
+        """Active -> a finished status; a run already finished keeps the status it has."""
+        assert status in FINISHED
+        with self.write() as s:
+            run = s.get(Run, run_id)
+            if run is None or run.status not in ACTIVE:
+                return False
+            run.status, run.error, run.finished_at = status, error, now()
+        return True
+
+    def record_epoch(self, run_id: int, values: dict[str, Any], diagnostics: dict[str, Any] | None) -> None:
+        """The epoch row and the run's summary columns, in one short transaction."""
+        diag = diagnostics or {}
+        summary = {
+            k: diag.get(k) for k in ("n_clusters", "noise_fraction", "silhouette", "correlation", "symmetry_error")
+        }
+        row = Epoch(
+            run_id=run_id, **values, **summary, diagnostics_json=json.dumps(diagnostics) if diagnostics else None
+        )
+        with self.write() as s:
+            s.add(row)
+            run = s.get(Run, run_id)
+            run.epochs_done = max(run.epochs_done, values["epoch"])
+            run.last_train_loss, run.last_test_loss = values["train_loss"], values["test_loss"]
+            run.best_test_loss = min(x for x in (run.best_test_loss, values["test_loss"]) if x is not None)
+            run.samples_per_s = values["samples_per_s"]
+            run.train_seconds += values["train_seconds"]
+            run.heartbeat_at = now()
+            if diagnostics is not None:
+                for key, value in summary.items():
+                    setattr(run, key, value)
+
+    def record_checkpoint(self, run_id: int, epoch: int, path: Path, size: int, sha256: str) -> None:
+        rel = os.path.relpath(path, self.path.parent)
+        with self.write() as s:
+            s.add(Checkpoint(run_id=run_id, epoch=epoch, path=rel, bytes=size, sha256=sha256))
+
+    def epochs(self, run_id: int) -> list[Epoch]:
+        with self.read() as s:
+            return list(s.exec(select(Epoch).where(Epoch.run_id == run_id).order_by(Epoch.epoch)))
+
+    def checkpoints(self, run_id: int) -> list[Checkpoint]:
+        with self.read() as s:
+            return list(s.exec(select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.epoch)))
+
+    def checkpoint_path(self, ckpt: Checkpoint) -> Path:
+        return self.path.parent / ckpt.path
+
+    def children(self, run_id: int) -> list[Run]:
+        with self.read() as s:
+            return list(s.exec(select(Run).where(Run.parent_id == run_id).order_by(Run.id)))
+
+    # --- crash reconciliation -------------------------------------------------------------------
+
+    def reconcile(self, *, stale_after_s: float = STALE_AFTER_S) -> list[int]:
+        """Mark `crashed` every running run whose worker is gone: its pid is dead on this host, or its
+        heartbeat is older than stale_after_s (another host, or a hung machine). Returns their ids."""
+        host = socket.gethostname()
+        with self.read() as s:
+            running = list(s.exec(select(Run).where(Run.status == "running")))
+        t = now()
+        dead = []
+        for run in running:
+            if run.host == host and run.pid is not None:
+                gone = not _worker_alive(run.pid)
+            else:
+                gone = run.heartbeat_at is None or (t - run.heartbeat_at).total_seconds() > stale_after_s
+            if gone:
+                dead.append(run.id)
+        for run_id in dead:
+            self.finish_run(
+                run_id,
+                "crashed",
+                "the worker process ended without reporting (killed or out of "
+                "memory); `mftctl show` lists the epochs it completed",
+            )
+        return dead
+
+    # --- listing ----------------------------------------------------------------------------------
+
+    def list_runs(
+        self,
+        *,
+        sort: str | None = None,
+        desc: bool = False,
+        filters: list[RunFilter] | None = None,
+        limit: int | None = None,
+    ) -> list[Run]:
+        """One SQL query: WHERE from filters, ORDER BY a run column or a config JSON path, LIMIT."""
+        query = select(Run)
+        for f in filters or []:
+            column = _json_column(f.json_path) if f.json_path else getattr(Run, f.column)
+            query = query.where(_compare(column, f.op, f.value))
+        if sort:
+            column = _json_column(sort) if sort.startswith("$") else getattr(Run, sort)
+            order = column.desc() if desc else column.asc()
+            query = query.order_by(order.nulls_last(), Run.id.desc() if desc else Run.id.asc())
+        else:
+            query = query.order_by(Run.id.desc())
+        if limit:
+            query = query.limit(limit)
+        with self.read() as s:
+            return list(s.exec(query))
+
+    def count_runs(self) -> int:
+        with self.read() as s:
+            return s.exec(select(func.count()).select_from(Run)).one()
+
+
+def _json_column(path: str):
+    return func.json_extract(col(Run.config_json), path)
+
+
+def _compare(column, op: str, value: Any):
+    if op == "=" and isinstance(value, list):
+        return column.in_(value)
+    if op == "!=" and isinstance(value, list):
+        return column.not_in(value)
+    return {
+        "=": column.__eq__,
+        "!=": column.__ne__,
+        "<": column.__lt__,
+        "<=": column.__le__,
+        ">": column.__gt__,
+        ">=": column.__ge__,
+    }[op](value)
+
+
+def _worker_alive(pid: int) -> bool:
+    """True if pid is a live (not zombie) mftctl process. Checking the command line guards against
+    the pid having been reused by an unrelated process since the worker died."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    proc = Path(f"/proc/{pid}")
+    if not proc.exists():  # not Linux: trust kill(0)
+        return True
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return state != "Z" and b"mftctl" in cmdline
+
+
+# --- opening and upgrading ------------------------------------------------------------------------
+
+
+def _applied_migrations(conn) -> list[str] | None:  # noqa: ANN001
+    tables = {r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")}
+    if MIGRATION_TABLE not in tables:
+        return None if tables else []
+    return [r[0] for r in conn.exec_driver_sql(f"SELECT name FROM {MIGRATION_TABLE} ORDER BY name")]
+
+
+def schema_status(store: Store) -> tuple[list[str], list[str]]:
+    """(applied, pending) migration names."""
+    with store.engine.connect() as conn:
+        applied = _applied_migrations(conn) or []
+    return applied, [name for name, _ in MIGRATIONS if name not in applied]
+
+
+def _check_not_newer(path: Path, applied: list[str]) -> None:
+    known = {name for name, _ in MIGRATIONS}
+    unknown = [name for name in applied if name not in known]
+    if unknown:
+        raise StoreError(
+            f"{path} was written by a newer mftctl (schema {unknown[-1]}, this mftctl knows up to "
+            f"{MIGRATIONS[-1][0]}); upgrade mftctl (`pip install -U mftctl`) or use another --db"
+        )
+
+
+def upgrade(store: Store) -> list[str]:
+    """Apply pending migrations under the write lock; returns the names applied."""
+    applied_now = []
+    with store._writer.connect() as conn, conn.begin():
+        applied = _applied_migrations(conn)
+        if applied is None:
+            raise StoreError(f"{store.path} is an SQLite file but not an mftctl database; use another --db")
+        _check_not_newer(store.path, applied)
+        conn.exec_driver_sql(
+            f"CREATE TABLE IF NOT EXISTS {MIGRATION_TABLE} (name VARCHAR PRIMARY KEY, applied_at DATETIME)"
+        )
+        for name, statements in MIGRATIONS:
+            if name in applied:
+                continue
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+            conn.exec_driver_sql(
+                f"INSERT INTO {MIGRATION_TABLE} (name, applied_at) VALUES (?, ?)", (name, now().isoformat())
+            )
+            applied_now.append(name)
+    return applied_now
+
+
+def open_store(
+    path: str | Path | None = None, *, create: bool = True, migrate: bool = True, check_pending: bool = True
+) -> Store:
+    """Open (and create, and upgrade) the database. Workers pass migrate=False: only the parent upgrades;
+    `db upgrade` passes check_pending=False to open an old database and upgrade it itself."""
+    path = resolve_db_path(path)
+    if not path.exists():
+        if not create:
+            raise StoreError(f"no database at {path}; train a run first or point --db / MFTCTL_DB at one")
+        if not path.parent.exists():
+            raise StoreError(f"cannot create database {path}: folder {path.parent} does not exist")
+    store = Store(path, _make_engine(path))
+    try:
+        with store.engine.connect() as conn:
+            applied = _applied_migrations(conn)
+        if applied is None:
+            raise StoreError(f"{path} is an SQLite file but not an mftctl database; use another --db")
+        _check_not_newer(path, applied)
+        pending = [name for name, _ in MIGRATIONS if name not in applied]
+        if pending and check_pending:
+            if not migrate:
+                raise StoreError(f"{path} needs a schema upgrade ({', '.join(pending)}); run `mftctl db upgrade`")
+            upgrade(store)
+    except (DatabaseError, OperationalError, sqlite3.DatabaseError) as exc:
+        store.close()
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        raise StoreError(f"cannot open database {path}: {reason}; check the file or use another --db") from None
+    except StoreError:
+        store.close()
+        raise
+    return store

@@ -1,0 +1,108 @@
+"""The worker subprocess: load the run row, train, write epochs and checkpoints, end the run.
+
+It reports progress to its parent as JSON lines on stdout (one `step` event every quarter second at
+most, one `epoch` event per epoch); the database is the record, stdout only the live view.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+from .artifacts import save_checkpoint
+from .config import config_from_json
+from .errors import MftctlError
+from .store import HEARTBEAT_S, Run, Store, open_store
+
+STEP_EVENT_INTERVAL_S = 0.25
+
+
+def emit(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event) + "\n")
+    sys.stdout.flush()
+
+
+class StoreSink:
+    """The training loop's sink for a tool run: epochs and checkpoints to the store, events to stdout."""
+
+    def __init__(self, store: Store, run: Run):
+        self.store, self.run = store, run
+        self._last_step_event = 0.0
+
+    def on_step(self, epoch: int, step: int, steps: int, loss) -> None:  # noqa: ANN001
+        t = time.monotonic()
+        if t - self._last_step_event >= STEP_EVENT_INTERVAL_S or step == steps:
+            self._last_step_event = t
+            emit({"event": "step", "epoch": epoch, "step": step, "steps": steps, "loss": float(loss)})
+
+    def on_epoch(self, record) -> None:  # noqa: ANN001
+        values = record.as_dict()
+        diagnostics = values.pop("diagnostics")
+        self.store.record_epoch(self.run.id, values, diagnostics)
+        summary = {k: (diagnostics or {}).get(k) for k in ("n_clusters", "silhouette")}
+        emit({"event": "epoch", **values, **summary})
+
+    def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
+        path = self.store.run_dir(self.run.id) / f"epoch_{epoch:04d}.pt"
+        size, digest = save_checkpoint(path, state)
+        self.store.record_checkpoint(self.run.id, epoch, path, size, digest)
+
+
+def _heartbeat(store: Store, run_id: int, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_S):
+        try:
+            store.heartbeat(run_id)
+        except Exception:  # a busy or vanished database must not kill the training thread
+            pass
+
+
+def _raise_interrupt(signum, frame):  # noqa: ANN001
+    raise KeyboardInterrupt
+
+
+def run_worker(db_path: str, run_id: int) -> int:
+    from .science.train import resolve_device, train
+
+    store = open_store(db_path, create=False, migrate=False)
+    run = store.get_run(run_id)
+    try:
+        config = config_from_json(run.config_json)
+        device = resolve_device(config.device)
+    except MftctlError as exc:  # a row edited or written by another version: record why, never hang
+        store.finish_run(run_id, "failed", f"cannot start: {exc}")
+        emit({"event": "done", "status": "failed", "error": str(exc)})
+        return 1
+    if not store.mark_running(run_id, pid=os.getpid(), device=str(device)):
+        print(f"run {run_id} is {store.get_run(run_id).status}, not queued; nothing to do", file=sys.stderr)
+        return 1
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stop = threading.Event()
+    threading.Thread(target=_heartbeat, args=(store, run_id, stop), daemon=True).start()
+    try:
+        if run.kind == "stage2":
+            from .stage2 import prepare_child
+
+            model = prepare_child(store, run, config)
+            train(config, StoreSink(store, run), model=model, frozen_encoder=True)
+        else:
+            train(config, StoreSink(store, run))
+        status, error = "completed", None
+    except KeyboardInterrupt:
+        status, error = "killed", "stopped by the user (Ctrl-C or SIGTERM)"
+    except BaseException:
+        status, error = "failed", traceback.format_exc()
+    finally:
+        stop.set()
+    # A second Ctrl-C must not interrupt the final write.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    store.finish_run(run_id, status, error)
+    emit({"event": "done", "status": status, "error": error})
+    store.close()
+    return 0 if status == "completed" else 1

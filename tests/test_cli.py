@@ -1,0 +1,143 @@
+import csv
+import io
+import json
+import sqlite3
+
+import pytest
+from conftest import TINY
+from typer.testing import CliRunner
+
+from mftctl.cli import app
+
+runner = CliRunner()
+SETS = [arg for s in TINY for arg in ("--set", s)]
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def run_count(db) -> int:
+    if not db.exists():
+        return 0
+    return sqlite3.connect(db).execute("SELECT count(*) FROM run").fetchone()[0]
+
+
+def test_train_list_show_end_to_end(isolated_db):
+    result = invoke("train", "--preset", "quick", *SETS, "--name", "first")
+    assert result.exit_code == 0, result.output
+    assert "run 1 completed: 2 epochs" in result.output
+    runs = json.loads(invoke("list", "--format", "json").output)
+    assert [(r["id"], r["name"], r["status"], r["epochs_done"]) for r in runs] == [(1, "first", "completed", 2)]
+    assert runs[0]["config"]["data"]["d"] == 32 and runs[0]["device"] == "cpu"
+    detail = json.loads(invoke("show", 1, "--format", "json").output)
+    assert [e["epoch"] for e in detail["epochs"]] == [1, 2]
+    assert detail["epochs"][1]["test_loss"] == pytest.approx(runs[0]["test_loss"])
+    assert detail["epochs"][0]["diagnostics"]["n_clusters"] >= 1
+    assert [c["epoch"] for c in detail["checkpoints"]] == [1, 2]
+    for c in detail["checkpoints"]:
+        assert (isolated_db.parent / c["path"]).stat().st_size == c["bytes"]
+    table = invoke("list").output
+    assert "first" in table and "completed" in table
+    shown = invoke("show", 1).output
+    assert "training.epochs" in shown and "epochs" in shown
+
+
+def test_list_csv_and_where(isolated_db):
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    assert invoke("train", "--preset", "quick", *SETS, "--set", "training.learning_rate=0.005").exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(invoke("list", "--format", "csv", "--sort", "learning_rate").output)))
+    assert [r["id"] for r in rows] == ["2", "1"]
+    assert rows[0]["config.training.learning_rate"] == "0.005"
+    only = json.loads(invoke("list", "--format", "json", "--where", "training.learning_rate<0.01").output)
+    assert [r["id"] for r in only] == [2]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--preset", "nope"], "unknown preset 'nope'"),
+        (["train", "--preset", "quick", "--set", "training.batch_size=-5"], "training.batch_size: Input should be"),
+        (["train", "--preset", "quick", "--set", "model.width=3"], "unknown key 'model.width'"),
+        (["train", "--preset", "quick", "--device", "cuda:0"], "sees no CUDA device"),
+        (["list", "--sort", "loudness"], "unknown column 'loudness'"),
+        (["list", "--where", "silhouette"], "cannot read --where"),
+    ],
+)
+def test_bad_input_is_one_line_exit_1_nothing_written(isolated_db, args, message):
+    result = invoke(*args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert result.output.startswith("Error: ") and "Traceback" not in result.output
+    assert run_count(isolated_db) == 0
+
+
+def test_malformed_toml_file(isolated_db, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[training]\nepochs = = 3\n")
+    result = invoke("train", "--config", bad)
+    assert result.exit_code == 1 and "is not valid toml" in result.output and run_count(isolated_db) == 0
+
+
+def test_missing_run_and_missing_database(isolated_db):
+    result = invoke("show", 42)
+    assert result.exit_code == 1 and "no database at" in result.output
+    invoke("list")
+    result = invoke("show", 42)
+    assert result.exit_code == 1 and "no run with id 42" in result.output
+
+
+def test_corrupt_database(isolated_db):
+    isolated_db.write_bytes(b"garbage" * 1000)
+    result = invoke("list")
+    assert result.exit_code == 1 and "cannot open database" in result.output and "Traceback" not in result.output
+
+
+def test_unreadable_stored_config_fails_the_run_not_the_tool(isolated_db):
+    from mftctl.runner import start_worker
+    from mftctl.store import Run, open_store
+
+    assert invoke("train", "--preset", "quick", *SETS, "--detach").exit_code == 0
+    store = open_store(isolated_db)
+    run = store.create_run(name="bad", config_json='{"data": {"d": -1}}', config_hash="x", seed=0, epochs_total=1)
+    store.run_dir(run.id).mkdir(parents=True)
+    assert start_worker(store, run.id).wait(60) == 1
+    bad = store.get_run(run.id)
+    assert bad.status == "failed" and "data.d" in bad.error
+    with store.read() as s:
+        assert s.get(Run, 1) is not None
+
+
+def _commands(group, prefix=()):
+    import typer.main
+
+    click_group = typer.main.get_command(group)
+    for name, cmd in click_group.commands.items():
+        if getattr(cmd, "hidden", False):
+            continue
+        if hasattr(cmd, "commands"):
+            for sub in cmd.commands:
+                yield (*prefix, name, sub)
+        else:
+            yield (*prefix, name)
+
+
+@pytest.mark.parametrize("command", list(_commands(app)))
+def test_every_command_has_help_with_an_example(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output
+
+
+def test_presets_and_config_show():
+    out = invoke("presets").output
+    assert "reference_3blob" in out and "quick" in out
+    shown = json.loads(invoke("config", "show", "quick", "--set", "training.epochs=2", "--format", "json").output)
+    assert shown["training"]["epochs"] == 2 and shown["data"]["d"] == 128
+    assert "learning_rate" in invoke("config", "show").output
+
+
+def test_db_info_and_upgrade(isolated_db):
+    invoke("list")
+    assert "002_diagnosis" in invoke("db", "info").output
+    assert "schema is current" in invoke("db", "upgrade").output

@@ -1,0 +1,168 @@
+import math
+
+import pytest
+import torch
+
+from mftctl.config import DataConfig, LossConfig, load_config
+from mftctl.science.baselines import reference_losses
+from mftctl.science.data import active_indices, make_generator, fixed_test_set, two_hot_batch
+from mftctl.science.losses import l2_penalty, loss_parts
+from mftctl.science.model import TwoLayerNet
+from mftctl.science.optim import SGLD, lr_factor
+from mftctl.science.train import train
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_active_indices_are_distinct_and_in_range(k):
+    idx = active_indices(20_000, 7, k, make_generator(0, torch.device("cpu")))
+    assert idx.shape == (20_000, k)
+    assert idx.min() >= 0 and idx.max() < 7
+    assert (idx.sort(dim=1).values.diff(dim=1) > 0).all() if k > 1 else True
+
+
+def test_two_hot_indices_are_uniform():
+    idx = active_indices(200_000, 10, 2, make_generator(1, torch.device("cpu")))
+    counts = torch.bincount(idx.flatten(), minlength=10).double() / idx.numel()
+    assert torch.allclose(counts, torch.full((10,), 0.1, dtype=torch.double), atol=0.005)
+
+
+def test_batch_values_and_noise():
+    cfg = DataConfig(d=64, noise_variance=0.01, amplitude_min=0.5, amplitude_max=1.5, n_train=10, n_test=10)
+    b = two_hot_batch(50_000, cfg, make_generator(2, torch.device("cpu")))
+    assert ((b.amps >= 0.5) & (b.amps <= 1.5)).all()
+    noise = b.x - b.clean()
+    assert noise.std().item() == pytest.approx(0.1, rel=0.02)
+    assert (b.on_mask().sum(dim=1) == 2).all()
+
+
+def test_test_set_is_fixed_by_seed():
+    cfg = DataConfig(d=16, n_test=100)
+    a, b = fixed_test_set(cfg, 7, torch.device("cpu")), fixed_test_set(cfg, 7, torch.device("cpu"))
+    assert torch.equal(a.x, b.x) and not torch.equal(a.x, fixed_test_set(cfg, 8, torch.device("cpu")).x)
+
+
+def _hand_losses(pred, batch, cfg):
+    clean, on = batch.clean(), batch.on_mask()
+    if cfg.loss_type == "scaled_mse":
+        loss_on = cfg.lambda_on * (((pred - clean) * on) ** 2).sum(dim=1).mean()
+        loss_off = cfg.lambda_off * ((pred * (1 - on)) ** 2).sum(dim=1).mean()
+    else:
+        loss_on = (((pred - clean) * on) ** 2).mean()
+        loss_off = ((pred * (1 - on)) ** 2).mean()
+    return loss_on, loss_off
+
+
+@pytest.mark.parametrize("loss_type", ["scaled_mse", "mse"])
+def test_losses_match_a_hand_computation(loss_type):
+    cfg = LossConfig(loss_type=loss_type, lambda_on=16.0)
+    batch = two_hot_batch(64, DataConfig(d=20), make_generator(3, torch.device("cpu")))
+    pred = torch.randn(64, 20, dtype=torch.float64)
+    batch.x, batch.amps = batch.x.double(), batch.amps.double()
+    parts = loss_parts(pred, batch, cfg)
+    on, off = _hand_losses(pred, batch, cfg)
+    assert parts.on.item() == pytest.approx(on.item(), rel=1e-10)
+    assert parts.off.item() == pytest.approx(off.item(), rel=1e-10)
+    assert parts.total.item() == pytest.approx((on + off).item(), rel=1e-10)
+    if loss_type == "mse":
+        assert parts.total.item() == pytest.approx(((pred - batch.clean()) ** 2).mean().item(), rel=1e-10)
+
+
+def test_output_zero_scores_two_lambda_on_a_squared():
+    config = load_config("quick", overrides=["data.d=64"])
+    refs = reference_losses(config)
+    assert refs["zero"]["loss"] == pytest.approx(2 * 16 * 1.0, rel=1e-6)
+    assert refs["bayes"]["loss"] < refs["identity"]["loss"] < refs["zero"]["loss"]
+
+
+def test_l2_penalty():
+    model = TwoLayerNet(4, 3)
+    expected = 0.5 * model.fc1.weight.square().sum() + 0.25 * model.fc2.weight.square().sum()
+    assert l2_penalty(model, 0.5, 0.25).item() == pytest.approx(expected.item())
+
+
+def test_model_shapes_and_pairs():
+    model = TwoLayerNet(8, 5, 0.03, 0.03)
+    assert model.fc1.weight.shape == (5, 8) and model.fc2.weight.shape == (8, 5)
+    assert (model.fc1.bias == 0).all() and (model.fc2.bias == 0).all()
+    assert model(torch.randn(3, 8)).shape == (3, 8)
+    pairs = model.weight_pairs()
+    assert pairs.shape == (40, 2)
+    i, j = 3, 6
+    assert pairs[i * 8 + j, 0] == model.fc1.weight[i, j] and pairs[i * 8 + j, 1] == model.fc2.weight[j, i]
+    # Xavier-normal times the scale
+    big = TwoLayerNet(1000, 1000, 0.5, 1.0)
+    assert big.fc1.weight.std().item() == pytest.approx(0.5 * math.sqrt(2 / 2000), rel=0.02)
+
+
+def test_sgld_noise_has_the_langevin_scale():
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.zeros(200_000))
+    opt = SGLD([p], lr=0.01, temperature=0.5)
+    p.grad = torch.zeros_like(p)
+    opt.step()
+    assert p.detach().std().item() == pytest.approx(math.sqrt(2 * 0.01 * 0.5), rel=0.01)
+    p2 = torch.nn.Parameter(torch.ones(3))
+    p2.grad = torch.full((3,), 2.0)
+    SGLD([p2], lr=0.1, temperature=0.0).step()
+    assert torch.allclose(p2.detach(), torch.full((3,), 0.8))
+
+
+def test_sgld_state_round_trips():
+    p = torch.nn.Parameter(torch.zeros(3))
+    opt = SGLD([p], lr=0.1, temperature=0.2)
+    other = SGLD([torch.nn.Parameter(torch.zeros(3))], lr=1.0)
+    other.load_state_dict(opt.state_dict())
+    assert other.param_groups[0]["lr"] == 0.1 and other.param_groups[0]["temperature"] == 0.2
+
+
+def test_warmup_cosine_schedule():
+    cfg = load_config("quick", overrides=["training.lr_schedule=warmup_cosine", "training.warmup_fraction=0.1"])
+    t = cfg.training
+    assert lr_factor(0, 100, t) == pytest.approx(0.1)
+    assert lr_factor(9, 100, t) == pytest.approx(1.0)
+    assert lr_factor(10, 100, t) == pytest.approx(1.0)
+    assert lr_factor(55, 100, t) == pytest.approx(0.5)
+    assert lr_factor(99, 100, t) < 0.001
+
+
+def test_training_lowers_the_loss_and_is_reproducible(tiny_config):
+    a = train(tiny_config)
+    b = train(tiny_config)
+    assert a.epochs[-1].test_loss < a.epochs[0].test_loss < 32
+    assert torch.equal(a.model.fc1.weight, b.model.fc1.weight)
+    assert [e.test_loss for e in a.epochs] == [e.test_loss for e in b.epochs]
+    c = train(tiny_config.model_copy(update={"seed": 1}))
+    assert not torch.equal(a.model.fc1.weight, c.model.fc1.weight)
+
+
+def test_sgld_run_trains(tiny_config):
+    cfg = load_config("quick_sgld", overrides=["data.d=32", "model.hidden_size=16", "data.n_train=2000",
+                                               "training.batch_size=500", "training.epochs=2",
+                                               "training.enable_diagnostics=false"])
+    result = train(cfg)
+    assert all(math.isfinite(e.test_loss) for e in result.epochs)
+
+
+def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tiny_config):
+    class Keep:
+        def __init__(self):
+            self.states = {}
+
+        def on_step(self, *a):
+            pass
+
+        def on_epoch(self, r):
+            pass
+
+        def on_checkpoint(self, epoch, state):
+            import copy
+
+            self.states[epoch] = copy.deepcopy(state)
+
+    cfg = tiny_config.model_copy(update={"training": tiny_config.training.model_copy(update={"epochs": 3})})
+    sink = Keep()
+    full = train(cfg, sink)
+    resumed = train(cfg, resume=sink.states[1])
+    assert [e.epoch for e in resumed.epochs] == [2, 3]
+    assert torch.equal(full.model.fc2.weight, resumed.model.fc2.weight)
+    assert resumed.epochs[-1].test_loss == full.epochs[-1].test_loss

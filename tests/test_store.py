@@ -1,0 +1,148 @@
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from helpers import add_run
+from sqlmodel import SQLModel
+
+from mftctl.errors import StoreError
+from mftctl.query import parse_where, sort_spec
+from mftctl.store import MIGRATIONS, open_store
+
+
+def test_blank_database_gets_every_migration_and_tables_match_models(isolated_db):
+    store = open_store(isolated_db)
+    con = sqlite3.connect(isolated_db)
+    applied = [r[0] for r in con.execute("SELECT name FROM mftctl_migrations ORDER BY name")]
+    assert applied == [name for name, _ in MIGRATIONS]
+    for table in SQLModel.metadata.sorted_tables:
+        columns = {r[1] for r in con.execute(f"PRAGMA table_info({table.name})")}
+        assert columns == {c.name for c in table.columns}, table.name
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+
+
+def test_upgrade_from_the_first_schema(isolated_db):
+    con = sqlite3.connect(isolated_db)
+    con.execute("CREATE TABLE mftctl_migrations (name VARCHAR PRIMARY KEY, applied_at DATETIME)")
+    for statement in MIGRATIONS[0][1]:
+        con.execute(statement)
+    con.execute("INSERT INTO mftctl_migrations VALUES (?, '2026-01-01')", (MIGRATIONS[0][0],))
+    con.commit()
+    with pytest.raises(StoreError, match="needs a schema upgrade"):
+        open_store(isolated_db, migrate=False)
+    store = open_store(isolated_db)
+    assert store.count_runs() == 0
+    assert {r[0] for r in con.execute("SELECT name FROM mftctl_migrations")} == {n for n, _ in MIGRATIONS}
+
+
+def test_newer_schema_is_refused_untouched(isolated_db):
+    open_store(isolated_db).close()
+    con = sqlite3.connect(isolated_db)
+    con.execute("INSERT INTO mftctl_migrations VALUES ('999_future', '2030-01-01')")
+    con.commit()
+    before = isolated_db.read_bytes()
+    with pytest.raises(StoreError, match="written by a newer mftctl .*999_future"):
+        open_store(isolated_db)
+    assert isolated_db.read_bytes() == before
+
+
+def test_non_database_files_are_refused(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open database .*junk.db"):
+        open_store(junk)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.commit()
+    with pytest.raises(StoreError, match="not an mftctl database"):
+        open_store(other)
+    with pytest.raises(StoreError, match="no database at"):
+        open_store(tmp_path / "absent.db", create=False)
+
+
+def test_missing_run_id(store):
+    with pytest.raises(StoreError, match="no run with id 99"):
+        store.get_run(99)
+
+
+def test_list_sorts_filters_and_limits_in_sql(store):
+    add_run(store, lr=0.01, silhouette=0.2, test_loss=5.0)
+    add_run(store, lr=0.05, silhouette=0.9, test_loss=7.0)
+    add_run(store, lr=0.03, silhouette=None, test_loss=6.0, status="failed")
+    ids = lambda runs: [r.id for r in runs]  # noqa: E731
+    col, desc = sort_spec("-silhouette")
+    assert ids(store.list_runs(sort=col, desc=desc)) == [2, 1, 3]  # NULL last both ways
+    col, desc = sort_spec("silhouette")
+    assert ids(store.list_runs(sort=col, desc=desc)) == [1, 2, 3]
+    col, desc = sort_spec("training.learning_rate")
+    assert ids(store.list_runs(sort=col, desc=desc)) == [1, 3, 2]
+    col, desc = sort_spec("learning_rate")  # a unique leaf name stands for its dotted key
+    assert ids(store.list_runs(sort=col, desc=True)) == [2, 3, 1]
+    assert ids(store.list_runs(filters=[parse_where("training.learning_rate>=0.03")])) == [3, 2]
+    assert ids(store.list_runs(filters=[parse_where("status=completed")], sort="id")) == [1, 2]
+    assert ids(store.list_runs(filters=[parse_where("status=failed,crashed")])) == [3]
+    assert ids(store.list_runs(filters=[parse_where("test_loss<6.5"), parse_where("status!=failed")])) == [1]
+    assert ids(store.list_runs(limit=2)) == [3, 2]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("learningrate>1", "unknown column 'learningrate'"), ("status", "cannot read --where"),
+     ("seed>1,2", "a list of values only goes with = or !=")],
+)
+def test_bad_where(text, message):
+    from mftctl.errors import MftctlError
+
+    with pytest.raises(MftctlError, match=message):
+        parse_where(text)
+
+
+def test_status_transitions(store, tiny_config):
+    run = add_run(store, status="queued")
+    assert store.mark_running(run.id, pid=os.getpid(), device="cpu")
+    assert not store.mark_running(run.id, pid=os.getpid(), device="cpu")  # taken already
+    assert store.finish_run(run.id, "completed")
+    assert not store.finish_run(run.id, "killed")  # finished runs keep their status
+    assert store.get_run(run.id).status == "completed"
+
+
+def test_reconcile_marks_dead_workers_crashed(store):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run = add_run(store, status="queued")
+    store.mark_running(run.id, pid=dead.pid, device="cpu")
+    # A live process stands in for a live worker: its command line names mftctl, as a worker's does.
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "mftctl"])
+    alive = add_run(store, status="queued")
+    store.mark_running(alive.id, pid=live.pid, device="cpu")
+    stranger = add_run(store, status="queued")  # a live pid that is not mftctl's: a reused pid
+    store.mark_running(stranger.id, pid=os.getpid() if b"mftctl" not in open("/proc/self/cmdline", "rb").read()
+                       else dead.pid, device="cpu")
+    try:
+        assert store.reconcile() == [run.id, stranger.id]
+        assert store.get_run(run.id).status == "crashed"
+        assert "without reporting" in store.get_run(run.id).error
+        assert store.get_run(alive.id).status == "running"
+    finally:
+        live.kill()
+        live.wait()
+    assert store.reconcile() == [alive.id]
+
+
+def test_stale_heartbeat_from_another_host_is_crashed(store):
+    from datetime import timedelta
+
+    from mftctl.store import Run, now
+
+    run = add_run(store, status="running")
+    with store.write() as s:
+        row = s.get(Run, run.id)
+        row.host, row.heartbeat_at = "elsewhere", now() - timedelta(seconds=600)
+    fresh = add_run(store, status="running")
+    with store.write() as s:
+        row = s.get(Run, fresh.id)
+        row.host, row.heartbeat_at = "elsewhere", now()
+    assert store.reconcile() == [run.id]
+    assert store.get_run(fresh.id).status == "running"
