@@ -7,8 +7,13 @@ import pytest
 from mftctl.config import ExperimentConfig, load_config
 
 TINY = [
-    "data.d=32", "data.n_train=2000", "data.n_test=500", "model.hidden_size=16",
-    "training.batch_size=500", "training.epochs=2", "training.diagnostic_sample_size=300",
+    "data.d=32",
+    "data.n_train=2000",
+    "data.n_test=500",
+    "model.hidden_size=16",
+    "training.batch_size=500",
+    "training.epochs=2",
+    "training.diagnostic_sample_size=300",
 ]
 
 

@@ -4,9 +4,9 @@ import json
 import sqlite3
 
 import pytest
-from conftest import TINY
 from typer.testing import CliRunner
 
+from conftest import TINY
 from mftctl.cli import app
 
 runner = CliRunner()

@@ -20,7 +20,10 @@ def test_reference_preset_matches_science_md():
     assert (c.data.d, c.data.sparsity, c.data.noise_variance) == (1024, 2, 0.005)
     assert (c.data.amplitude_min, c.data.amplitude_max, c.data.n_train, c.data.n_test) == (1.0, 1.0, 300_000, 5_000)
     assert (c.model.hidden_size, c.model.encoder_initialization_scale, c.model.decoder_initialization_scale) == (
-        512, 0.03, 0.03)
+        512,
+        0.03,
+        0.03,
+    )
     t = c.training
     assert (t.optimizer, t.learning_rate, t.batch_size, t.epochs) == ("adam", 0.02, 10_000, 20)
     assert (t.encoder_regularization, t.decoder_regularization, t.lr_schedule) == (0.0, 0.03, "constant")
@@ -35,8 +38,16 @@ def test_every_preset_validates(name):
 
 
 def test_overrides_are_parsed_to_the_field_type():
-    c = load_config("quick", overrides=["training.learning_rate=0.5", "training.epochs=3",
-                                        "training.enable_diagnostics=false", "loss.loss_type=mse", "device=cpu"])
+    c = load_config(
+        "quick",
+        overrides=[
+            "training.learning_rate=0.5",
+            "training.epochs=3",
+            "training.enable_diagnostics=false",
+            "loss.loss_type=mse",
+            "device=cpu",
+        ],
+    )
     assert c.training.learning_rate == 0.5 and c.training.epochs == 3
     assert c.training.enable_diagnostics is False and c.loss.loss_type == "mse" and c.device == "cpu"
 

@@ -9,7 +9,6 @@ import sys
 import time
 
 from conftest import TINY
-
 from mftctl.store import open_store
 
 LONG = [*TINY, "training.epochs=500", "training.enable_diagnostics=false", "training.checkpoint_every=0"]
@@ -42,9 +41,16 @@ def test_sigkilled_worker_shows_as_crashed(isolated_db):
     assert run.status == "running" and run.pid
     os.kill(run.pid, signal.SIGKILL)
     # The killed process may linger a moment (or as a zombie); list must see through both.
-    wait_for(lambda: json.loads(subprocess.run(
-        [sys.executable, "-m", "mftctl", "list", "--format", "json"], capture_output=True, text=True
-    ).stdout)[0]["status"] == "crashed")
+    wait_for(
+        lambda: (
+            json.loads(
+                subprocess.run(
+                    [sys.executable, "-m", "mftctl", "list", "--format", "json"], capture_output=True, text=True
+                ).stdout
+            )[0]["status"]
+            == "crashed"
+        )
+    )
     crashed = store.get_run(1)
     assert crashed.status == "crashed" and crashed.epochs_done >= 1
     assert len(store.epochs(1)) == crashed.epochs_done

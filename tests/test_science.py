@@ -5,7 +5,7 @@ import torch
 
 from mftctl.config import DataConfig, LossConfig, load_config
 from mftctl.science.baselines import reference_losses
-from mftctl.science.data import active_indices, make_generator, fixed_test_set, two_hot_batch
+from mftctl.science.data import active_indices, fixed_test_set, make_generator, two_hot_batch
 from mftctl.science.losses import l2_penalty, loss_parts
 from mftctl.science.model import TwoLayerNet
 from mftctl.science.optim import SGLD, lr_factor
@@ -136,9 +136,17 @@ def test_training_lowers_the_loss_and_is_reproducible(tiny_config):
 
 
 def test_sgld_run_trains(tiny_config):
-    cfg = load_config("quick_sgld", overrides=["data.d=32", "model.hidden_size=16", "data.n_train=2000",
-                                               "training.batch_size=500", "training.epochs=2",
-                                               "training.enable_diagnostics=false"])
+    cfg = load_config(
+        "quick_sgld",
+        overrides=[
+            "data.d=32",
+            "model.hidden_size=16",
+            "data.n_train=2000",
+            "training.batch_size=500",
+            "training.epochs=2",
+            "training.enable_diagnostics=false",
+        ],
+    )
     result = train(cfg)
     assert all(math.isfinite(e.test_loss) for e in result.epochs)
 

@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 import pytest
-from helpers import add_run
 from sqlmodel import SQLModel
 
+from helpers import add_run
 from mftctl.errors import StoreError
 from mftctl.query import parse_where, sort_spec
 from mftctl.store import MIGRATIONS, open_store
@@ -89,8 +89,11 @@ def test_list_sorts_filters_and_limits_in_sql(store):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("learningrate>1", "unknown column 'learningrate'"), ("status", "cannot read --where"),
-     ("seed>1,2", "a list of values only goes with = or !=")],
+    [
+        ("learningrate>1", "unknown column 'learningrate'"),
+        ("status", "cannot read --where"),
+        ("seed>1,2", "a list of values only goes with = or !="),
+    ],
 )
 def test_bad_where(text, message):
     from mftctl.errors import MftctlError
@@ -118,8 +121,11 @@ def test_reconcile_marks_dead_workers_crashed(store):
     alive = add_run(store, status="queued")
     store.mark_running(alive.id, pid=live.pid, device="cpu")
     stranger = add_run(store, status="queued")  # a live pid that is not mftctl's: a reused pid
-    store.mark_running(stranger.id, pid=os.getpid() if b"mftctl" not in open("/proc/self/cmdline", "rb").read()
-                       else dead.pid, device="cpu")
+    store.mark_running(
+        stranger.id,
+        pid=os.getpid() if b"mftctl" not in open("/proc/self/cmdline", "rb").read() else dead.pid,
+        device="cpu",
+    )
     try:
         assert store.reconcile() == [run.id, stranger.id]
         assert store.get_run(run.id).status == "crashed"

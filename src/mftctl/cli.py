@@ -30,6 +30,7 @@ config_app = typer.Typer(help="Presets and config keys.\n\nExample: mftctl confi
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 
+
 def _console(stderr: bool = False) -> Console:
     # Piped output (logs, CI, `| less`) has no width; rich would assume 80 and crush the tables.
     probe = Console(stderr=stderr)
@@ -243,6 +244,76 @@ def show(
         rows = list(flatten(config.model_dump()).items())
         title = "config"
     console.print(run_detail(run, epochs, checkpoints, rows, children, title))
+
+
+# --- diagnose / plot ---------------------------------------------------------------------------------
+
+
+class FigureFormat(StrEnum):
+    png = "png"
+    svg = "svg"
+    pdf = "pdf"
+
+
+EpochOption = Annotated[int | None, typer.Option(help="Checkpoint epoch (default: the run's last).")]
+
+
+@app.command()
+@handles_errors
+def diagnose(
+    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    epoch: EpochOption = None,
+    recompute: Annotated[bool, typer.Option(help="Ignore the cached analysis and compute it again.")] = False,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Blob analysis of a checkpoint: GMM with BIC over K, DBSCAN, silhouette, correlation, the off-path
+    control and the reference losses. Kept in the database: a second call is a lookup.
+
+    Example: mftctl diagnose 3 --epoch 10
+    """
+    from .analysis import diagnose as run_diagnose
+    from .render import diagnosis_view, to_json
+    from .store import open_store
+
+    store = open_store(db, create=False)
+    with console.status("analysing weight pairs...") if format is Format.table else _nullcontext():
+        result = run_diagnose(store, run_id, epoch=epoch, recompute=recompute)
+    if format is Format.table:
+        console.print(diagnosis_view(result))
+    else:
+        print_data(to_json(result))
+
+
+def _nullcontext():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+@app.command()
+@handles_errors
+def plot(
+    run_ids: Annotated[list[int], typer.Argument(help="One run for all its figures; several to overlay curves.")],
+    epoch: EpochOption = None,
+    format: Annotated[FigureFormat, typer.Option("--format", "-f", help="png, svg or pdf.")] = FigureFormat.png,
+    out: Annotated[Path | None, typer.Option(help="Folder for the files (default: the run's folder).")] = None,
+    animate: Annotated[bool, typer.Option(help="Also write the blob evolution as a GIF.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Draw a run's figures: loss curves with reference lines, diagnostics over epochs, the weight-pair
+    scatter with GMM ellipses beside the off-path control, and the blob evolution.
+
+    Example: mftctl plot 3 --animate     |     mftctl plot 3 4 5  (overlaid curves)
+    """
+    from .figures import plot_runs
+    from .store import open_store
+
+    store = open_store(db, create=False)
+    with console.status("drawing..."):
+        paths = plot_runs(store, run_ids, epoch=epoch, fmt=format.value, out=out, animate=animate)
+    for path in paths:
+        print_data(str(path))
 
 
 # --- presets / config ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from .config import flatten
@@ -94,8 +95,22 @@ def to_csv(records: list[dict[str, Any]]) -> str:
 
 def runs_table(runs: list[Run], title: str | None = None) -> Table:
     table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    columns = ("id", "name", "status", "preset", "d×h", "opt", "lr", "ep", "test loss", "best", "K", "silh.",
-               "samples/s", "created")
+    columns = (
+        "id",
+        "name",
+        "status",
+        "preset",
+        "d×h",
+        "opt",
+        "lr",
+        "ep",
+        "test loss",
+        "best",
+        "K",
+        "silh.",
+        "samples/s",
+        "created",
+    )
     for name in columns:
         left = name in ("name", "status", "preset", "opt", "created")
         table.add_column(name, justify="left" if left else "right", no_wrap=name not in ("name", "preset"))
@@ -103,11 +118,20 @@ def runs_table(runs: list[Run], title: str | None = None) -> Table:
         c = run.config
         name = run.name if run.parent_id is None else f"{run.name} ← {run.parent_id}"
         table.add_row(
-            str(run.id), name, f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/]", run.preset or "-",
-            f"{c['data']['d']}×{c['model']['hidden_size']}", c["training"]["optimizer"],
-            fmt(c["training"]["learning_rate"]), f"{run.epochs_done}/{run.epochs_total}",
-            fmt(run.last_test_loss), fmt(run.best_test_loss), fmt(run.n_clusters), fmt(run.silhouette, 3),
-            fmt(run.samples_per_s, 3), run.created_at.strftime("%m-%d %H:%M") if run.created_at else "-",
+            str(run.id),
+            name,
+            f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/]",
+            run.preset or "-",
+            f"{c['data']['d']}×{c['model']['hidden_size']}",
+            c["training"]["optimizer"],
+            fmt(c["training"]["learning_rate"]),
+            f"{run.epochs_done}/{run.epochs_total}",
+            fmt(run.last_test_loss),
+            fmt(run.best_test_loss),
+            fmt(run.n_clusters),
+            fmt(run.silhouette, 3),
+            fmt(run.samples_per_s, 3),
+            run.created_at.strftime("%m-%d %H:%M") if run.created_at else "-",
         )
     return table
 
@@ -118,9 +142,19 @@ def epochs_table(epochs: list[Epoch]) -> Table:
         table.add_column(name, justify="right", no_wrap=True)
     for e in epochs:
         table.add_row(
-            str(e.epoch), fmt(e.train_loss), fmt(e.train_loss_on), fmt(e.train_loss_off), fmt(e.test_loss),
-            fmt(e.test_loss_on), fmt(e.test_loss_off), fmt(e.lr, 3), fmt(e.n_clusters), fmt(e.silhouette, 3),
-            fmt(e.correlation, 3), fmt(e.seconds, 3), fmt(e.samples_per_s, 3),
+            str(e.epoch),
+            fmt(e.train_loss),
+            fmt(e.train_loss_on),
+            fmt(e.train_loss_off),
+            fmt(e.test_loss),
+            fmt(e.test_loss_on),
+            fmt(e.test_loss_off),
+            fmt(e.lr, 3),
+            fmt(e.n_clusters),
+            fmt(e.silhouette, 3),
+            fmt(e.correlation, 3),
+            fmt(e.seconds, 3),
+            fmt(e.samples_per_s, 3),
         )
     return table
 
@@ -192,3 +226,62 @@ def run_detail(
     if run.error:
         parts.append(f"[red]error:[/]\n{run.error.rstrip()}")
     return Group(*parts)
+
+
+def _vec(values) -> str:  # noqa: ANN001
+    return "(" + ", ".join(fmt(v, 3) for v in values) + ")"
+
+
+def diagnosis_view(result: dict[str, Any]) -> Group:
+    """`mftctl diagnose`: summary, GMM components, BIC per K, losses beside their references."""
+    on, off = result["on_path"], result["off_path"]
+    summary = Table(
+        title=f"run {result['run']} · epoch {result['epoch']} · {result['pairs']:,} weight pairs"
+        + (" (cached)" if result.get("cached") else ""),
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("pairs", "GMM K (BIC)", "DBSCAN clusters", "noise", "silhouette", "symmetry err", "correlation"):
+        summary.add_column(name, justify="right" if name != "pairs" else "left")
+    for label, m in ((escape("on path  W1[i,j], W2[j,i]"), on), (escape("off path W1[i,j], W2[k,i]"), off)):
+        summary.add_row(
+            label,
+            str(m["gmm"]["k"]),
+            str(m["n_clusters"]),
+            f"{m['noise_fraction']:.2%}",
+            fmt(m["silhouette"], 3),
+            fmt(m["symmetry_error"], 3),
+            fmt(m["correlation"], 3),
+        )
+    gmm = on["gmm"]
+    comps = Table(title=f"on-path GMM, K = {gmm['k']} (full covariance)", header_style="bold", box=box.SIMPLE_HEAD)
+    for name in ("blob", "weight", "mean (enc, dec)", "std (enc, dec)", "corr"):
+        comps.add_column(name, justify="right")
+    for i, (w, mean, cov) in enumerate(zip(gmm["weights"], gmm["means"], gmm["covariances"], strict=True)):
+        sd = [cov[0][0] ** 0.5, cov[1][1] ** 0.5]
+        corr = cov[0][1] / (sd[0] * sd[1]) if sd[0] and sd[1] else None
+        comps.add_row(str(i), f"{w:.2%}", _vec(mean), _vec(sd), fmt(corr, 3))
+    bic = Table(title="BIC by K (lower is better)", header_style="bold", box=box.SIMPLE_HEAD)
+    bic.add_column("K", justify="right")
+    bic.add_column("on path", justify="right")
+    bic.add_column("off path", justify="right")
+    for k, (a, b) in enumerate(zip(on["gmm"]["bic"], off["gmm"]["bic"], strict=True), start=1):
+        mark = lambda v, best: f"[bold]{fmt(v, 6)}[/]" if v == min(best) else fmt(v, 6)  # noqa: E731
+        bic.add_row(str(k), mark(a, on["gmm"]["bic"]), mark(b, off["gmm"]["bic"]))
+    losses = Table(title="test loss against references", header_style="bold", box=box.SIMPLE_HEAD)
+    for name in ("predictor", "loss", "on", "off"):
+        losses.add_column(name, justify="right" if name != "predictor" else "left")
+    rows = [("this checkpoint", result["test"])] + [
+        (REFERENCE_NAMES[k], v) for k, v in result["references"].items() if v is not None
+    ]
+    for name, v in rows:
+        losses.add_row(name, fmt(v["loss"]), fmt(v["loss_on"]), fmt(v["loss_off"]))
+    blobs = Table(title="DBSCAN blobs (on path)", header_style="bold", box=box.SIMPLE_HEAD)
+    for name in ("blob", "share of pairs", "centre (enc, dec)", "sampled points"):
+        blobs.add_column(name, justify="right")
+    for i, b in enumerate(on["blobs"]):
+        blobs.add_row(str(i), f"{b['mass']:.2%}", _vec(b["centre"]), str(b["points"]))
+    return Group(summary, comps, blobs, bic, losses)
+
+
+REFERENCE_NAMES = {"zero": "output 0", "identity": "identity", "bayes": "Bayes posterior mean"}

@@ -361,6 +361,26 @@ class Store:
         with self.read() as s:
             return list(s.exec(select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.epoch)))
 
+    def get_diagnosis(self, run_id: int, epoch: int, version: int) -> Diagnosis | None:
+        with self.read() as s:
+            query = select(Diagnosis).where(
+                Diagnosis.run_id == run_id, Diagnosis.epoch == epoch, Diagnosis.version == version
+            )
+            return s.exec(query).first()
+
+    def save_diagnosis(self, run_id: int, epoch: int, version: int, result: dict[str, Any]) -> None:
+        """Replace any earlier analysis of the same checkpoint and version."""
+        with self.write() as s:
+            old = s.exec(
+                select(Diagnosis).where(
+                    Diagnosis.run_id == run_id, Diagnosis.epoch == epoch, Diagnosis.version == version
+                )
+            ).first()
+            if old is not None:
+                s.delete(old)
+                s.flush()
+            s.add(Diagnosis(run_id=run_id, epoch=epoch, version=version, result_json=json.dumps(result)))
+
     def checkpoint_path(self, ckpt: Checkpoint) -> Path:
         return self.path.parent / ckpt.path
 

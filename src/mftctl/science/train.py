@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..config import ExperimentConfig
-from .data import Batch, make_generator, fixed_test_set, two_hot_batch
+from .data import Batch, fixed_test_set, make_generator, two_hot_batch
 from .losses import l2_penalty, loss_parts
 from .model import TwoLayerNet
 from .optim import build_optimizer, build_scheduler

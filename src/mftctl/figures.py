@@ -1,0 +1,111 @@
+"""`mftctl plot`: gather a run's epochs and checkpoints from the store and draw its figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .analysis import diagnose, load_run_checkpoint
+from .errors import MftctlError
+from .store import Run, Store
+
+MAX_EVOLUTION_FRAMES = 8
+
+
+def _curve(store: Store, run: Run):
+    from .plots import Curve
+
+    epochs = store.epochs(run.id)
+    if not epochs:
+        raise MftctlError(f"run {run.id} has no completed epoch yet ({run.status}); nothing to plot")
+    column = lambda name: [getattr(e, name) for e in epochs]  # noqa: E731
+    return Curve(
+        label=f"run {run.id} {run.name}",
+        epoch=column("epoch"),
+        train=column("train_loss"),
+        train_on=column("train_loss_on"),
+        train_off=column("train_loss_off"),
+        test=column("test_loss"),
+        test_on=column("test_loss_on"),
+        test_off=column("test_loss_off"),
+        n_clusters=column("n_clusters"),
+        silhouette=column("silhouette"),
+        correlation=column("correlation"),
+    )
+
+
+def _title(run: Run, extra: str = "") -> str:
+    c = run.config
+    t = c["training"]
+    return (
+        f"run {run.id} {run.name} ({run.preset}) · d={c['data']['d']} h={c['model']['hidden_size']} "
+        f"{t['optimizer']} lr={t['learning_rate']} batch={t['batch_size']}{extra}"
+    )
+
+
+def _frames(store: Store, run: Run) -> list[tuple[int, object]]:
+    from .science.diagnostics import pairs_of
+
+    checkpoints = store.checkpoints(run.id)
+    if len(checkpoints) > MAX_EVOLUTION_FRAMES:  # evenly spaced, always the first and the last
+        step = (len(checkpoints) - 1) / (MAX_EVOLUTION_FRAMES - 1)
+        checkpoints = [checkpoints[round(i * step)] for i in range(MAX_EVOLUTION_FRAMES)]
+    return [(c.epoch, pairs_of(load_run_checkpoint(store, run, c.epoch).model())) for c in checkpoints]
+
+
+def plot_runs(
+    store: Store,
+    run_ids: list[int],
+    *,
+    epoch: int | None = None,
+    fmt: str = "png",
+    out: Path | None = None,
+    animate: bool = False,
+) -> list[Path]:
+    """Write the figures of one run (or the overlaid curves of several) and return their paths."""
+    import numpy as np
+
+    from . import plots
+    from .config import validate
+    from .science.baselines import reference_losses
+
+    runs = [store.get_run(i) for i in run_ids]
+    curves = [_curve(store, r) for r in runs]
+    first = runs[0]
+    references = reference_losses(validate(first.config))
+    if len(runs) > 1:
+        folder = out or store.runs_dir / ("compare-" + "-".join(str(r.id) for r in runs))
+        title = "runs " + ", ".join(f"{r.id} ({r.name})" for r in runs)
+        return [
+            plots.plot_curves(curves, references, title, folder / f"curves.{fmt}"),
+            plots.plot_diagnostics(curves, title, folder / f"diagnostics.{fmt}"),
+        ]
+    folder = out or store.run_dir(first.id)
+    paths = [
+        plots.plot_curves(curves, references, _title(first), folder / f"curves.{fmt}"),
+        plots.plot_diagnostics(curves, _title(first), folder / f"diagnostics.{fmt}"),
+    ]
+    if not store.checkpoints(first.id):
+        return paths  # no weights saved: curves only
+    analysis = diagnose(store, first.id, epoch=epoch)
+    loaded = load_run_checkpoint(store, first, analysis["epoch"])
+    model = loaded.model()
+    from .science.diagnostics import off_path_pairs, pairs_of
+
+    pairs = pairs_of(model)
+    control = off_path_pairs(model, len(pairs), np.random.default_rng(loaded.config.seed))
+    on = analysis["on_path"]
+    silhouette = "-" if on["silhouette"] is None else f"{on['silhouette']:.3f}"
+    extra = (
+        f"\nepoch {analysis['epoch']} · GMM K={on['gmm']['k']} · DBSCAN {on['n_clusters']} cluster(s)"
+        f" · silhouette {silhouette}"
+    )
+    paths.append(
+        plots.plot_scatter(
+            pairs, control, on["gmm"], _title(first, extra), folder / f"scatter_epoch{analysis['epoch']}.{fmt}"
+        )
+    )
+    frames = _frames(store, first)
+    paths.append(plots.plot_evolution(frames, _title(first, "\nblob evolution"), folder / f"evolution.{fmt}"))
+    if animate:
+        paths.append(plots.animate_evolution(frames, _title(first), folder / "evolution.gif"))
+    return paths

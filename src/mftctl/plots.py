@@ -1,0 +1,231 @@
+"""Figures: each function takes data and a path, writes one file (Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Ellipse  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+# One colour per blob, in the order blobs are reported (centre first, then by mass).
+BLOB_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+REFERENCE_STYLE = {
+    "zero": ("output 0", "#7f7f7f"),
+    "identity": ("identity", "#bcbd22"),
+    "bayes": ("Bayes posterior mean", "#17becf"),
+}
+ENC_LABEL = "encoder weight W1[i, j]"
+DEC_LABEL = "decoder weight W2[j, i]"
+
+
+@dataclass
+class Curve:
+    """One run's per-epoch series, for the loss and diagnostics figures."""
+
+    label: str
+    epoch: list[int]
+    train: list[float]
+    train_on: list[float]
+    train_off: list[float]
+    test: list[float]
+    test_on: list[float]
+    test_off: list[float]
+    n_clusters: list[float | None]
+    silhouette: list[float | None]
+    correlation: list[float | None]
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _reference_lines(ax, references: dict[str, Any] | None) -> None:
+    for key, ref in (references or {}).items():
+        if ref is None or key not in REFERENCE_STYLE:
+            continue
+        label, colour = REFERENCE_STYLE[key]
+        ax.axhline(ref["loss"], color=colour, linestyle=":", linewidth=1.2, label=f"{label} ({ref['loss']:.3g})")
+
+
+def plot_curves(curves: Sequence[Curve], references: dict[str, Any] | None, title: str, path: Path) -> Path:
+    """Test (solid) and train (dashed) loss per epoch, log scale, with the reference lines. One run:
+    total, on and off parts; several runs: the total of each, overlaid."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    if len(curves) == 1:
+        c = curves[0]
+        for series, name, colour in (
+            (c.test, "total", "black"),
+            (c.test_on, "on", "#d62728"),
+            (c.test_off, "off", "#1f77b4"),
+        ):
+            ax.plot(c.epoch, series, color=colour, marker="o", markersize=3, label=f"test {name}")
+        for series, name, colour in (
+            (c.train, "total", "black"),
+            (c.train_on, "on", "#d62728"),
+            (c.train_off, "off", "#1f77b4"),
+        ):
+            ax.plot(c.epoch, series, color=colour, linestyle="--", alpha=0.6, label=f"train {name}")
+    else:
+        for i, c in enumerate(curves):
+            colour = plt.cm.tab10(i % 10)
+            ax.plot(c.epoch, c.test, color=colour, marker="o", markersize=3, label=f"{c.label} test")
+            ax.plot(c.epoch, c.train, color=colour, linestyle="--", alpha=0.5, label=f"{c.label} train")
+    _reference_lines(ax, references)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (run's loss definition, L2 penalty excluded)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    return _save(fig, path)
+
+
+def plot_diagnostics(curves: Sequence[Curve], title: str, path: Path) -> Path:
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    panels = (
+        ("n_clusters", "DBSCAN clusters"),
+        ("silhouette", "silhouette (non-noise pairs)"),
+        ("correlation", "encoder–decoder correlation"),
+    )
+    for ax, (field, label) in zip(axes, panels, strict=True):
+        for i, c in enumerate(curves):
+            values = [np.nan if v is None else v for v in getattr(c, field)]
+            ax.plot(c.epoch, values, marker="o", markersize=3, color=plt.cm.tab10(i % 10), label=c.label)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+    axes[0].yaxis.get_major_locator().set_params(integer=True)
+    axes[1].set_ylim(-1, 1)
+    if len(curves) > 1:
+        axes[0].legend(fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _ellipses(ax, mixture: dict[str, Any] | None) -> None:
+    """1σ and 2σ ellipses of each 2-D component, coloured by component."""
+    if not mixture or np.asarray(mixture["means"]).shape[1] != 2:
+        return
+    for i, (w, mean, cov) in enumerate(zip(mixture["weights"], mixture["means"], mixture["covariances"], strict=True)):
+        vals, vecs = np.linalg.eigh(np.asarray(cov))
+        angle = np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1]))
+        colour = BLOB_COLOURS[i % len(BLOB_COLOURS)]
+        for n_sigma, style in ((1, "-"), (2, "--")):
+            width, height = 2 * n_sigma * np.sqrt(np.maximum(vals[::-1], 0))
+            ax.add_patch(
+                Ellipse(mean, width, height, angle=angle, fill=False, color=colour, linestyle=style, linewidth=1.5)
+            )
+        ax.annotate(
+            f"{w:.1%}", mean, color=colour, fontsize=8, fontweight="bold", xytext=(4, 4), textcoords="offset points"
+        )
+
+
+def _limits(points: np.ndarray, pad: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    span = np.where(hi - lo > 0, hi - lo, 1.0)
+    return (lo[0] - pad * span[0], hi[0] + pad * span[0]), (lo[1] - pad * span[1], hi[1] + pad * span[1])
+
+
+def _hexbin(ax, points: np.ndarray, limits, gridsize: int = 120):
+    # Fewer, larger hexagons for small clouds, so that a quick run's scatter still reads as a density.
+    gridsize = int(min(gridsize, max(20, np.sqrt(len(points)) / 2)))
+    (x0, x1), (y0, y1) = limits
+    return ax.hexbin(
+        points[:, 0],
+        points[:, 1],
+        gridsize=gridsize,
+        bins="log",
+        cmap="viridis",
+        mincnt=1,
+        extent=(x0, x1, y0, y1),
+        linewidths=0,
+    )
+
+
+def plot_scatter(
+    pairs: np.ndarray, off_path: np.ndarray, mixture: dict[str, Any] | None, title: str, path: Path
+) -> Path:
+    """Density of all on-path pairs with the GMM's ellipses and marginal histograms, beside the
+    off-path control on the same axes."""
+    fig = plt.figure(figsize=(14, 6.5))
+    grid = fig.add_gridspec(2, 4, width_ratios=[4, 1, 0.7, 4.6], height_ratios=[1, 4], hspace=0.05, wspace=0.08)
+    ax = fig.add_subplot(grid[1, 0])
+    top = fig.add_subplot(grid[0, 0], sharex=ax)
+    side = fig.add_subplot(grid[1, 1], sharey=ax)
+    ctrl = fig.add_subplot(grid[1, 3], sharex=ax, sharey=ax)
+    limits = _limits(np.concatenate([pairs, off_path]))
+    hb = _hexbin(ax, pairs, limits)
+    _ellipses(ax, mixture)
+    ax.set_xlabel(ENC_LABEL)
+    ax.set_ylabel(DEC_LABEL)
+    top.hist(pairs[:, 0], bins=200, range=limits[0], color="#444444", log=True)
+    side.hist(pairs[:, 1], bins=200, range=limits[1], color="#444444", log=True, orientation="horizontal")
+    top.set_ylabel("pairs")
+    side.set_xlabel("pairs")
+    top.tick_params(labelbottom=False)
+    side.tick_params(labelleft=False)
+    top.set_title(f"on path (W1[i,j], W2[j,i]): {len(pairs):,} pairs", fontsize=10)
+    _hexbin(ctrl, off_path, limits)
+    ctrl.set_xlabel(ENC_LABEL)
+    ctrl.set_ylabel("decoder weight W2[k, i], k ≠ j")
+    ctrl.set_title(f"off-path control: {len(off_path):,} pairs (should be one centred blob)", fontsize=10)
+    fig.colorbar(hb, ax=ctrl, label="pairs per hexagon (log)")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str, path: Path) -> Path:
+    """The pair density at several epochs as small multiples on shared axes."""
+    n = len(frames)
+    cols = min(n, 4)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False, sharex=True, sharey=True)
+    limits = _limits(np.concatenate([p for _, p in frames]))
+    for ax, (epoch, points) in zip(axes.flat, frames, strict=False):
+        _hexbin(ax, points, limits, gridsize=80)
+        ax.set_title(f"epoch {epoch}", fontsize=10)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel(ENC_LABEL, fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(DEC_LABEL, fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def animate_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str, path: Path) -> Path:
+    """The same frames as a GIF, one epoch per frame."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    limits = _limits(np.concatenate([p for _, p in frames]))
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+
+    def draw(i: int):
+        ax.clear()
+        epoch, points = frames[i]
+        _hexbin(ax, points, limits, gridsize=90)
+        ax.set_xlabel(ENC_LABEL)
+        ax.set_ylabel(DEC_LABEL)
+        ax.set_title(f"{title}\nepoch {epoch}", fontsize=9)
+        return []
+
+    anim = FuncAnimation(fig, draw, frames=len(frames), blit=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    anim.save(path, writer=PillowWriter(fps=2))
+    plt.close(fig)
+    return path
