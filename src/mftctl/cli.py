@@ -110,7 +110,7 @@ def train(
     Example: mftctl train --preset quick --set training.learning_rate=0.01
     """
     from .config import load_config
-    from .runner import create_run, progress_state, start_worker, stop_worker
+    from .runner import create_run, start_worker
     from .store import open_store
 
     overrides = list(set_ or [])
@@ -123,22 +123,28 @@ def train(
         resolve_device(config.device)  # refuse before any row is written
     store = open_store(db)
     run = create_run(store, config, name=name, preset=preset or "reference_3blob")
-    proc = start_worker(store, run.id, detach=detach)
     if detach:
+        proc = start_worker(store, run.id, detach=True)
         console.print(
             f"run [bold]{run.id}[/] started in the background (pid {proc.pid}); follow it with `mftctl show {run.id}`"
         )
-        print_data(str(run.id)) if not sys.stdout.isatty() else None
         return
-    from .progress import follow
-
-    try:
-        follow(proc, progress_state(config), f"run {run.id}", console)
-    except KeyboardInterrupt:
-        stop_worker(proc, store, run.id)
-        err_console.print(f"run {run.id} stopped and marked killed")
-        raise typer.Exit(130) from None
+    _run_attached(store, run.id, config)
     _finish_message(store, run.id)
+
+
+def _run_attached(store, run_id: int, config) -> None:  # noqa: ANN001
+    """Start the run's worker and show its progress; Ctrl-C stops it and marks it killed."""
+    from .progress import follow
+    from .runner import progress_state, start_worker, stop_worker
+
+    proc = start_worker(store, run_id)
+    try:
+        follow(proc, progress_state(config), f"run {run_id}", console)
+    except KeyboardInterrupt:
+        stop_worker(proc, store, run_id)
+        err_console.print(f"run {run_id} stopped and marked killed")
+        raise typer.Exit(130) from None
 
 
 def _finish_message(store, run_id: int) -> None:  # noqa: ANN001
@@ -244,6 +250,108 @@ def show(
         rows = list(flatten(config.model_dump()).items())
         title = "config"
     console.print(run_detail(run, epochs, checkpoints, rows, children, title))
+
+
+# --- stage 2 -----------------------------------------------------------------------------------------
+
+
+class MixtureKind(StrEnum):
+    pair = "pair"
+    encoder = "encoder"
+
+
+class Control(StrEnum):
+    gmm = "gmm"
+    gaussian = "gaussian"
+    parent = "parent"
+
+
+class DecoderInit(StrEnum):
+    xavier = "xavier"
+    sampled = "sampled"
+
+
+@app.command()
+@handles_errors
+def stage2(
+    parent_id: Annotated[int, typer.Argument(help="The finished stage-1 run whose weight pairs are fitted.")],
+    epoch: Annotated[int | None, typer.Option(help="Parent checkpoint epoch (default: its last).")] = None,
+    components: Annotated[
+        int | None,
+        typer.Option(
+            "--components", "-k", help="Mixture components (default stage2.num_clusters, 3 in reference_3blob)."
+        ),
+    ] = None,
+    hidden: Annotated[int | None, typer.Option(help="Hidden units h' of the children (default: the parent's).")] = None,
+    traces: Annotated[int, typer.Option(help="Independent encoder samples, one child run each.")] = 1,
+    mixture: Annotated[
+        MixtureKind,
+        typer.Option(
+            help="pair: 2-D (encoder, decoder) mixture; encoder: 1-D on encoder entries, as the research code."
+        ),
+    ] = MixtureKind.pair,
+    control: Annotated[
+        Control,
+        typer.Option(
+            help="gmm: sample the mixture; gaussian: one matched-variance "
+            "Gaussian (random features); parent: the parent's own encoder."
+        ),
+    ] = Control.gmm,
+    decoder_init: Annotated[
+        DecoderInit, typer.Option(help="xavier as stage 1, or the sampled decoder coordinate of each pair.")
+    ] = DecoderInit.xavier,
+    set_: SetOption = None,
+    name: Annotated[str | None, typer.Option(help="Name prefix of the children.")] = None,
+    detach: Annotated[bool, typer.Option(help="Start every child in the background and return.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Sample frozen encoders from a finished run's blob mixture and train only their decoders.
+
+    Each trace is a child run (its own worker, epochs and checkpoints) recording its parent, the
+    checkpoint epoch, the fitted mixture and the sampling seed.
+
+    Example: mftctl stage2 3 --traces 2   |   mftctl stage2 3 --control gaussian
+    """
+    from .config import config_from_json
+    from .render import stage2_table
+    from .runner import start_worker
+    from .stage2 import plan_children
+    from .store import open_store
+
+    store = open_store(db, create=False)
+    store.reconcile()
+    with console.status("fitting the mixture..."):
+        children = plan_children(
+            store,
+            parent_id,
+            epoch=epoch,
+            hidden=hidden,
+            overrides=list(set_ or []),
+            name=name,
+            stage2={
+                "num_clusters": components,
+                "num_traces": traces,
+                "mixture": mixture.value,
+                "control": control.value,
+                "decoder_init": decoder_init.value,
+            },
+        )
+    console.print(
+        f"parent {parent_id}: children {', '.join(str(c.id) for c in children)} "
+        f"({control.value}, {mixture.value} mixture)"
+    )
+    if detach:
+        for child in children:
+            start_worker(store, child.id, detach=True)
+        console.print(f"started in the background; follow with `mftctl list --where parent={parent_id}`")
+        return
+    try:
+        for child in children:
+            _run_attached(store, child.id, config_from_json(child.config_json))
+    finally:
+        for child in children:  # Ctrl-C: the children never started are not left queued
+            store.finish_run(child.id, "killed", "never started: the stage-2 command was stopped")
+    console.print(stage2_table(store, store.get_run(parent_id), [store.get_run(c.id) for c in children]))
 
 
 # --- diagnose / plot ---------------------------------------------------------------------------------

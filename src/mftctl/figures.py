@@ -14,12 +14,15 @@ MAX_EVOLUTION_FRAMES = 8
 def _curve(store: Store, run: Run):
     from .plots import Curve
 
+    label = f"run {run.id} {run.name}"
+    if run.kind == "stage2":
+        label += f" ({run.extra.get('control')})"
     epochs = store.epochs(run.id)
     if not epochs:
         raise MftctlError(f"run {run.id} has no completed epoch yet ({run.status}); nothing to plot")
     column = lambda name: [getattr(e, name) for e in epochs]  # noqa: E731
     return Curve(
-        label=f"run {run.id} {run.name}",
+        label=label,
         epoch=column("epoch"),
         train=column("train_loss"),
         train_on=column("train_loss_on"),
@@ -84,6 +87,14 @@ def plot_runs(
         plots.plot_curves(curves, references, _title(first), folder / f"curves.{fmt}"),
         plots.plot_diagnostics(curves, _title(first), folder / f"diagnostics.{fmt}"),
     ]
+    children = store.children(first.id)
+    if children:
+        family = [curves[0]] + [_curve(store, c) for c in children if store.epochs(c.id)]
+        paths.append(
+            plots.plot_curves(
+                family, references, _title(first, "\nwith its stage-2 children"), folder / f"children.{fmt}"
+            )
+        )
     if not store.checkpoints(first.id):
         return paths  # no weights saved: curves only
     analysis = diagnose(store, first.id, epoch=epoch)

@@ -89,7 +89,10 @@ def plot_curves(curves: Sequence[Curve], references: dict[str, Any] | None, titl
     ax.set_ylabel("loss (run's loss definition, L2 penalty excluded)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    if len(curves) == 1:
+        ax.legend(fontsize=8, ncol=2)
+    else:  # many runs: keep the legend off the curves
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
 
 

@@ -285,3 +285,39 @@ def diagnosis_view(result: dict[str, Any]) -> Group:
 
 
 REFERENCE_NAMES = {"zero": "output 0", "identity": "identity", "bayes": "Bayes posterior mean"}
+
+
+def stage2_table(store, parent: Run, children: list[Run]) -> Table:  # noqa: ANN001
+    """Children against the parent's test loss at the fitted checkpoint, and how fast they got there."""
+    from .stage2 import time_to_reach
+
+    table = Table(title=f"stage 2 children of run {parent.id}", header_style="bold", box=box.SIMPLE_HEAD)
+    for name in (
+        "run",
+        "control",
+        "mixture",
+        "h'",
+        "status",
+        "final test",
+        "best test",
+        "parent test",
+        "reaches parent at",
+    ):
+        table.add_column(name, justify="left" if name in ("control", "mixture", "status") else "right")
+    parent_epochs = {e.epoch: e for e in store.epochs(parent.id)}
+    for child in children:
+        extra = child.extra
+        target = parent_epochs.get(extra.get("parent_epoch"))
+        reach = time_to_reach(store.epochs(child.id), target.test_loss) if target else None
+        table.add_row(
+            str(child.id),
+            extra.get("control", "-"),
+            "-" if extra.get("control") == "parent" else extra.get("mixture_kind", "-"),
+            str(child.config["model"]["hidden_size"]),
+            child.status,
+            fmt(child.last_test_loss),
+            fmt(child.best_test_loss),
+            fmt(target.test_loss if target else None),
+            f"epoch {reach[0]} ({reach[1]:.1f} s)" if reach else "not reached",
+        )
+    return table
