@@ -67,3 +67,20 @@ def test_ctrl_c_in_the_parent_marks_the_run_killed(isolated_db):
     run = store.get_run(1)
     assert run.status == "killed" and "stopped by the user" in run.error
     assert run.finished_at is not None
+
+
+def test_ctrl_c_in_a_sweep_kills_running_cells_and_leaves_the_rest_queued(isolated_db, tmp_path):
+    sets = "\n".join(f'"{k}" = {v}' for k, v in dict(s.split("=") for s in LONG).items())
+    sweep = tmp_path / "long.toml"
+    sweep.write_text(f'name = "long"\nbase = "quick"\n[set]\n{sets}\n[grid]\nseed = [1, 2, 3]\n')
+    proc = mftctl("sweep", str(sweep), "--jobs", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    store = open_store(isolated_db)
+    wait_for(lambda: store.count_runs() == 3 and store.get_run(1).epochs_done >= 1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "--resume 1" in err
+    assert [store.get_run(i).status for i in (1, 2, 3)] == ["killed", "queued", "queued"]
+    dry = subprocess.run(
+        [sys.executable, "-m", "mftctl", "sweep", str(sweep), "--dry-run"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "3 cells, 3 to run" in dry

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 
 from .errors import MftctlError
@@ -252,6 +253,137 @@ def show(
     console.print(run_detail(run, epochs, checkpoints, rows, children, title))
 
 
+# --- sweeps --------------------------------------------------------------------------------------------
+
+
+class _DefaultRunGroup(typer.core.TyperGroup):
+    """`mftctl sweep FILE` means `mftctl sweep run FILE`; `show` and `list` stay subcommands."""
+
+    def parse_args(self, ctx, args):  # noqa: ANN001, ANN201
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+sweep_app = typer.Typer(
+    cls=_DefaultRunGroup,
+    no_args_is_help=True,
+    help="Many runs from one TOML grid file: parallel, resumable, summarised.\n\n"
+    "Example: mftctl sweep examples/lr_batch.toml --jobs 2   |   mftctl sweep show 1",
+)
+app.add_typer(sweep_app, name="sweep")
+
+
+@sweep_app.command("run")
+@handles_errors
+def sweep_run(
+    file: Annotated[Path | None, typer.Argument(help="The sweep file (TOML).", exists=True, dir_okay=False)] = None,
+    jobs: Annotated[int | None, typer.Option(help="Workers at once (default: one per core; one per GPU).")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the expanded cells and what would run; run nothing.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed/--no-retry", help="Run failed, crashed and killed cells again.")
+    ] = True,
+    resume: Annotated[int | None, typer.Option(help="Resume sweep ID from its stored file text.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Run a sweep file: every cell validated first, then a pool of workers. Running the same file again
+    (same name) resumes: completed cells are skipped, failed/crashed/killed/unstarted ones run.
+
+    Example: mftctl sweep examples/lr_batch.toml --jobs 2 --dry-run
+    """
+    from .pool import default_jobs, run_pool
+    from .render import sweep_plan_table, sweep_summary_view
+    from .store import open_store
+    from .sweep import expand, load_sweep
+    from .sweep_runs import materialise, plan_sweep, summarize
+
+    if (file is None) == (resume is None):
+        raise MftctlError("give a sweep FILE or --resume SWEEP_ID (one of them)")
+    if jobs is not None and jobs < 1:
+        raise MftctlError(f"--jobs must be at least 1, not {jobs}")
+    spec = load_sweep(file) if file is not None else None  # a bad file is refused before the database opens
+    store = open_store(db)
+    store.reconcile()
+    if resume is not None:
+        previous = store.get_sweep(resume)
+        base_dir = Path(previous.file_path).parent if previous.file_path else Path.cwd()
+        import tomllib
+
+        spec = expand(tomllib.loads(previous.file_text), name=previous.name, text=previous.file_text, base_dir=base_dir)
+        sweep, path = previous, Path(previous.file_path) if previous.file_path else None
+    else:
+        path = file
+        sweep = store.find_sweep(spec.name)
+    plans = plan_sweep(store, spec, sweep=sweep, retry_failed=retry_failed)
+    if dry_run:
+        console.print(sweep_plan_table(spec, plans))
+        todo = sum(p.action in ("new", "retry", "resume-queued") for p in plans)
+        console.print(f"{len(plans)} cells, {todo} to run" + (f" (sweep {sweep.id} exists)" if sweep else ""))
+        return
+    sweep, to_run = materialise(store, spec, path, sweep, plans)
+    skipped = len(plans) - len(to_run)
+    n_jobs = jobs or default_jobs(len(to_run), spec.cells[0].config.device if spec.cells else "cpu")
+    console.print(
+        f"sweep [bold]{sweep.id}[/] {spec.name}: {len(to_run)} to run on {n_jobs} worker(s), "
+        f"{skipped} skipped (done or not retried)"
+    )
+    result = run_pool(store, to_run, jobs=n_jobs, console=console, label=f"sweep {sweep.id}") if to_run else None
+    console.print(sweep_summary_view(summarize(store, sweep)))
+    if result and result.interrupted:
+        err_console.print(f"interrupted: running cells marked killed; `mftctl sweep --resume {sweep.id}` continues")
+        raise typer.Exit(130)
+
+
+@sweep_app.command("show")
+@handles_errors
+def sweep_show(
+    sweep_id: Annotated[int, typer.Argument(help="The sweep's id (`mftctl sweep list`).")],
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="table, json or csv (one row per cell).")
+    ] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Summarise a sweep: success rate, fastest cells, lowest loss, best blobs, speed-up vs the reference,
+    mean ± std over seeds.
+
+    Example: mftctl sweep show 1 --format csv
+    """
+    from .render import sweep_summary_view, to_csv, to_json
+    from .store import open_store
+    from .sweep_runs import summarize
+
+    store = open_store(db, create=False)
+    store.reconcile()
+    summary = summarize(store, store.get_sweep(sweep_id))
+    if format is Format.json:
+        print_data(to_json(summary))
+    elif format is Format.csv:
+        print_data(to_csv([{k: v for k, v in c.items() if k not in ("runs", "statuses")} for c in summary["cells"]]))
+    else:
+        console.print(sweep_summary_view(summary))
+
+
+@sweep_app.command("list")
+@handles_errors
+def sweep_list(db: DbOption = None) -> None:
+    """List the sweeps in the database with their runs by status.
+
+    Example: mftctl sweep list
+    """
+    from .render import sweeps_table
+    from .store import open_store
+
+    store = open_store(db, create=False)
+    sweeps = store.sweeps()
+    counts = {}
+    for sw in sweeps:
+        by: dict[str, int] = {}
+        for run in store.sweep_runs(sw.id):
+            by[run.status] = by.get(run.status, 0) + 1
+        counts[sw.id] = by
+    console.print(sweeps_table(sweeps, counts))
+
+
 # --- stage 2 -----------------------------------------------------------------------------------------
 
 
@@ -402,24 +534,34 @@ def _nullcontext():
 @app.command()
 @handles_errors
 def plot(
-    run_ids: Annotated[list[int], typer.Argument(help="One run for all its figures; several to overlay curves.")],
+    run_ids: Annotated[
+        list[int] | None, typer.Argument(help="One run for all its figures; several to overlay curves.")
+    ] = None,
     epoch: EpochOption = None,
     format: Annotated[FigureFormat, typer.Option("--format", "-f", help="png, svg or pdf.")] = FigureFormat.png,
     out: Annotated[Path | None, typer.Option(help="Folder for the files (default: the run's folder).")] = None,
     animate: Annotated[bool, typer.Option(help="Also write the blob evolution as a GIF.")] = False,
+    sweep: Annotated[
+        int | None, typer.Option(help="Plot sweep ID's summary panels (and a heat map for 2 keys).")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Draw a run's figures: loss curves with reference lines, diagnostics over epochs, the weight-pair
     scatter with GMM ellipses beside the off-path control, and the blob evolution.
 
-    Example: mftctl plot 3 --animate     |     mftctl plot 3 4 5  (overlaid curves)
+    Example: mftctl plot 3 --animate   |   mftctl plot 3 4 5  (overlaid curves)   |   mftctl plot --sweep 1
     """
-    from .figures import plot_runs
+    from .figures import plot_runs, plot_sweep
     from .store import open_store
 
+    if bool(run_ids) == (sweep is not None):
+        raise MftctlError("give run ids, or --sweep SWEEP_ID (one of them)")
     store = open_store(db, create=False)
     with console.status("drawing..."):
-        paths = plot_runs(store, run_ids, epoch=epoch, fmt=format.value, out=out, animate=animate)
+        if sweep is not None:
+            paths = plot_sweep(store, sweep, fmt=format.value, out=out)
+        else:
+            paths = plot_runs(store, run_ids, epoch=epoch, fmt=format.value, out=out, animate=animate)
     for path in paths:
         print_data(str(path))
 

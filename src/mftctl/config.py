@@ -174,11 +174,11 @@ def validate(raw: dict[str, Any]) -> ExperimentConfig:
         raise ConfigError(_format_error(first, ExperimentConfig) + more) from None
 
 
-def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in update.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -191,7 +191,7 @@ def preset_dict(name: str) -> dict[str, Any]:
         raise ConfigError(
             f"unknown preset '{name}'{hint}; choose one of: {', '.join(preset_names())} (see `mftctl presets`)"
         )
-    return _deep_merge(ExperimentConfig().model_dump(), PRESETS[name])
+    return deep_merge(ExperimentConfig().model_dump(), PRESETS[name])
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -252,7 +252,7 @@ def load_config(
     """Preset (default reference_3blob), then a file, then `--set` overrides, validated once at the end."""
     raw = preset_dict(preset or "reference_3blob")
     if file is not None:
-        raw = _deep_merge(raw, read_config_file(file))
+        raw = deep_merge(raw, read_config_file(file))
     raw = apply_overrides(raw, overrides or [])
     return validate(raw)
 

@@ -120,3 +120,18 @@ def plot_runs(
     if animate:
         paths.append(plots.animate_evolution(frames, _title(first), folder / "evolution.gif"))
     return paths
+
+
+def plot_sweep(store: Store, sweep_id: int, *, fmt: str = "png", out: Path | None = None) -> list[Path]:
+    from . import plots
+    from .sweep_runs import summarize
+
+    summary = summarize(store, store.get_sweep(sweep_id))
+    if not any(c["completed"] for c in summary["cells"]):
+        raise MftctlError(f"sweep {sweep_id} has no completed cell yet; nothing to plot")
+    folder = out or store.runs_dir / f"sweep-{sweep_id}"
+    paths = [plots.plot_sweep(summary, folder / f"sweep.{fmt}")]
+    keys = [k for k in summary["varied"] if k != "seed"]
+    if len(keys) == 2:
+        paths.append(plots.plot_sweep_heatmap(summary, keys, folder / f"heatmap.{fmt}"))
+    return paths

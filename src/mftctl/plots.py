@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import patheffects  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
@@ -232,3 +233,126 @@ def animate_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str, path
     anim.save(path, writer=PillowWriter(fps=2))
     plt.close(fig)
     return path
+
+
+def _cluster_colour(k) -> str:  # noqa: ANN001
+    return "#bbbbbb" if k is None else BLOB_COLOURS[int(round(k)) % len(BLOB_COLOURS)]
+
+
+def plot_sweep(summary: dict[str, Any], path: Path) -> Path:
+    """The research code's three panels, labelled by the varied values: training time against final
+    loss coloured by cluster count (reference starred), cluster count per cell with the target line,
+    silhouette per cell with the 0.5 and 0.7 lines."""
+    cells = [c for c in summary["cells"] if c["completed"]]
+    if not cells:
+        raise ValueError("no completed cell to plot")
+    ref = summary["reference"]
+    keys = [k for k in summary["varied"] if k != "seed"]
+    labels = [", ".join(str(c["values"].get(k)) for k in keys) or "base" for c in cells]
+    key_names = ", ".join(k.rsplit(".", 1)[-1] for k in keys)
+    x = np.arange(len(cells))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.5), layout="constrained")
+    ax = axes[0]
+    for c, label in zip(cells, labels, strict=True):
+        ax.scatter(
+            c["train_seconds"],
+            c["test_loss"],
+            color=_cluster_colour(c["n_clusters"]),
+            s=70,
+            edgecolor="black",
+            zorder=3,
+        )
+        if ref and all(c["values"].get(k) == v for k, v in ref.items()):
+            ax.scatter(
+                c["train_seconds"],
+                c["test_loss"],
+                marker="*",
+                s=450,
+                facecolor="none",
+                edgecolor="red",
+                linewidth=1.5,
+                zorder=4,
+                label="reference",
+            )
+        ax.annotate(label, (c["train_seconds"], c["test_loss"]), fontsize=7, xytext=(5, 4), textcoords="offset points")
+    for k in sorted({round(c["n_clusters"]) for c in cells if c["n_clusters"] is not None}):
+        ax.scatter([], [], color=_cluster_colour(k), edgecolor="black", label=f"{k} cluster(s)")
+    ax.set_xlabel("training time (s, mean over seeds)")
+    ax.set_ylabel("final test loss (mean over seeds)")
+    ax.set_title(f"training efficiency (points: {key_names})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    clusters = [c["n_clusters"] if c["n_clusters"] is not None else np.nan for c in cells]
+    ax.bar(x, clusters, color=[_cluster_colour(c["n_clusters"]) for c in cells], edgecolor="black")
+    target = summary["expected_clusters"]
+    ax.axhline(target, color="green", linestyle="--", label=f"target {target}")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("DBSCAN clusters (final epoch, mean over seeds)")
+    ax.set_title("cluster formation")
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    sil = [c["silhouette"] if c["silhouette"] is not None else np.nan for c in cells]
+    ax.bar(x, sil, color="#4c72b0", edgecolor="black")
+    for level, name in ((0.5, "good"), (0.7, "excellent")):
+        ax.axhline(level, color="gray", linestyle="--", linewidth=1)
+        ax.text(len(cells) - 0.45, level + 0.02, name, fontsize=8, color="gray", ha="right")
+    if all(np.isnan(sil)):
+        ax.text(
+            0.5,
+            0.2,
+            "no cell reached 2 clusters:\nsilhouette undefined",
+            transform=ax.transAxes,
+            ha="center",
+            fontsize=10,
+            color="gray",
+        )
+    ax.set_ylim(-1, 1)
+    ax.set_ylabel("silhouette (non-noise pairs)")
+    ax.set_title("blob quality")
+    for ax in axes[1:]:
+        ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(cells) - 0.4)
+        ax.set_xlabel(key_names)
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle(
+        f"sweep {summary['sweep']} {summary['name']}: {summary['runs']} runs, "
+        f"success rate {summary['success_rate']:.0%}"
+    )
+    return _save(fig, path)
+
+
+def plot_sweep_heatmap(summary: dict[str, Any], keys: list[str], path: Path) -> Path:
+    """Final test loss (mean over seeds) over the two varied keys."""
+    xs = sorted({c["values"][keys[0]] for c in summary["cells"]}, key=str)
+    ys = sorted({c["values"][keys[1]] for c in summary["cells"]}, key=str)
+    if all(isinstance(v, int | float) for v in xs):
+        xs = sorted(xs)
+    if all(isinstance(v, int | float) for v in ys):
+        ys = sorted(ys)
+    grid = np.full((len(ys), len(xs)), np.nan)
+    for c in summary["cells"]:
+        if c["test_loss"] is not None:
+            grid[ys.index(c["values"][keys[1]]), xs.index(c["values"][keys[0]])] = c["test_loss"]
+    fig, ax = plt.subplots(figsize=(1.3 * len(xs) + 3, 1.0 * len(ys) + 2.5))
+    im = ax.imshow(grid, cmap="viridis_r", origin="lower", aspect="auto")
+    for (i, j), value in np.ndenumerate(grid):
+        if not np.isnan(value):
+            ax.text(
+                j,
+                i,
+                f"{value:.3g}",
+                ha="center",
+                va="center",
+                color="black",
+                fontsize=9,
+                fontweight="bold",
+                path_effects=[patheffects.withStroke(linewidth=3, foreground="white")],
+            )
+    ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set_yticks(range(len(ys)), [str(v) for v in ys])
+    ax.set_xlabel(keys[0])
+    ax.set_ylabel(keys[1])
+    fig.colorbar(im, ax=ax, label="final test loss (mean over seeds)")
+    ax.set_title(f"sweep {summary['sweep']} {summary['name']}")
+    return _save(fig, path)

@@ -11,7 +11,7 @@ from .render import fmt
 from .runner import ProgressState, parse_event
 
 
-def _fields(state: ProgressState) -> dict[str, str]:
+def fields(state: ProgressState) -> dict[str, str]:
     return {
         "epoch": f"{state.epoch}/{state.epochs}",
         "loss": fmt(state.loss),
@@ -38,13 +38,13 @@ def make_progress(console: Console) -> Progress:
 def follow(proc: subprocess.Popen, state: ProgressState, label: str, console: Console) -> ProgressState:
     """Read the worker's events until it exits, showing them as one progress bar."""
     with make_progress(console) as progress:
-        task = progress.add_task(label, total=state.total_steps, **_fields(state))
+        task = progress.add_task(label, total=state.total_steps, **fields(state))
         assert proc.stdout is not None
         for line in proc.stdout:
             event = parse_event(line)
             if event is None:
                 continue
             state.apply(event)
-            progress.update(task, completed=state.done_steps, **_fields(state))
+            progress.update(task, completed=state.done_steps, **fields(state))
         proc.wait()
     return state

@@ -321,3 +321,84 @@ def stage2_table(store, parent: Run, children: list[Run]) -> Table:  # noqa: ANN
             f"epoch {reach[0]} ({reach[1]:.1f} s)" if reach else "not reached",
         )
     return table
+
+
+def sweep_plan_table(spec, plans) -> Table:  # noqa: ANN001
+    """`sweep --dry-run`: every expanded cell, its varied values and what running would do."""
+    table = Table(title=f"sweep {spec.name}: {len(spec.cells)} cells", header_style="bold", box=box.SIMPLE_HEAD)
+    table.add_column("cell", justify="right")
+    for key in spec.varied:
+        table.add_column(key, justify="right")
+    table.add_column("hash")
+    table.add_column("run", justify="right")
+    table.add_column("action")
+    for cell, plan in zip(spec.cells, plans, strict=True):
+        table.add_row(
+            str(cell.index),
+            *(fmt(cell.values.get(k)) for k in spec.varied),
+            cell.hash[:10],
+            fmt(plan.run_id),
+            plan.action,
+        )
+    return table
+
+
+def _pm(mean, std, digits: int = 4) -> str:  # noqa: ANN001
+    if mean is None:
+        return "-"
+    return fmt(mean, digits) + (f" ± {fmt(std, 2)}" if std is not None else "")
+
+
+def sweep_summary_view(summary: dict[str, Any]) -> Group:
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["statuses"].items()))
+    rate = summary["success_rate"]
+    head = (
+        f"[bold]sweep {summary['sweep']} {summary['name']}[/]: {summary['runs']} runs ({counts}); "
+        f"success rate {rate:.0%}"
+        if rate is not None
+        else f"sweep {summary['sweep']}: no runs"
+    )
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD)
+    for name in ("cell", "seeds", "done", "final test loss", "train s", "speed-up", "K", "silhouette"):
+        table.add_column(name, justify="left" if name == "cell" else "right")
+    ref = summary["reference"]
+    for c in sorted(summary["cells"], key=lambda c: (c["test_loss"] is None, c["test_loss"] or 0)):
+        mark = " [dim](reference)[/]" if ref and all(c["values"].get(k) == v for k, v in ref.items()) else ""
+        table.add_row(
+            escape(c["label"]) + mark,
+            str(c["seeds"]),
+            str(c["completed"]),
+            _pm(c["test_loss"], c["test_loss_std"]),
+            _pm(c["train_seconds"], c["train_seconds_std"], 3),
+            "-" if c["speedup"] is None else f"{c['speedup']:.2f}×",
+            fmt(c["n_clusters"], 2),
+            fmt(c["silhouette"], 3),
+        )
+    best = kv_table(
+        "best cells",
+        [
+            ("fastest", "; ".join(summary["fastest"]) or "-"),
+            ("lowest final test loss", "; ".join(summary["lowest_loss"]) or "-"),
+            (
+                f"best blobs (clusters near {summary['expected_clusters']}, then silhouette)",
+                "; ".join(summary["best_blobs"]) or "-",
+            ),
+        ],
+    )
+    return Group(head, table, best)
+
+
+def sweeps_table(sweeps, counts: dict[int, dict[str, int]]) -> Table:  # noqa: ANN001
+    table = Table(title="sweeps", header_style="bold", box=box.SIMPLE_HEAD)
+    for name in ("id", "name", "cells", "runs by status", "created"):
+        table.add_column(name)
+    for sw in sweeps:
+        by = counts.get(sw.id, {})
+        table.add_row(
+            str(sw.id),
+            sw.name,
+            str(sw.meta.get("cells", "-")),
+            ", ".join(f"{n} {s}" for s, n in sorted(by.items())) or "-",
+            fmt(sw.created_at),
+        )
+    return table

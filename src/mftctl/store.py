@@ -137,6 +137,21 @@ class Diagnosis(SQLModel, table=True):
     created_at: datetime = Field(default_factory=now)
 
 
+class Sweep(SQLModel, table=True):
+    """A sweep file as it was run; its cells are runs with this sweep_id."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    file_text: str
+    file_path: str | None = None
+    meta_json: str = "{}"  # varied keys, reference cell, expected cluster count
+    created_at: datetime = Field(default_factory=now)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return json.loads(self.meta_json)
+
+
 # --- migrations: append only; never edit one that has shipped -----------------------------------
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
@@ -196,6 +211,18 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         ],
     ),
 ]
+
+MIGRATIONS.append(
+    (
+        "003_sweep",
+        [
+            """CREATE TABLE sweep (
+                id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, file_text VARCHAR NOT NULL, file_path VARCHAR,
+                meta_json VARCHAR NOT NULL, created_at DATETIME NOT NULL)""",
+            "CREATE INDEX ix_sweep_name ON sweep (name)",
+        ],
+    )
+)
 
 MIGRATION_TABLE = "mftctl_migrations"
 
@@ -387,6 +414,68 @@ class Store:
     def children(self, run_id: int) -> list[Run]:
         with self.read() as s:
             return list(s.exec(select(Run).where(Run.parent_id == run_id).order_by(Run.id)))
+
+    # --- sweeps ----------------------------------------------------------------------------------
+
+    def create_sweep(self, *, name: str, file_text: str, file_path: str | None, meta: dict[str, Any]) -> Sweep:
+        sweep = Sweep(name=name, file_text=file_text, file_path=file_path, meta_json=json.dumps(meta))
+        with self.write() as s:
+            s.add(sweep)
+        return sweep
+
+    def find_sweep(self, name: str) -> Sweep | None:
+        """The latest sweep of this name: running a sweep file again resumes it."""
+        with self.read() as s:
+            return s.exec(select(Sweep).where(Sweep.name == name).order_by(Sweep.id.desc())).first()
+
+    def get_sweep(self, sweep_id: int) -> Sweep:
+        with self.read() as s:
+            sweep = s.get(Sweep, sweep_id)
+        if sweep is None:
+            raise StoreError(f"no sweep with id {sweep_id} in {self.path}; `mftctl sweep list` shows them")
+        return sweep
+
+    def sweeps(self) -> list[Sweep]:
+        with self.read() as s:
+            return list(s.exec(select(Sweep).order_by(Sweep.id.desc())))
+
+    def sweep_runs(self, sweep_id: int) -> list[Run]:
+        with self.read() as s:
+            return list(s.exec(select(Run).where(Run.sweep_id == sweep_id).order_by(Run.id)))
+
+    def requeue_run(self, run_id: int) -> None:
+        """A finished run back to `queued` for a retry: its epochs, checkpoints and summary are cleared."""
+        import shutil
+
+        with self.write() as s:
+            run = s.get(Run, run_id)
+            if run is None or run.status in ACTIVE:
+                return
+            for table in (Epoch, Checkpoint, Diagnosis):
+                s.exec(text(f"DELETE FROM {table.__tablename__} WHERE run_id = :id"), params={"id": run_id})
+            for key in (
+                "device",
+                "host",
+                "pid",
+                "started_at",
+                "finished_at",
+                "heartbeat_at",
+                "error",
+                "last_train_loss",
+                "last_test_loss",
+                "best_test_loss",
+                "samples_per_s",
+                "n_clusters",
+                "silhouette",
+                "correlation",
+                "noise_fraction",
+                "symmetry_error",
+            ):
+                setattr(run, key, None)
+            run.status, run.epochs_done, run.train_seconds = "queued", 0, 0.0
+        for path in self.run_dir(run_id).glob("epoch_*.pt"):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.run_dir(run_id) / "figures", ignore_errors=True)
 
     # --- crash reconciliation -------------------------------------------------------------------
 

@@ -81,6 +81,10 @@ def run_worker(db_path: str, run_id: int) -> int:
     if not store.mark_running(run_id, pid=os.getpid(), device=str(device)):
         print(f"run {run_id} is {store.get_run(run_id).status}, not queued; nothing to do", file=sys.stderr)
         return 1
+    if os.environ.get("MFTCTL_THREADS"):  # the pool divides the cores among its workers
+        import torch
+
+        torch.set_num_threads(int(os.environ["MFTCTL_THREADS"]))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(store, run_id, stop), daemon=True).start()

@@ -1,0 +1,210 @@
+"""Sweep files: TOML in, validated cells out. Pure: no database, no processes.
+
+    name = "lr_batch"              # default: the file's stem
+    base = "quick"                 # a preset name, or base_config = "file.toml" (relative to this file)
+    seeds = [0, 1]                 # repeat every cell over these seeds (default: the base's seed)
+    expected_clusters = 3          # for the blob-quality summary
+    reference = { "training.learning_rate" = 0.02 }   # the cell speed-ups are measured against
+
+    [set]                          # fixed overrides for every cell
+    "training.epochs" = 3
+    [grid]                         # cartesian product
+    "training.learning_rate" = [0.01, 0.02, 0.05]
+    [zip]                          # lists of equal length, varied together
+    "model.hidden_size" = [32, 64]
+    "model.encoder_initialization_scale" = [0.02, 0.01]
+    [random]                       # `count` draws, seeded
+    count = 4
+    seed = 0
+    [random.params]
+    "training.learning_rate" = { dist = "loguniform", low = 1e-3, high = 1e-1 }
+    "training.optimizer" = { dist = "choice", values = ["adam", "sgld"] }
+
+Grid, zip and random combine as a cartesian product, then seeds. Keys may also be written as nested
+tables ([grid.training] learning_rate = [...]).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import (
+    ExperimentConfig,
+    apply_overrides,
+    config_hash,
+    deep_merge,
+    flatten,
+    preset_dict,
+    read_config_file,
+    validate,
+)
+from .errors import ConfigError
+
+TOP_KEYS = {"name", "base", "base_config", "seeds", "expected_clusters", "reference", "set", "grid", "zip", "random"}
+DISTRIBUTIONS = ("uniform", "loguniform", "choice", "int")
+
+
+@dataclass
+class Cell:
+    index: int
+    values: dict[str, Any]  # the varied keys of this cell (seed included when seeds are swept)
+    config: ExperimentConfig
+    hash: str
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in self.values.items()) or "base"
+
+    @property
+    def group(self) -> tuple:
+        """The cell without its seed: runs of one group are repeats over seeds."""
+        return tuple((k, v) for k, v in self.values.items() if k != "seed")
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    text: str
+    cells: list[Cell]
+    varied: list[str]  # varied keys, in the order they were declared
+    expected_clusters: int = 3
+    reference: dict[str, Any] = field(default_factory=dict)
+
+
+def _literal(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where} must be a non-empty list of values, not {value!r}")
+    return value
+
+
+def _draw(rng: random.Random, key: str, spec: Any) -> Any:
+    where = f"random.params.{key}"
+    if not isinstance(spec, dict) or spec.get("dist") not in DISTRIBUTIONS:
+        raise ConfigError(f"{where} needs dist = one of {', '.join(DISTRIBUTIONS)}")
+    dist = spec["dist"]
+    if dist == "choice":
+        return rng.choice(_literal(spec.get("values"), f"{where}.values"))
+    try:
+        low, high = float(spec["low"]), float(spec["high"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"{where} needs numeric low and high") from None
+    if low > high or (dist == "loguniform" and low <= 0):
+        raise ConfigError(f"{where}: need 0 < low <= high for loguniform, low <= high otherwise")
+    if dist == "uniform":
+        return rng.uniform(low, high)
+    if dist == "int":
+        return rng.randint(int(low), int(high))
+    return math.exp(rng.uniform(math.log(low), math.log(high)))
+
+
+def _axes(data: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Each axis is a list of partial assignments; cells are their cartesian product."""
+    axes = []
+    for key, values in flatten(data.get("grid", {})).items():
+        axes.append([{key: v} for v in _literal(values, f"grid.{key}")])
+    zipped = flatten(data.get("zip", {}))
+    if zipped:
+        lengths = {k: len(_literal(v, f"zip.{k}")) for k, v in zipped.items()}
+        if len(set(lengths.values())) > 1:
+            raise ConfigError(f"zip lists must have equal lengths, got {lengths}")
+        n = next(iter(lengths.values()))
+        axes.append([{k: v[i] for k, v in zipped.items()} for i in range(n)])
+    rnd = data.get("random")
+    if rnd:
+        if not isinstance(rnd, dict) or not isinstance(rnd.get("count"), int) or rnd["count"] < 1:
+            raise ConfigError("random needs count = a positive integer (and params, seed)")
+        params = _group_param_specs(rnd.get("params", {}))
+        if not params:
+            raise ConfigError("random.params is empty: name at least one key with its distribution")
+        rng = random.Random(rnd.get("seed", 0))
+        axes.append([{k: _draw(rng, k, spec) for k, spec in params.items()} for _ in range(rnd["count"])])
+    return axes
+
+
+def _group_param_specs(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """random.params maps dotted keys to {dist = ...} tables; nested tables are walked until one has dist."""
+    specs = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and "dist" not in value:
+            specs.update(_group_param_specs(value, name + "."))
+        else:
+            specs[name] = value
+    return specs
+
+
+def _override(key: str, value: Any) -> str:
+    import json
+
+    return f"{key}={json.dumps(value)}"
+
+
+def expand(data: dict[str, Any], *, name: str, text: str, base_dir: Path) -> SweepSpec:
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise ConfigError(f"unknown sweep key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(TOP_KEYS))}")
+    if "base" in data and "base_config" in data:
+        raise ConfigError("give either base (a preset) or base_config (a file), not both")
+    base = data.get("base", "reference_3blob")
+    if not isinstance(base, str):
+        raise ConfigError(f"base must be a preset name (`mftctl presets`), not {base!r}")
+    raw = preset_dict(base)
+    if "base_config" in data:
+        raw = deep_merge(raw, read_config_file(base_dir / str(data["base_config"])))
+    fixed = [_override(k, v) for k, v in flatten(data.get("set", {})).items()]
+    axes = _axes(data)
+    seeds = data.get("seeds")
+    if seeds is not None:
+        seeds = _literal(seeds, "seeds")
+        axes.append([{"seed": s} for s in seeds])
+    varied: list[str] = []
+    for axis in axes:
+        for key in axis[0]:
+            if key not in varied:
+                varied.append(key)
+    cells = []
+    for index, combo in enumerate(itertools.product(*axes) if axes else [()]):
+        values: dict[str, Any] = {}
+        for part in combo:
+            values.update(part)
+        try:
+            config = validate(apply_overrides(raw, fixed + [_override(k, v) for k, v in values.items()]))
+        except ConfigError as exc:
+            shown = ", ".join(f"{k}={v}" for k, v in values.items()) or "the base"
+            raise ConfigError(f"sweep cell {index} ({shown}): {exc}") from None
+        cells.append(Cell(index, values, config, config_hash(config)))
+    hashes = [c.hash for c in cells]
+    if len(set(hashes)) != len(hashes):
+        dup = next(c for c in cells if hashes.count(c.hash) > 1)
+        raise ConfigError(f"sweep cell {dup.index} ({dup.label}) repeats another cell's config; remove the duplicate")
+    reference = data.get("reference", {})
+    if not isinstance(reference, dict):
+        raise ConfigError("reference must be a table of key = value picking one cell")
+    reference = flatten(reference)
+    if reference and not any(all(c.values.get(k) == v for k, v in reference.items()) for c in cells):
+        raise ConfigError(f"no cell matches reference {reference}")
+    expected = data.get("expected_clusters", 3)
+    if not isinstance(expected, int) or expected < 1:
+        raise ConfigError("expected_clusters must be a positive integer")
+    return SweepSpec(name=name, text=text, cells=cells, varied=varied, expected_clusters=expected, reference=reference)
+
+
+def load_sweep(path: Path) -> SweepSpec:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read sweep file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"sweep file {path} is not valid TOML: {exc}") from None
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not name:
+        raise ConfigError("name must be a non-empty string")
+    return expand(data, name=name, text=text, base_dir=path.parent)

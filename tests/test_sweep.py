@@ -1,0 +1,223 @@
+"""Sweep files expand deterministically, refuse bad cells whole, resume by config hash, and run in a
+real pool of worker subprocesses writing one SQLite file."""
+
+import json
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import TINY
+from mftctl.cli import app
+from mftctl.errors import ConfigError
+from mftctl.store import open_store
+from mftctl.sweep import expand, load_sweep
+
+runner = CliRunner()
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def spec(text: str, tmp_path=Path(".")):
+    import tomllib
+
+    return expand(tomllib.loads(text), name="t", text=text, base_dir=tmp_path)
+
+
+def test_grid_zip_random_seeds_expand_as_a_product():
+    s = spec("""
+base = "quick"
+seeds = [1, 2]
+[grid]
+"training.learning_rate" = [0.01, 0.02, 0.04]
+[zip]
+"model.hidden_size" = [8, 16]
+"model.encoder_initialization_scale" = [0.1, 0.2]
+[random]
+count = 2
+seed = 5
+[random.params]
+"training.batch_size" = { dist = "int", low = 100, high = 900 }
+"loss.lambda_on" = { dist = "loguniform", low = 1, high = 100 }
+"training.optimizer" = { dist = "choice", values = ["adam", "sgld"] }
+""")
+    assert len(s.cells) == 3 * 2 * 2 * 2
+    assert s.varied == [
+        "training.learning_rate",
+        "model.hidden_size",
+        "model.encoder_initialization_scale",
+        "training.batch_size",
+        "loss.lambda_on",
+        "training.optimizer",
+        "seed",
+    ]
+    zipped = {(c.config.model.hidden_size, c.config.model.encoder_initialization_scale) for c in s.cells}
+    assert zipped == {(8, 0.1), (16, 0.2)}
+    assert {c.config.seed for c in s.cells} == {1, 2}
+    for c in s.cells:
+        assert 100 <= c.config.training.batch_size <= 900 and 1 <= c.config.loss.lambda_on <= 100
+    again = spec(s.text)
+    assert [c.hash for c in again.cells] == [c.hash for c in s.cells]  # deterministic
+    assert len({c.hash for c in s.cells}) == len(s.cells)
+
+
+def test_nested_tables_and_fixed_overrides():
+    s = spec('base = "quick"\n[set]\n"training.epochs" = 2\n[grid.training]\nlearning_rate = [0.1, 0.2]\n')
+    assert [c.config.training.learning_rate for c in s.cells] == [0.1, 0.2]
+    assert all(c.config.training.epochs == 2 for c in s.cells)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'base = "quick"\n[grid]\n"training.learning_rate" = [0.1, -1]',
+            "sweep cell 1 (training.learning_rate=-1): training.learning_rate: Input should be greater than 0",
+        ),
+        ('base = "quick"\n[grid]\n"training.lr" = [0.1]', "sweep cell 0 (training.lr=0.1): unknown key"),
+        ('base = "quick"\n[zip]\n"data.d" = [8, 16]\n"model.hidden_size" = [4]', "zip lists must have equal lengths"),
+        ('base = "nope"', "unknown preset 'nope'"),
+        ('base = "quick"\ngrids = 1', "unknown sweep key(s) grids"),
+        ('base = "quick"\n[random]\ncount = 2\n[random.params]\n"seed" = { dist = "normal" }', "needs dist = one of"),
+        ('base = "quick"\nreference = { "training.learning_rate" = 9 }', "no cell matches reference"),
+        ('base = "quick"\n[grid]\n"seed" = [1, 1]', "repeats another cell's config"),
+    ],
+)
+def test_one_bad_cell_refuses_the_sweep(text, message):
+    with pytest.raises(ConfigError) as err:
+        spec(text)
+    assert message in str(err.value)
+
+
+def test_malformed_file_via_cli_writes_nothing(isolated_db, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[grid\n")
+    result = runner.invoke(app, ["sweep", str(bad)])
+    assert result.exit_code == 1 and "is not valid TOML" in result.output
+    assert not isolated_db.exists()
+
+
+def test_example_dry_run_prints_cells_and_runs_nothing(isolated_db):
+    result = runner.invoke(app, ["sweep", str(EXAMPLES / "lr_batch.toml"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "4 cells, 4 to run" in result.output and "training.batch_size" in result.output
+    assert len(load_sweep(EXAMPLES / "lr_batch.toml").cells) == 4
+    assert not isolated_db.exists() or open_store(isolated_db).count_runs() == 0
+
+
+SWEEP = """
+name = "tiny"
+base = "quick"
+reference = { "training.learning_rate" = 0.02 }
+[set]
+{sets}
+[grid]
+"training.learning_rate" = [0.01, 0.02]
+"device" = ["cpu", "cuda:7"]
+"""
+
+
+def test_two_workers_a_failing_cell_and_resume(isolated_db, tmp_path):
+    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY))
+    path = tmp_path / "tiny.toml"
+    path.write_text(SWEEP.replace("{sets}", sets))
+    result = runner.invoke(app, ["sweep", str(path), "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    store = open_store(isolated_db)
+    runs = store.sweep_runs(1)
+    statuses = {(r.config["training"]["learning_rate"], r.config["device"]): r.status for r in runs}
+    # The cuda:7 cells cannot start on this machine: recorded failed with the reason, the sweep goes on.
+    assert statuses == {
+        (0.01, "cpu"): "completed",
+        (0.02, "cpu"): "completed",
+        (0.01, "cuda:7"): "failed",
+        (0.02, "cuda:7"): "failed",
+    }
+    assert all("CUDA" in r.error for r in runs if r.status == "failed")
+    assert "success rate 50%" in result.output
+    listed = json.loads(runner.invoke(app, ["list", "--where", "sweep=1", "--format", "json"]).output)
+    assert len(listed) == 4
+
+    # Again, without retries: nothing runs. With retries: exactly the failed cells run.
+    dry = runner.invoke(app, ["sweep", str(path), "--dry-run", "--no-retry"]).output
+    assert "4 cells, 0 to run" in dry
+    dry = runner.invoke(app, ["sweep", str(path), "--dry-run"]).output
+    assert "4 cells, 2 to run" in dry and dry.count("retry") == 2
+
+    # A completed cell whose result is lost (marked failed) runs again, alone, on the same row.
+    done = next(r for r in runs if r.status == "completed")
+    con = sqlite3.connect(isolated_db)
+    con.execute("UPDATE run SET status='failed' WHERE id=?", (done.id,))
+    con.commit()
+    again = runner.invoke(app, ["sweep", "--resume", "1", "--no-retry"])
+    assert "0 to run" in again.output
+    sqlite3.connect(isolated_db).execute("DELETE FROM epoch WHERE run_id=?", (done.id,)).connection.commit()
+    redo = runner.invoke(app, ["sweep", str(path), "--jobs", "1"])
+    assert redo.exit_code == 0
+    rerun = store.get_run(done.id)
+    assert rerun.status == "completed" and [e.epoch for e in store.epochs(done.id)] == [1, 2]
+    assert len(store.sweep_runs(1)) == 4  # no new rows
+
+    summary = json.loads(runner.invoke(app, ["sweep", "show", "1", "--format", "json"]).output)
+    ref = next(c for c in summary["cells"] if c["values"] == {"training.learning_rate": 0.02, "device": "cpu"})
+    assert ref["speedup"] == pytest.approx(1.0)
+    csv_rows = runner.invoke(app, ["sweep", "show", "1", "--format", "csv"]).output.splitlines()
+    assert len(csv_rows) == 5 and csv_rows[0].startswith("values.")
+    plots = runner.invoke(app, ["plot", "--sweep", "1"]).output.split()
+    assert [p.rsplit("/", 1)[-1] for p in plots] == ["sweep.png", "heatmap.png"]
+    assert all(Path(p).stat().st_size > 5000 for p in plots)
+    assert "tiny" in runner.invoke(app, ["sweep", "list"]).output
+
+
+def test_seeds_are_pooled_as_mean_and_std(isolated_db, tmp_path):
+    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY))
+    path = tmp_path / "seeds.toml"
+    path.write_text(
+        f'name = "seeds"\nbase = "quick"\nseeds = [1, 2]\n[set]\n{sets}\n'
+        '"training.enable_diagnostics" = false\n"training.checkpoint_every" = 0\n'
+    )
+    assert runner.invoke(app, ["sweep", str(path), "--jobs", "2"]).exit_code == 0
+    summary = json.loads(runner.invoke(app, ["sweep", "show", "1", "--format", "json"]).output)
+    (cell,) = summary["cells"]
+    losses = [r.last_test_loss for r in open_store(isolated_db).sweep_runs(1)]
+    assert cell["seeds"] == 2 and cell["test_loss"] == pytest.approx(sum(losses) / 2)
+    assert cell["test_loss_std"] is not None and cell["test_loss_std"] > 0
+
+
+def _write_epochs(db: str, run_id: int, n: int) -> None:
+    store = open_store(db, migrate=False)
+    for epoch in range(1, n + 1):
+        values = {
+            "epoch": epoch,
+            "train_loss": 1.0,
+            "train_loss_on": 0.5,
+            "train_loss_off": 0.5,
+            "test_loss": 1.0 / epoch,
+            "test_loss_on": 0.5,
+            "test_loss_off": 0.5,
+            "seconds": 0.1,
+            "train_seconds": 0.1,
+            "samples_per_s": 1.0,
+            "lr": 0.1,
+        }
+        store.record_epoch(run_id, values, {"n_clusters": 1, "silhouette": None})
+
+
+def test_concurrent_writers_never_see_database_is_locked(isolated_db):
+    from helpers import add_run
+
+    store = open_store(isolated_db)
+    ids = [add_run(store, status="running").id for _ in range(6)]
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_epochs, args=(str(isolated_db), i, 60)) for i in ids]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * len(procs)
+    con = sqlite3.connect(isolated_db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    counts = dict(con.execute("SELECT run_id, count(*) FROM epoch GROUP BY run_id").fetchall())
+    assert counts == dict.fromkeys(ids, 60)
+    assert {store.get_run(i).epochs_done for i in ids} == {60}
