@@ -139,7 +139,7 @@ def test_presets_and_config_show():
 
 def test_db_info_and_upgrade(isolated_db):
     invoke("list")
-    from mftctl.store import MIGRATIONS
+    from mftctl.migrations import MIGRATIONS
 
     assert MIGRATIONS[-1][0] in invoke("db", "info").output
     assert "schema is current" in invoke("db", "upgrade").output

@@ -174,3 +174,27 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tiny_config):
     assert [e.epoch for e in resumed.epochs] == [2, 3]
     assert torch.equal(full.model.fc2.weight, resumed.model.fc2.weight)
     assert resumed.epochs[-1].test_loss == full.epochs[-1].test_loss
+
+
+@pytest.mark.parametrize("loss_type", ["scaled_mse", "mse"])
+def test_fused_loss_gradient_matches_autograd(loss_type):
+    cfg = LossConfig(loss_type=loss_type, lambda_on=16.0, lambda_off=0.5)
+    batch = two_hot_batch(16, DataConfig(d=12), make_generator(4, torch.device("cpu")))
+    batch.x, batch.amps = batch.x.double(), batch.amps.double()
+    pred = torch.randn(16, 12, dtype=torch.float64, requires_grad=True)
+    fused = loss_parts(pred, batch, cfg)
+    (fused_grad,) = torch.autograd.grad(fused.total, pred)
+    hand_on, hand_off = _hand_losses(pred, batch, cfg)
+    (hand_grad,) = torch.autograd.grad(hand_on + hand_off, pred)
+    assert torch.allclose(fused_grad, hand_grad, rtol=1e-12, atol=1e-14)
+    assert fused.total.item() == pytest.approx((hand_on + hand_off).item(), rel=1e-12)
+    assert not fused.on.requires_grad and not fused.off.requires_grad
+
+
+def test_tanh_cubed_gradient():
+    from mftctl.science.model import tanh_cubed
+
+    z = torch.randn(50, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(tanh_cubed, (z,))
+    with torch.no_grad():
+        assert torch.allclose(tanh_cubed(z), torch.tanh(z) ** 3)

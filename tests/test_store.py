@@ -8,8 +8,9 @@ from sqlmodel import SQLModel
 
 from helpers import add_run
 from mftctl.errors import StoreError
+from mftctl.migrations import MIGRATIONS
 from mftctl.query import parse_where, sort_spec
-from mftctl.store import MIGRATIONS, open_store
+from mftctl.store import open_store
 
 
 def test_blank_database_gets_every_migration_and_tables_match_models(isolated_db):
@@ -71,20 +72,26 @@ def test_list_sorts_filters_and_limits_in_sql(store):
     add_run(store, lr=0.01, silhouette=0.2, test_loss=5.0)
     add_run(store, lr=0.05, silhouette=0.9, test_loss=7.0)
     add_run(store, lr=0.03, silhouette=None, test_loss=6.0, status="failed")
-    ids = lambda runs: [r.id for r in runs]  # noqa: E731
+    from mftctl.catalog import open_catalog
+
+    catalog = open_catalog(store.path)
+
+    def ids(runs):
+        return [r.id for r in runs]
+
     col, desc = sort_spec("-silhouette")
-    assert ids(store.list_runs(sort=col, desc=desc)) == [2, 1, 3]  # NULL last both ways
+    assert ids(catalog.list_runs(sort=col, desc=desc)) == [2, 1, 3]  # NULL last both ways
     col, desc = sort_spec("silhouette")
-    assert ids(store.list_runs(sort=col, desc=desc)) == [1, 2, 3]
+    assert ids(catalog.list_runs(sort=col, desc=desc)) == [1, 2, 3]
     col, desc = sort_spec("training.learning_rate")
-    assert ids(store.list_runs(sort=col, desc=desc)) == [1, 3, 2]
+    assert ids(catalog.list_runs(sort=col, desc=desc)) == [1, 3, 2]
     col, desc = sort_spec("learning_rate")  # a unique leaf name stands for its dotted key
-    assert ids(store.list_runs(sort=col, desc=True)) == [2, 3, 1]
-    assert ids(store.list_runs(filters=[parse_where("training.learning_rate>=0.03")])) == [3, 2]
-    assert ids(store.list_runs(filters=[parse_where("status=completed")], sort="id")) == [1, 2]
-    assert ids(store.list_runs(filters=[parse_where("status=failed,crashed")])) == [3]
-    assert ids(store.list_runs(filters=[parse_where("test_loss<6.5"), parse_where("status!=failed")])) == [1]
-    assert ids(store.list_runs(limit=2)) == [3, 2]
+    assert ids(catalog.list_runs(sort=col, desc=True)) == [2, 3, 1]
+    assert ids(catalog.list_runs(filters=[parse_where("training.learning_rate>=0.03")])) == [3, 2]
+    assert ids(catalog.list_runs(filters=[parse_where("status=completed")], sort="id")) == [1, 2]
+    assert ids(catalog.list_runs(filters=[parse_where("status=failed,crashed")])) == [3]
+    assert ids(catalog.list_runs(filters=[parse_where("test_loss<6.5"), parse_where("status!=failed")])) == [1]
+    assert ids(catalog.list_runs(limit=2)) == [3, 2]
 
 
 @pytest.mark.parametrize(
@@ -152,3 +159,19 @@ def test_stale_heartbeat_from_another_host_is_crashed(store):
         row.host, row.heartbeat_at = "elsewhere", now()
     assert store.reconcile() == [run.id]
     assert store.get_run(fresh.id).status == "running"
+
+
+def test_list_never_imports_torch_or_the_orm(isolated_db, store):
+    """`mftctl list` stays interactive: no torch, no SQLAlchemy on its path when nothing is running."""
+    add_run(store, status="completed")
+    code = (
+        "import sys\n"
+        "from mftctl.cli import main\n"
+        "sys.argv = ['mftctl', 'list', '--format', 'json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'sqlalchemy', 'sklearn', 'matplotlib') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stderr
+    assert '"status": "completed"' in out.stdout

@@ -187,24 +187,30 @@ def list_(
 
     Example: mftctl list --sort -silhouette --where status=completed --limit 10
     """
+    from .catalog import open_catalog, resolve_db_path
     from .query import parse_where, sort_spec
     from .render import run_record, runs_table, to_csv, to_json
-    from .store import open_store
 
     column, descending = sort_spec(sort)
     filters = [parse_where(w) for w in where or []]
-    store = open_store(db)
-    store.reconcile()
+    path = resolve_db_path(db)
+    catalog = open_catalog(path)
+    if catalog is None or catalog.has_running():  # create/upgrade the file, or find dead workers: the full store
+        from .store import open_store
+
+        store = open_store(path)
+        store.reconcile()
+        store.close()
+        catalog = open_catalog(path)
     if limit is None and format is Format.table:
         limit = 50
-    runs = store.list_runs(sort=column, desc=descending or desc, filters=filters, limit=limit or None)
+    runs = catalog.list_runs(sort=column, desc=descending or desc, filters=filters, limit=limit or None)
     if format is Format.json:
         print_data(to_json([run_record(r, with_config=True) for r in runs]))
     elif format is Format.csv:
         print_data(to_csv([run_record(r, with_config=True) for r in runs]))
     else:
-        total = store.count_runs()
-        console.print(runs_table(runs, title=f"{len(runs)} of {total} runs in {store.path}"))
+        console.print(runs_table(runs, title=f"{len(runs)} of {catalog.count_runs()} runs in {path}"))
 
 
 @app.command()

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .catalog import RunFilter
 from .config import config_keys
 from .errors import MftctlError
-from .store import RunFilter
 
 # User-facing name -> Run column. Metrics read the run's summary columns (its latest epoch).
 COLUMNS = {

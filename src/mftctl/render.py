@@ -7,7 +7,7 @@ import csv
 import io
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group
@@ -15,7 +15,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from .config import flatten
-from .store import Checkpoint, Epoch, Run
+
+if TYPE_CHECKING:
+    from .store import Checkpoint, Epoch, Run
 
 STATUS_STYLE = {
     "completed": "green",

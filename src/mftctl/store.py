@@ -13,7 +13,6 @@ import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,11 +20,12 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
-from sqlmodel import Field, Session, SQLModel, col, create_engine, func, select
+from sqlmodel import Field, Session, SQLModel, create_engine, func, select
 
+from .catalog import resolve_db_path
 from .errors import StoreError
+from .migrations import MIGRATION_TABLE, MIGRATIONS
 
-DEFAULT_DB = "mftctl.db"
 BUSY_TIMEOUT_S = 30
 # A running worker touches its heartbeat this often; a run silent for STALE_AFTER_S is crashed.
 HEARTBEAT_S = 10
@@ -37,11 +37,6 @@ FINISHED = ("completed", "failed", "killed", "crashed")
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def resolve_db_path(option: str | Path | None = None) -> Path:
-    """--db, else $MFTCTL_DB, else ./mftctl.db."""
-    return Path(option or os.environ.get("MFTCTL_DB") or DEFAULT_DB)
 
 
 # --- tables -------------------------------------------------------------------------------------
@@ -152,81 +147,6 @@ class Sweep(SQLModel, table=True):
         return json.loads(self.meta_json)
 
 
-# --- migrations: append only; never edit one that has shipped -----------------------------------
-
-MIGRATIONS: list[tuple[str, list[str]]] = [
-    (
-        "001_initial",
-        [
-            """CREATE TABLE run (
-                id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, kind VARCHAR NOT NULL,
-                parent_id INTEGER REFERENCES run(id), sweep_id INTEGER, status VARCHAR NOT NULL,
-                preset VARCHAR, config_json VARCHAR NOT NULL, config_hash VARCHAR NOT NULL,
-                seed INTEGER NOT NULL, device VARCHAR, host VARCHAR, pid INTEGER,
-                created_at DATETIME NOT NULL, started_at DATETIME, finished_at DATETIME,
-                heartbeat_at DATETIME, error VARCHAR, extra_json VARCHAR,
-                epochs_total INTEGER NOT NULL, epochs_done INTEGER NOT NULL,
-                last_train_loss FLOAT, last_test_loss FLOAT, best_test_loss FLOAT, samples_per_s FLOAT,
-                train_seconds FLOAT NOT NULL, n_clusters INTEGER, silhouette FLOAT, correlation FLOAT,
-                noise_fraction FLOAT, symmetry_error FLOAT)""",
-            *(
-                f"CREATE INDEX ix_run_{c} ON run ({c})"
-                for c in (
-                    "parent_id",
-                    "sweep_id",
-                    "status",
-                    "preset",
-                    "config_hash",
-                    "created_at",
-                    "last_test_loss",
-                    "best_test_loss",
-                    "n_clusters",
-                    "silhouette",
-                )
-            ),
-            """CREATE TABLE epoch (
-                id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id), epoch INTEGER NOT NULL,
-                train_loss FLOAT NOT NULL, train_loss_on FLOAT NOT NULL, train_loss_off FLOAT NOT NULL,
-                test_loss FLOAT NOT NULL, test_loss_on FLOAT NOT NULL, test_loss_off FLOAT NOT NULL,
-                seconds FLOAT NOT NULL, train_seconds FLOAT NOT NULL, samples_per_s FLOAT NOT NULL,
-                lr FLOAT NOT NULL, n_clusters INTEGER, noise_fraction FLOAT, silhouette FLOAT,
-                correlation FLOAT, symmetry_error FLOAT, diagnostics_json VARCHAR,
-                UNIQUE (run_id, epoch))""",
-            "CREATE INDEX ix_epoch_run_id ON epoch (run_id)",
-            """CREATE TABLE checkpoint (
-                id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id), epoch INTEGER NOT NULL,
-                path VARCHAR NOT NULL, bytes INTEGER NOT NULL, sha256 VARCHAR NOT NULL,
-                created_at DATETIME NOT NULL, UNIQUE (run_id, epoch))""",
-            "CREATE INDEX ix_checkpoint_run_id ON checkpoint (run_id)",
-        ],
-    ),
-    (
-        "002_diagnosis",
-        [
-            """CREATE TABLE diagnosis (
-                id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id), epoch INTEGER NOT NULL,
-                version INTEGER NOT NULL, result_json VARCHAR NOT NULL, created_at DATETIME NOT NULL,
-                UNIQUE (run_id, epoch, version))""",
-            "CREATE INDEX ix_diagnosis_run_id ON diagnosis (run_id)",
-        ],
-    ),
-]
-
-MIGRATIONS.append(
-    (
-        "003_sweep",
-        [
-            """CREATE TABLE sweep (
-                id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, file_text VARCHAR NOT NULL, file_path VARCHAR,
-                meta_json VARCHAR NOT NULL, created_at DATETIME NOT NULL)""",
-            "CREATE INDEX ix_sweep_name ON sweep (name)",
-        ],
-    )
-)
-
-MIGRATION_TABLE = "mftctl_migrations"
-
-
 def _make_engine(path: Path) -> Engine:
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_S})
 
@@ -246,16 +166,6 @@ def _make_engine(path: Path) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
-
-
-@dataclass
-class RunFilter:
-    """One `--where` condition: column (a run column, or a JSON path into the config), op, value."""
-
-    column: str
-    op: str
-    value: Any
-    json_path: str | None = None
 
 
 class Store:
@@ -503,54 +413,9 @@ class Store:
             )
         return dead
 
-    # --- listing ----------------------------------------------------------------------------------
-
-    def list_runs(
-        self,
-        *,
-        sort: str | None = None,
-        desc: bool = False,
-        filters: list[RunFilter] | None = None,
-        limit: int | None = None,
-    ) -> list[Run]:
-        """One SQL query: WHERE from filters, ORDER BY a run column or a config JSON path, LIMIT."""
-        query = select(Run)
-        for f in filters or []:
-            column = _json_column(f.json_path) if f.json_path else getattr(Run, f.column)
-            query = query.where(_compare(column, f.op, f.value))
-        if sort:
-            column = _json_column(sort) if sort.startswith("$") else getattr(Run, sort)
-            order = column.desc() if desc else column.asc()
-            query = query.order_by(order.nulls_last(), Run.id.desc() if desc else Run.id.asc())
-        else:
-            query = query.order_by(Run.id.desc())
-        if limit:
-            query = query.limit(limit)
-        with self.read() as s:
-            return list(s.exec(query))
-
     def count_runs(self) -> int:
         with self.read() as s:
             return s.exec(select(func.count()).select_from(Run)).one()
-
-
-def _json_column(path: str):
-    return func.json_extract(col(Run.config_json), path)
-
-
-def _compare(column, op: str, value: Any):
-    if op == "=" and isinstance(value, list):
-        return column.in_(value)
-    if op == "!=" and isinstance(value, list):
-        return column.not_in(value)
-    return {
-        "=": column.__eq__,
-        "!=": column.__ne__,
-        "<": column.__lt__,
-        "<=": column.__le__,
-        ">": column.__gt__,
-        ">=": column.__ge__,
-    }[op](value)
 
 
 def _worker_alive(pid: int) -> bool:

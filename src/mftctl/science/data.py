@@ -49,7 +49,11 @@ def active_indices(batch_size: int, d: int, k: int, generator: torch.Generator) 
     return keys.topk(k, dim=1, largest=False).indices
 
 
-def two_hot_batch(batch_size: int, cfg: DataConfig, generator: torch.Generator) -> Batch:
+def two_hot_batch(
+    batch_size: int, cfg: DataConfig, generator: torch.Generator, out: torch.Tensor | None = None
+) -> Batch:
+    """A fresh batch; `out`, a (batch_size, d) float tensor, is reused for the input when given (the
+    training loop passes the previous step's: a new 40 MB tensor every step costs page faults on CPU)."""
     device = generator.device
     idx = active_indices(batch_size, cfg.d, cfg.sparsity, generator)
     if cfg.amplitude_min == cfg.amplitude_max:
@@ -57,7 +61,10 @@ def two_hot_batch(batch_size: int, cfg: DataConfig, generator: torch.Generator) 
     else:
         amps = torch.rand(idx.shape, generator=generator, device=device)
         amps = cfg.amplitude_min + (cfg.amplitude_max - cfg.amplitude_min) * amps
-    x = torch.randn(batch_size, cfg.d, generator=generator, device=device)
+    if out is not None and out.shape == (batch_size, cfg.d):
+        x = out.normal_(generator=generator)
+    else:
+        x = torch.randn(batch_size, cfg.d, generator=generator, device=device)
     x.mul_(cfg.noise_variance**0.5).scatter_add_(1, idx, amps)
     return Batch(x, idx, amps)
 

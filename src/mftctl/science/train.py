@@ -174,9 +174,10 @@ def train(
     for epoch in range(done + 1, tc.epochs + 1):
         started = time.perf_counter()
         sums = torch.zeros(3, device=device)
+        batch = None
         for step in range(steps):
             size = min(tc.batch_size, config.data.n_train - step * tc.batch_size)
-            batch = two_hot_batch(size, config.data, data_gen)
+            batch = two_hot_batch(size, config.data, data_gen, out=batch.x if batch is not None else None)
             loss = loss_parts(model(batch.x), batch, config.loss)
             objective = loss.total + l2_penalty(model, tc.encoder_regularization, tc.decoder_regularization)
             optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,82 @@
+"""The schema as an append-only list of named migrations. Never edit one that has shipped: add another.
+
+Kept apart from store.py (and free of SQLAlchemy) so that the fast read path can check the schema
+version without importing the ORM.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    (
+        "001_initial",
+        [
+            """CREATE TABLE run (
+                id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+                parent_id INTEGER REFERENCES run(id), sweep_id INTEGER, status VARCHAR NOT NULL,
+                preset VARCHAR, config_json VARCHAR NOT NULL, config_hash VARCHAR NOT NULL,
+                seed INTEGER NOT NULL, device VARCHAR, host VARCHAR, pid INTEGER,
+                created_at DATETIME NOT NULL, started_at DATETIME, finished_at DATETIME,
+                heartbeat_at DATETIME, error VARCHAR, extra_json VARCHAR,
+                epochs_total INTEGER NOT NULL, epochs_done INTEGER NOT NULL,
+                last_train_loss FLOAT, last_test_loss FLOAT, best_test_loss FLOAT, samples_per_s FLOAT,
+                train_seconds FLOAT NOT NULL, n_clusters INTEGER, silhouette FLOAT, correlation FLOAT,
+                noise_fraction FLOAT, symmetry_error FLOAT)""",
+            *(
+                f"CREATE INDEX ix_run_{c} ON run ({c})"
+                for c in (
+                    "parent_id",
+                    "sweep_id",
+                    "status",
+                    "preset",
+                    "config_hash",
+                    "created_at",
+                    "last_test_loss",
+                    "best_test_loss",
+                    "n_clusters",
+                    "silhouette",
+                )
+            ),
+            """CREATE TABLE epoch (
+                id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id), epoch INTEGER NOT NULL,
+                train_loss FLOAT NOT NULL, train_loss_on FLOAT NOT NULL, train_loss_off FLOAT NOT NULL,
+                test_loss FLOAT NOT NULL, test_loss_on FLOAT NOT NULL, test_loss_off FLOAT NOT NULL,
+                seconds FLOAT NOT NULL, train_seconds FLOAT NOT NULL, samples_per_s FLOAT NOT NULL,
+                lr FLOAT NOT NULL, n_clusters INTEGER, noise_fraction FLOAT, silhouette FLOAT,
+                correlation FLOAT, symmetry_error FLOAT, diagnostics_json VARCHAR,
+                UNIQUE (run_id, epoch))""",
+            "CREATE INDEX ix_epoch_run_id ON epoch (run_id)",
+            """CREATE TABLE checkpoint (
+                id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id), epoch INTEGER NOT NULL,
+                path VARCHAR NOT NULL, bytes INTEGER NOT NULL, sha256 VARCHAR NOT NULL,
+                created_at DATETIME NOT NULL, UNIQUE (run_id, epoch))""",
+            "CREATE INDEX ix_checkpoint_run_id ON checkpoint (run_id)",
+        ],
+    ),
+    (
+        "002_diagnosis",
+        [
+            """CREATE TABLE diagnosis (
+                id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES run(id), epoch INTEGER NOT NULL,
+                version INTEGER NOT NULL, result_json VARCHAR NOT NULL, created_at DATETIME NOT NULL,
+                UNIQUE (run_id, epoch, version))""",
+            "CREATE INDEX ix_diagnosis_run_id ON diagnosis (run_id)",
+        ],
+    ),
+]
+
+MIGRATIONS.append(
+    (
+        "003_sweep",
+        [
+            """CREATE TABLE sweep (
+                id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, file_text VARCHAR NOT NULL, file_path VARCHAR,
+                meta_json VARCHAR NOT NULL, created_at DATETIME NOT NULL)""",
+            "CREATE INDEX ix_sweep_name ON sweep (name)",
+        ],
+    )
+)
+
+MIGRATION_TABLE = "mftctl_migrations"
+
+
+MIGRATION_NAMES = [name for name, _ in MIGRATIONS]
