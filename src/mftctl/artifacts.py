@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointError
+from .faults import maybe_crash
 
 
 def sha256_of(path: Path) -> str:
@@ -18,7 +19,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> tuple[int, str]:
+def save_checkpoint(path: Path, state: dict[str, Any], epoch: int = 0) -> tuple[int, str]:
     """torch.save to a temporary file, fsync, then rename: a reader never sees half a checkpoint."""
     import torch
 
@@ -28,6 +29,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> tuple[int, str]:
         torch.save(state, fh)
         fh.flush()
         os.fsync(fh.fileno())
+    maybe_crash("checkpoint-write", epoch)
     os.replace(tmp, path)
     return path.stat().st_size, sha256_of(path)
 

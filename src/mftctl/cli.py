@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 import typer.core
 from rich.console import Console
+from rich.markup import escape
 
 from .errors import MftctlError
 
@@ -77,7 +78,8 @@ def handles_errors(fn):
         try:
             return fn(*args, **kwargs)
         except MftctlError as exc:
-            err_console.print(f"[red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            one_line = str(exc).replace("\n", "\\n")  # user text inside a message must not break the line
+            err_console.print(f"[red]Error:[/] {escape(one_line)}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -102,6 +104,13 @@ def train(
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (--set device=...).")] = None,
     name: Annotated[str | None, typer.Option(help="A name for the run (default run-ID).")] = None,
     detach: Annotated[bool, typer.Option(help="Start the worker and return at once with the run id.")] = False,
+    resume: Annotated[
+        int | None,
+        typer.Option(
+            help="Continue crashed/killed/failed run ID from its last good "
+            "checkpoint (same run id; other options ignored)."
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Train one run in a worker subprocess, with live progress.
@@ -114,6 +123,9 @@ def train(
     from .runner import create_run, start_worker
     from .store import open_store
 
+    if resume is not None:
+        _resume(resume, detach, db)
+        return
     overrides = list(set_ or [])
     overrides += [f"training.epochs={epochs}"] * (epochs is not None) + [f"seed={seed}"] * (seed is not None)
     overrides += [f'device="{device}"'] * (device is not None)
@@ -132,6 +144,28 @@ def train(
         return
     _run_attached(store, run.id, config)
     _finish_message(store, run.id)
+
+
+def _resume(run_id: int, detach: bool, db) -> None:  # noqa: ANN001
+    from .config import config_from_json
+    from .runner import prepare_resume, start_worker
+    from .store import open_store
+
+    store = open_store(db, create=False)
+    store.reconcile()
+    epoch, skipped = prepare_resume(store, run_id)
+    for reason in skipped:
+        err_console.print(f"passing over checkpoint {reason}")
+    console.print(
+        f"run [bold]{run_id}[/] resumes after epoch {epoch}"
+        if epoch
+        else f"run [bold]{run_id}[/] has no good checkpoint: it restarts from epoch 1"
+    )
+    if detach:
+        start_worker(store, run_id, detach=True)
+        return
+    _run_attached(store, run_id, config_from_json(store.get_run(run_id).config_json))
+    _finish_message(store, run_id)
 
 
 def _run_attached(store, run_id: int, config) -> None:  # noqa: ANN001
@@ -572,6 +606,124 @@ def plot(
         print_data(str(path))
 
 
+# --- rm / gc / export ----------------------------------------------------------------------------------
+
+
+WhereOption = Annotated[
+    list[str] | None, typer.Option(help="Select runs with KEY OP VALUE (as `mftctl list --where`; repeatable).")
+]
+
+
+def _select_ids(db, run_ids: list[int] | None, where: list[str] | None) -> list[int]:  # noqa: ANN001
+    from .catalog import open_catalog, resolve_db_path
+    from .query import parse_where
+
+    ids = list(run_ids or [])
+    if where:
+        catalog = open_catalog(resolve_db_path(db))
+        if catalog is None:
+            raise MftctlError(f"no current database at {resolve_db_path(db)}; run `mftctl db info`")
+        ids += [r.id for r in catalog.list_runs(filters=[parse_where(w) for w in where])]
+    return sorted(set(ids))
+
+
+@app.command()
+@handles_errors
+def rm(
+    run_ids: Annotated[list[int] | None, typer.Argument(help="Runs to delete.")] = None,
+    where: WhereOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Delete runs: their rows (epochs, checkpoints, analyses) and their files, together.
+
+    Example: mftctl rm 4 5   |   mftctl rm --where status=failed,crashed --yes
+    """
+    from .store import open_store
+
+    store = open_store(db, create=False)
+    store.reconcile()
+    ids = _select_ids(db, run_ids, where)
+    if not ids:
+        raise MftctlError("no run selected; give run ids or --where")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise MftctlError(f"about to delete {len(ids)} run(s) ({_ids(ids)}); confirm with --yes")
+        typer.confirm(f"Delete {len(ids)} run(s) ({_ids(ids)}) and their files?", abort=True)
+    store.delete_runs(ids)
+    console.print(f"deleted {len(ids)} run(s): {_ids(ids)}")
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(map(str, ids[:20])) + (f" … (+{len(ids) - 20})" if len(ids) > 20 else "")
+
+
+@app.command()
+@handles_errors
+def gc(
+    dry_run: Annotated[bool, typer.Option(help="Report, delete nothing.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Remove checkpoint files no row accounts for, and checkpoint rows whose files are gone.
+
+    Example: mftctl gc --dry-run
+    """
+    import shutil
+
+    from .store import open_store
+
+    store = open_store(db, create=False)
+    orphans, lost = store.garbage()
+    for path in orphans:
+        console.print(f"{'would remove' if dry_run else 'removed'} file {path}")
+    for ckpt in lost:
+        console.print(
+            f"{'would drop' if dry_run else 'dropped'} row: run {ckpt.run_id} epoch {ckpt.epoch} ({ckpt.path} is gone)"
+        )
+    if not dry_run:
+        for path in orphans:
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        store.delete_checkpoint_rows([c.id for c in lost])
+    console.print(f"{len(orphans)} orphan file(s), {len(lost)} row(s) without a file" + (" (dry run)" * dry_run))
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+@handles_errors
+def export(
+    out: Annotated[Path, typer.Argument(help="Folder to write runs.FORMAT and epochs.FORMAT into.")],
+    where: WhereOption = None,
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv or json.")] = ExportFormat.csv,
+    db: DbOption = None,
+) -> None:
+    """Export runs (with their flattened config) and every epoch, for pandas or a spreadsheet.
+
+    Example: mftctl export out/ --where sweep=1   then   pandas.read_csv("out/epochs.csv")
+    """
+    from .catalog import open_catalog, resolve_db_path
+    from .query import parse_where
+    from .render import run_record, to_csv, to_json
+    from .store import Epoch, open_store
+
+    store = open_store(db, create=False)
+    store.reconcile()
+    catalog = open_catalog(resolve_db_path(db))
+    runs = catalog.list_runs(filters=[parse_where(w) for w in where or []], sort="id")
+    columns = [c.name for c in Epoch.__table__.columns if c.name not in ("id", "diagnostics_json")]
+    epochs = [{c: getattr(e, c) for c in columns} for e in store.epochs_of([r.id for r in runs])]
+    records = [run_record(r, with_config=True) for r in runs]
+    out.mkdir(parents=True, exist_ok=True)
+    write = to_csv if format is ExportFormat.csv else to_json
+    (out / f"runs.{format.value}").write_text(write(records))
+    (out / f"epochs.{format.value}").write_text(write(epochs))
+    print_data(str(out / f"runs.{format.value}"))
+    print_data(str(out / f"epochs.{format.value}"))
+
+
 # --- presets / config ----------------------------------------------------------------------------------
 
 
@@ -706,4 +858,26 @@ def worker(
 
 
 def main() -> None:
-    app()
+    """The console script: click's usage errors (a run id that is not a number, an unknown option) also
+    become one `Error:` line and exit code 1, like every other refusal."""
+    try:  # typer >= 0.20 vendors click; older ones use the click package
+        from typer._click.exceptions import NoArgsIsHelpError, UsageError
+    except ImportError:  # pragma: no cover
+        from click.exceptions import NoArgsIsHelpError, UsageError
+
+    try:
+        # Without standalone mode click returns (not raises) the code of a typer.Exit.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except NoArgsIsHelpError as exc:
+        console.print(exc.ctx.get_help())
+        sys.exit(0)
+    except UsageError as exc:
+        hint = f"; see `{exc.ctx.command_path} --help`" if exc.ctx else ""
+        err_console.print(f"[red]Error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)

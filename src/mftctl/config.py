@@ -147,7 +147,7 @@ def _format_error(err: dict[str, Any], schema: type[BaseModel]) -> str:
         valid = sorted(_section_fields(section))
         close = difflib.get_close_matches(key, valid, n=1)
         hint = f" (did you mean {section + '.' if section else ''}{close[0]}?)" if close else ""
-        return f"unknown key '{loc}'{hint}; valid keys here: {', '.join(valid)}"
+        return f"unknown key {loc!r}{hint}; valid keys here: {', '.join(valid)}"
     msg = err["msg"].removeprefix("Value error, ")
     if not loc:
         return msg
@@ -189,7 +189,7 @@ def preset_dict(name: str) -> dict[str, Any]:
         close = difflib.get_close_matches(name, PRESETS, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ConfigError(
-            f"unknown preset '{name}'{hint}; choose one of: {', '.join(preset_names())} (see `mftctl presets`)"
+            f"unknown preset {name!r}{hint}; choose one of: {', '.join(preset_names())} (see `mftctl presets`)"
         )
     return deep_merge(ExperimentConfig().model_dump(), PRESETS[name])
 
@@ -240,7 +240,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if not isinstance(child, dict):
                 where = ".".join(path[: i + 1])
                 valid = ", ".join(sorted(k for k, v in node.items() if isinstance(v, dict)))
-                raise ConfigError(f"unknown section '{where}' in --set {text}; sections: {valid}")
+                raise ConfigError(f"unknown section {where!r} in --set {text!r}; sections: {valid}")
             node = child
         node[path[-1]] = value
     return result

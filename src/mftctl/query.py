@@ -57,7 +57,7 @@ def resolve_key(key: str) -> tuple[str | None, str | None]:
         return None, f"$.{leaves[0]}"
     hint = f" (ambiguous: {', '.join(leaves)})" if leaves else ""
     raise MftctlError(
-        f"unknown column '{key}'{hint}; use one of {', '.join(sorted(COLUMNS))} "
+        f"unknown column {key!r}{hint}; use one of {', '.join(sorted(COLUMNS))} "
         "or a config key such as training.learning_rate (`mftctl config show` lists them)"
     )
 

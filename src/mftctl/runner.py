@@ -121,3 +121,38 @@ class ProgressState:
 
 def progress_state(config: ExperimentConfig) -> ProgressState:
     return ProgressState(config.training.epochs, math.ceil(config.data.n_train / config.training.batch_size))
+
+
+RESUMABLE = ("crashed", "killed", "failed")
+
+
+def last_good_checkpoint(store: Store, run: Run) -> tuple[int, list[str]]:
+    """The newest checkpoint whose file matches its recorded hash and before which every epoch is
+    recorded (0 if none), and why newer ones were passed over."""
+    from .artifacts import sha256_of
+
+    recorded = {e.epoch for e in store.epochs(run.id)}
+    skipped = []
+    for ckpt in reversed(store.checkpoints(run.id)):
+        path = store.checkpoint_path(ckpt)
+        if not recorded.issuperset(range(1, ckpt.epoch + 1)):
+            skipped.append(f"epoch {ckpt.epoch}: earlier epochs are missing from the record")
+        elif not path.exists():
+            skipped.append(f"epoch {ckpt.epoch}: file missing")
+        elif path.stat().st_size != ckpt.bytes or sha256_of(path) != ckpt.sha256:
+            skipped.append(f"epoch {ckpt.epoch}: file corrupt")
+        else:
+            return ckpt.epoch, skipped
+    return 0, skipped
+
+
+def prepare_resume(store: Store, run_id: int) -> tuple[int, list[str]]:
+    """Queue a crashed, killed or failed run to continue from its last good checkpoint."""
+    from .errors import MftctlError
+
+    run = store.get_run(run_id)
+    if run.status not in RESUMABLE:
+        raise MftctlError(f"run {run_id} is {run.status}; only {', '.join(RESUMABLE)} runs can be resumed")
+    epoch, skipped = last_good_checkpoint(store, run)
+    store.prepare_resume(run_id, epoch)
+    return epoch, skipped

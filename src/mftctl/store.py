@@ -20,10 +20,11 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
-from sqlmodel import Field, Session, SQLModel, create_engine, func, select
+from sqlmodel import Field, Session, SQLModel, col, create_engine, func, select
 
 from .catalog import resolve_db_path
 from .errors import StoreError
+from .faults import maybe_crash
 from .migrations import MIGRATION_TABLE, MIGRATIONS
 
 BUSY_TIMEOUT_S = 30
@@ -274,6 +275,8 @@ class Store:
         )
         with self.write() as s:
             s.add(row)
+            s.flush()
+            maybe_crash("epoch-write", values["epoch"])
             run = s.get(Run, run_id)
             run.epochs_done = max(run.epochs_done, values["epoch"])
             run.last_train_loss, run.last_test_loss = values["train_loss"], values["test_loss"]
@@ -353,39 +356,95 @@ class Store:
         with self.read() as s:
             return list(s.exec(select(Run).where(Run.sweep_id == sweep_id).order_by(Run.id)))
 
-    def requeue_run(self, run_id: int) -> None:
-        """A finished run back to `queued` for a retry: its epochs, checkpoints and summary are cleared."""
-        import shutil
-
+    def prepare_resume(self, run_id: int, epoch: int) -> None:
+        """Back to `queued`, keeping epochs and checkpoints up to `epoch` (the checkpoint resumed from) and
+        dropping later ones, so that every epoch is recorded once after the resumed run finishes."""
         with self.write() as s:
             run = s.get(Run, run_id)
             if run is None or run.status in ACTIVE:
                 return
-            for table in (Epoch, Checkpoint, Diagnosis):
-                s.exec(text(f"DELETE FROM {table.__tablename__} WHERE run_id = :id"), params={"id": run_id})
-            for key in (
-                "device",
-                "host",
-                "pid",
-                "started_at",
-                "finished_at",
-                "heartbeat_at",
-                "error",
-                "last_train_loss",
-                "last_test_loss",
-                "best_test_loss",
-                "samples_per_s",
-                "n_clusters",
-                "silhouette",
-                "correlation",
-                "noise_fraction",
-                "symmetry_error",
-            ):
-                setattr(run, key, None)
-            run.status, run.epochs_done, run.train_seconds = "queued", 0, 0.0
-        for path in self.run_dir(run_id).glob("epoch_*.pt"):
-            path.unlink(missing_ok=True)
-        shutil.rmtree(self.run_dir(run_id) / "figures", ignore_errors=True)
+            for table in ("epoch", "checkpoint", "diagnosis"):
+                s.exec(
+                    text(f"DELETE FROM {table} WHERE run_id = :id AND epoch > :e"), params={"id": run_id, "e": epoch}
+                )
+            kept = list(s.exec(select(Epoch).where(Epoch.run_id == run_id).order_by(Epoch.epoch)))
+            last = kept[-1] if kept else None
+            run.status, run.error, run.finished_at, run.pid = "queued", None, None, None
+            run.epochs_done = last.epoch if last else 0
+            run.last_train_loss = last.train_loss if last else None
+            run.last_test_loss = last.test_loss if last else None
+            run.best_test_loss = min((e.test_loss for e in kept), default=None)
+            run.train_seconds = sum(e.train_seconds for e in kept)
+            for key in ("n_clusters", "noise_fraction", "silhouette", "correlation", "symmetry_error"):
+                setattr(run, key, getattr(last, key) if last else None)
+            extra = run.extra
+            extra["resume_from_epoch"] = epoch
+            run.extra_json = json.dumps(extra)
+        for path in self.run_dir(run_id).glob("epoch_*.pt*"):
+            try:
+                if int(path.name.split("_")[1].split(".")[0]) > epoch:
+                    path.unlink()
+            except (ValueError, IndexError):
+                continue
+
+    # --- deleting and collecting garbage ---------------------------------------------------------
+
+    def delete_runs(self, run_ids: list[int]) -> None:
+        """Rows and files together. Refuses running runs, and parents whose children are not deleted too."""
+        import shutil
+
+        ids = set(run_ids)
+        with self.write() as s:
+            runs = [s.get(Run, i) for i in sorted(ids)]
+            missing = [i for i, r in zip(sorted(ids), runs, strict=True) if r is None]
+            if missing:
+                raise StoreError(f"no run with id {', '.join(map(str, missing))}; nothing was deleted")
+            busy = [r.id for r in runs if r.status == "running"]
+            if busy:
+                raise StoreError(f"run {', '.join(map(str, busy))} is running; stop it first (nothing was deleted)")
+            kids = s.exec(select(Run.id).where(col(Run.parent_id).in_(ids), col(Run.id).not_in(ids))).all()
+            if kids:
+                raise StoreError(
+                    f"runs {', '.join(map(str, kids))} are children of runs being deleted; delete them "
+                    "too (nothing was deleted)"
+                )
+            for table in ("diagnosis", "checkpoint", "epoch"):
+                s.exec(text(f"DELETE FROM {table} WHERE run_id IN ({','.join(map(str, ids))})"))
+            for run in sorted(runs, key=lambda r: -r.id):  # children (always newer) before their parents
+                s.delete(run)
+                s.flush()
+        for run_id in ids:
+            shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    def garbage(self) -> tuple[list[Path], list[Checkpoint]]:
+        """(files under mftctl-runs/ that no row accounts for, checkpoint rows whose file is gone)."""
+        with self.read() as s:
+            run_ids = set(s.exec(select(Run.id)).all())
+            rows = list(s.exec(select(Checkpoint)))
+        recorded = {(self.path.parent / c.path).resolve() for c in rows}
+        orphans: list[Path] = []
+        if self.runs_dir.exists():
+            for folder in sorted(self.runs_dir.iterdir()):
+                if not folder.is_dir() or not folder.name.isdigit():
+                    continue
+                if int(folder.name) not in run_ids:
+                    orphans.append(folder)
+                    continue
+                orphans.extend(f for f in sorted(folder.glob("epoch_*.pt*")) if f.resolve() not in recorded)
+        lost = [c for c in rows if not (self.path.parent / c.path).exists()]
+        return orphans, lost
+
+    def delete_checkpoint_rows(self, ids: list[int]) -> None:
+        with self.write() as s:
+            for ckpt_id in ids:
+                row = s.get(Checkpoint, ckpt_id)
+                if row is not None:
+                    s.delete(row)
+
+    def epochs_of(self, run_ids: list[int]) -> list[Epoch]:
+        with self.read() as s:
+            query = select(Epoch).where(col(Epoch.run_id).in_(run_ids)).order_by(Epoch.run_id, Epoch.epoch)
+            return list(s.exec(query))
 
     # --- crash reconciliation -------------------------------------------------------------------
 

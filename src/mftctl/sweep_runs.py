@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .runner import create_run
+from .runner import create_run, prepare_resume
 from .store import Run, Store, Sweep
 from .sweep import SweepSpec
 
@@ -68,8 +68,8 @@ def materialise(
                 extra={"cell": cell.index, "values": cell.values},
             )
             plan.run_id = run.id
-        elif plan.action == "retry":
-            store.requeue_run(plan.run_id)
+        elif plan.action == "retry":  # from its last good checkpoint, if it has one
+            prepare_resume(store, plan.run_id)
         elif plan.action not in ("resume-queued",):
             continue
         to_run.append(plan.run_id)

@@ -50,7 +50,7 @@ class StoreSink:
 
     def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
         path = self.store.run_dir(self.run.id) / f"epoch_{epoch:04d}.pt"
-        size, digest = save_checkpoint(path, state)
+        size, digest = save_checkpoint(path, state, epoch)
         self.store.record_checkpoint(self.run.id, epoch, path, size, digest)
 
 
@@ -60,6 +60,17 @@ def _heartbeat(store: Store, run_id: int, stop: threading.Event) -> None:
             store.heartbeat(run_id)
         except Exception:  # a busy or vanished database must not kill the training thread
             pass
+
+
+def _resume_state(store: Store, run: Run) -> dict[str, Any] | None:
+    """The checkpoint a resumed run continues from (verified against its recorded hash)."""
+    epoch = run.extra.get("resume_from_epoch", 0)
+    if not epoch:
+        return None
+    from .artifacts import load_checkpoint
+
+    ckpt = next(c for c in store.checkpoints(run.id) if c.epoch == epoch)
+    return load_checkpoint(store.checkpoint_path(ckpt), ckpt.sha256)
 
 
 def _raise_interrupt(signum, frame):  # noqa: ANN001
@@ -89,13 +100,14 @@ def run_worker(db_path: str, run_id: int) -> int:
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(store, run_id, stop), daemon=True).start()
     try:
+        resume = _resume_state(store, run)
         if run.kind == "stage2":
             from .stage2 import prepare_child
 
             model = prepare_child(store, run, config)
-            train(config, StoreSink(store, run), model=model, frozen_encoder=True)
+            train(config, StoreSink(store, run), model=model, frozen_encoder=True, resume=resume)
         else:
-            train(config, StoreSink(store, run))
+            train(config, StoreSink(store, run), resume=resume)
         status, error = "completed", None
     except KeyboardInterrupt:
         status, error = "killed", "stopped by the user (Ctrl-C or SIGTERM)"
