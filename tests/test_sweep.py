@@ -2,7 +2,6 @@
 real pool of worker subprocesses writing one SQLite file."""
 
 import json
-import multiprocessing
 import sqlite3
 from pathlib import Path
 
@@ -183,41 +182,3 @@ def test_seeds_are_pooled_as_mean_and_std(isolated_db, tmp_path):
     losses = [r.last_test_loss for r in open_store(isolated_db).sweep_runs(1)]
     assert cell["seeds"] == 2 and cell["test_loss"] == pytest.approx(sum(losses) / 2)
     assert cell["test_loss_std"] is not None and cell["test_loss_std"] > 0
-
-
-def _write_epochs(db: str, run_id: int, n: int) -> None:
-    store = open_store(db, migrate=False)
-    for epoch in range(1, n + 1):
-        values = {
-            "epoch": epoch,
-            "train_loss": 1.0,
-            "train_loss_on": 0.5,
-            "train_loss_off": 0.5,
-            "test_loss": 1.0 / epoch,
-            "test_loss_on": 0.5,
-            "test_loss_off": 0.5,
-            "seconds": 0.1,
-            "train_seconds": 0.1,
-            "samples_per_s": 1.0,
-            "lr": 0.1,
-        }
-        store.record_epoch(run_id, values, {"n_clusters": 1, "silhouette": None})
-
-
-def test_concurrent_writers_never_see_database_is_locked(isolated_db):
-    from helpers import add_run
-
-    store = open_store(isolated_db)
-    ids = [add_run(store, status="running").id for _ in range(6)]
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_write_epochs, args=(str(isolated_db), i, 60)) for i in ids]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    assert [p.exitcode for p in procs] == [0] * len(procs)
-    con = sqlite3.connect(isolated_db)
-    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    counts = dict(con.execute("SELECT run_id, count(*) FROM epoch GROUP BY run_id").fetchall())
-    assert counts == dict.fromkeys(ids, 60)
-    assert {store.get_run(i).epochs_done for i in ids} == {60}

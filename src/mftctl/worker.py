@@ -39,7 +39,7 @@ class StoreSink:
         t = time.monotonic()
         if t - self._last_step_event >= STEP_EVENT_INTERVAL_S or step == steps:
             self._last_step_event = t
-            emit({"event": "step", "epoch": epoch, "step": step, "steps": steps, "loss": float(loss)})
+            emit({"event": "step", "epoch": epoch, "step": step, "steps": steps, "loss": float(loss.detach())})
 
     def on_epoch(self, record) -> None:  # noqa: ANN001
         values = record.as_dict()
