@@ -1,6 +1,6 @@
 """Training-step speed against the machine's matrix-multiply rate and against the research code's pipeline.
 
-    python benchmarks/train_step.py --preset reference_3blob [--json] [--steps 5] [--baseline-steps 3]
+    python benchmarks/train_step.py --preset reference_3blob [--device cuda] [--json] [--steps 5]
 
 All figures come from one process, so the ratios compare like with like on a shared, noisy machine.
 FLOP counts are exact for this model: forward 2·B·d·h multiply-adds, backward 3·B·d·h (the input
@@ -28,30 +28,39 @@ from mftctl.science.model import TwoLayerNet
 from mftctl.science.optim import build_optimizer
 from mftctl.science.train import train
 
+DEVICE = torch.device("cpu")
+
+
+def sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
 
 def best_of(fn, repeats: int) -> float:
-    """Median wall time of fn() over repeats, after one warm-up call."""
+    """Median wall time of fn() over repeats, after one warm-up call (synchronised on CUDA)."""
     fn()
+    sync()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
 
 def gemm_rate(b: int, d: int, h: int, repeats: int) -> float:
     """FLOP/s of the model's own matrix shapes: (B,d)@(d,h) and (B,h)@(h,d)."""
-    x, w1 = torch.randn(b, d), torch.randn(d, h)
-    z, w2 = torch.randn(b, h), torch.randn(h, d)
+    x, w1 = torch.randn(b, d, device=DEVICE), torch.randn(d, h, device=DEVICE)
+    z, w2 = torch.randn(b, h, device=DEVICE), torch.randn(h, d, device=DEVICE)
     seconds = best_of(lambda: (x @ w1, z @ w2), repeats)
     return 2 * 2 * b * d * h / seconds
 
 
 def mftctl_step_parts(config, repeats: int) -> dict[str, float]:
     tc = config.training
-    gen = make_generator(0, torch.device("cpu"))
-    model = TwoLayerNet.from_config(config.data.d, config.model)
+    gen = make_generator(0, DEVICE)
+    model = TwoLayerNet.from_config(config.data.d, config.model).to(DEVICE)
     opt = build_optimizer(list(model.parameters()), tc)
     batch = two_hot_batch(tc.batch_size, config.data, gen)
     data = best_of(lambda: two_hot_batch(tc.batch_size, config.data, gen), repeats)
@@ -115,18 +124,19 @@ def research_steps(config, steps: int) -> float:
     dc, tc = config.data, config.training
     dataset = ResearchTwoHotDataset(tc.batch_size * (steps + 1), dc.d, dc.noise_variance, dc.amplitude_min)
     loader = DataLoader(dataset, batch_size=tc.batch_size, shuffle=False)
-    model = TwoLayerNet.from_config(dc.d, config.model)
+    model = TwoLayerNet.from_config(dc.d, config.model).to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=tc.learning_rate)
     it = iter(loader)
     times = []
     for _ in range(steps + 1):
         t = time.perf_counter()
-        noisy, clean = next(it)
+        noisy, clean = (t.to(DEVICE) for t in next(it))
         opt.zero_grad()
         loss = research_loss(model(noisy), clean, config.loss.lambda_on)
         loss = loss + tc.decoder_regularization * model.fc2.weight.square().sum()
         loss.backward()
         opt.step()
+        sync()
         times.append(time.perf_counter() - t)
     return statistics.median(times[1:])
 
@@ -137,11 +147,12 @@ def research_eval_seconds(config) -> float:
     loader = DataLoader(
         ResearchTwoHotDataset(dc.n_test, dc.d, dc.noise_variance, dc.amplitude_min), batch_size=tc.batch_size
     )
-    model = TwoLayerNet.from_config(dc.d, config.model)
+    model = TwoLayerNet.from_config(dc.d, config.model).to(DEVICE)
     t = time.perf_counter()
     with torch.no_grad():
         for noisy, clean in loader:
-            F.mse_loss(model(noisy), clean)
+            F.mse_loss(model(noisy.to(DEVICE)), clean.to(DEVICE))
+    sync()
     return time.perf_counter() - t
 
 
@@ -151,9 +162,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="repeats of each timed part")
     parser.add_argument("--baseline-steps", type=int, default=3, help="research-pipeline steps timed")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     args = parser.parse_args()
 
-    config = load_config(args.preset, overrides=["device=cpu", "training.epochs=1"])
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    config = load_config(args.preset, overrides=[f'device="{args.device}"', "training.epochs=1"])
     b, d, h = config.training.batch_size, config.data.d, config.model.hidden_size
     steps_per_epoch = math.ceil(config.data.n_train / b)
     flop_per_step = 10 * b * d * h
@@ -161,7 +175,7 @@ def main() -> None:
     gemm = gemm_rate(b, d, h, args.steps)
     parts = mftctl_step_parts(config, args.steps)
     epoch = train(config).epochs[0]
-    model = TwoLayerNet.from_config(d, config.model)
+    model = TwoLayerNet.from_config(d, config.model).to(DEVICE)
     diag = best_of(lambda: epoch_metrics(model, config, np.random.default_rng(0)), 2)
     research_step = research_steps(config, args.baseline_steps)
     research_epoch = research_step * steps_per_epoch + research_eval_seconds(config) + diag
@@ -191,7 +205,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"training step, {args.preset} (B={b}, d={d}, h={h}, {figures['threads']} threads)")
+    table = Table(title=f"training step, {args.preset} on {DEVICE} (B={b}, d={d}, h={h}, {figures['threads']} threads)")
     table.add_column("measure")
     table.add_column("value", justify="right")
     rows = [

@@ -186,8 +186,11 @@ def plot_scatter(
     _hexbin(ctrl, off_path, limits)
     ctrl.set_xlabel(ENC_LABEL)
     ctrl.set_ylabel("decoder weight W2[k, i], k ≠ j")
-    ctrl.set_title(f"off-path control: {len(off_path):,} pairs with no shared path\n"
-                   "(the product of the marginals: on-path blobs it lacks are path structure)", fontsize=10)
+    ctrl.set_title(
+        f"off-path control: {len(off_path):,} pairs with no shared path\n"
+        "(the product of the marginals: on-path blobs missing here come from the path)",
+        fontsize=10,
+    )
     fig.colorbar(hb, ax=ctrl, label="pairs per hexagon (log)")
     fig.suptitle(title)
     return _save(fig, path)
