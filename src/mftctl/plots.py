@@ -52,11 +52,16 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _reference_lines(ax, references: dict[str, Any] | None) -> None:
+def _reference_lines(ax, references: dict[str, Any] | None, floor: float) -> None:
+    """Horizontal reference lines; one far below the curves (Bayes is often ~0) is named, not drawn,
+    so that it does not squash the curves against the top of a log axis."""
     for key, ref in (references or {}).items():
         if ref is None or key not in REFERENCE_STYLE:
             continue
         label, colour = REFERENCE_STYLE[key]
+        if ref["loss"] < floor:
+            ax.plot([], [], color=colour, linestyle=":", label=f"{label} ({ref['loss']:.2g}, below the axis)")
+            continue
         ax.axhline(ref["loss"], color=colour, linestyle=":", linewidth=1.2, label=f"{label} ({ref['loss']:.3g})")
 
 
@@ -83,7 +88,12 @@ def plot_curves(curves: Sequence[Curve], references: dict[str, Any] | None, titl
             colour = plt.cm.tab10(i % 10)
             ax.plot(c.epoch, c.test, color=colour, marker="o", markersize=3, label=f"{c.label} test")
             ax.plot(c.epoch, c.train, color=colour, linestyle="--", alpha=0.5, label=f"{c.label} train")
-    _reference_lines(ax, references)
+    lowest = min(
+        min(v for v in series if v > 0)
+        for c in curves
+        for series in (c.test, c.train, c.test_on, c.test_off, c.train_on, c.train_off)
+    )
+    _reference_lines(ax, references, floor=lowest / 20)
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
