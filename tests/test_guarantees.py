@@ -203,6 +203,9 @@ def test_rm_gc_and_export(isolated_db, tmp_path):
     assert "1 orphan file(s), 1 row(s) without a file" in invoke("gc").output
     assert not stray.exists() and [c.epoch for c in store.checkpoints(1)] == [2, 3, 4]
 
+    (tmp_path / "a-file").write_text("x")
+    into_file = invoke("export", tmp_path / "a-file")
+    assert into_file.exit_code == 1 and "is a file; give a folder" in into_file.output
     out = invoke("export", tmp_path / "out", "--format", "json")
     assert out.exit_code == 0
     runs = json.loads((tmp_path / "out" / "runs.json").read_text())

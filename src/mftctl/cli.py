@@ -709,6 +709,8 @@ def export(
     from .render import run_record, to_csv, to_json
     from .store import Epoch, open_store
 
+    if out.exists() and not out.is_dir():
+        raise MftctlError(f"{out} is a file; give a folder for runs.{format.value} and epochs.{format.value}")
     store = open_store(db, create=False)
     store.reconcile()
     catalog = open_catalog(resolve_db_path(db))
