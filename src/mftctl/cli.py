@@ -596,6 +596,8 @@ def plot(
 
     if bool(run_ids) == (sweep is not None):
         raise MftctlError("give run ids, or --sweep SWEEP_ID (one of them)")
+    if out is not None and out.exists() and not out.is_dir():
+        raise MftctlError(f"--out {out} is a file; give a folder for the figures")
     store = open_store(db, create=False)
     with console.status("drawing..."):
         if sweep is not None:
