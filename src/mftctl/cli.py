@@ -4,6 +4,7 @@ matplotlib, even the database layer) happen inside the commands that need them, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -557,18 +558,12 @@ def diagnose(
     from .store import open_store
 
     store = open_store(db, create=False)
-    with console.status("analysing weight pairs...") if format is Format.table else _nullcontext():
+    with console.status("analysing weight pairs...") if format is Format.table else contextlib.nullcontext():
         result = run_diagnose(store, run_id, epoch=epoch, recompute=recompute)
     if format is Format.table:
         console.print(diagnosis_view(result))
     else:
         print_data(to_json(result))
-
-
-def _nullcontext():
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 @app.command()

@@ -52,17 +52,18 @@ def worker_command(store: Store, run_id: int) -> list[str]:
 def start_worker(store: Store, run_id: int, *, detach: bool = False, env: dict | None = None) -> subprocess.Popen:
     """The worker's stderr goes to worker.log in the run's folder; its stdout carries progress events
     (discarded when detached: the database has the record)."""
-    log = open(store.run_dir(run_id) / "worker.log", "ab")  # noqa: SIM115 - the child owns it
     child_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
-    return subprocess.Popen(
-        worker_command(store, run_id),
-        stdout=subprocess.DEVNULL if detach else subprocess.PIPE,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
-        env=child_env,
-        start_new_session=detach,  # a detached worker outlives the terminal and ignores its Ctrl-C
-        text=True,
-    )
+    # The child gets its own copy of the log's descriptor; the parent closes its one at once.
+    with open(store.run_dir(run_id) / "worker.log", "ab") as log:
+        return subprocess.Popen(
+            worker_command(store, run_id),
+            stdout=subprocess.DEVNULL if detach else subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env=child_env,
+            start_new_session=detach,  # a detached worker outlives the terminal and ignores its Ctrl-C
+            text=True,
+        )
 
 
 def parse_event(line: str) -> dict[str, Any] | None:

@@ -67,7 +67,7 @@ def plan_children(
     loaded = load_run_checkpoint(store, parent, epoch)
     config = child_config(loaded.config, stage2, hidden, overrides)
     s2 = config.stage2
-    model = loaded.model()
+    model = loaded.model()  # also the check that the checkpoint fits its config, before any child row
     if config.data.d != loaded.config.data.d:
         raise MftctlError(
             f"stage 2 keeps the parent's data.d ({loaded.config.data.d}); the children asked for {config.data.d}"
