@@ -59,6 +59,16 @@ class TrainingConfig(_Section):
     checkpoint_every: int = Field(1, ge=0, description="Save a checkpoint every N epochs (0: never).")
     enable_diagnostics: bool = Field(True, description="Blob metrics after every epoch.")
     diagnostic_sample_size: int = Field(5_000, ge=100, description="Weight pairs sampled for them.")
+    decoder_kernel: Literal["auto", "dense", "gram"] = Field(
+        "auto",
+        description="How the loss meets the decoder: dense forms W2·a; gram uses W2ᵀW2 (same math, fewer "
+        "FLOP when h < d); auto picks the cheaper.",
+    )
+    matmul_precision: Literal["highest", "high", "medium"] = Field(
+        "highest",
+        description="torch float32 matmul precision: highest = true float32 (the science default); high/medium "
+        "allow TF32/bf16 on hardware that has them (GPUs), faster and less exact.",
+    )
 
 
 class DiagnosticsConfig(_Section):
@@ -257,9 +267,18 @@ def load_config(
     return validate(raw)
 
 
+# Keys added after the first release enter the hash only when set away from their default, so a config
+# stored before they existed keeps its hash (a sweep resumed across an upgrade still finds its cells).
+_LATER_KEYS = {("training", "decoder_kernel"): "auto", ("training", "matmul_precision"): "highest"}
+
+
 def config_hash(config: ExperimentConfig) -> str:
-    """Stable across processes and key order: the sweep uses it to skip cells already done."""
-    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """Stable across processes, key order and mftctl versions: the sweep uses it to skip cells already done."""
+    values = config.model_dump(mode="json")
+    for (section, key), default in _LATER_KEYS.items():
+        if values[section][key] == default:
+            del values[section][key]
+    canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -78,7 +78,10 @@ def _raise_interrupt(signum, frame):  # noqa: ANN001
 
 
 def run_worker(db_path: str, run_id: int) -> int:
+    from .allocator import keep_large_blocks
     from .science.train import resolve_device, train
+
+    keep_large_blocks()
 
     store = open_store(db_path, create=False, migrate=False)
     run = store.get_run(run_id)

@@ -44,8 +44,12 @@ class TwoLayerNet(nn.Module):
     def from_config(cls, d: int, cfg: ModelConfig) -> TwoLayerNet:
         return cls(d, cfg.hidden_size, cfg.encoder_initialization_scale, cfg.decoder_initialization_scale)
 
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's activations tanh(W1 x + b1)^3, (B, h): the training loss starts from these."""
+        return tanh_cubed(self.fc1(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(tanh_cubed(self.fc1(x)))
+        return self.fc2(self.hidden(x))
 
     def freeze_encoder(self) -> None:
         self.fc1.weight.requires_grad_(False)

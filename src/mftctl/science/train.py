@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from ..config import ExperimentConfig
-from .data import Batch, fixed_test_set, make_generator, two_hot_batch
-from .losses import l2_penalty, loss_parts
+from .data import Batch, NoiseStreams, fixed_test_set, make_generator, two_hot_batch
+from .losses import decoder_loss_parts, l2_penalty
 from .model import TwoLayerNet
 from .optim import build_optimizer, build_scheduler
 
@@ -98,7 +98,7 @@ def evaluate(model: TwoLayerNet, data: Batch, config: ExperimentConfig) -> tuple
     chunk = config.training.batch_size
     for start in range(0, len(data), chunk):
         part = data.slice(start, start + chunk)
-        loss = loss_parts(model(part.x), part, config.loss)
+        loss = decoder_loss_parts(model.hidden(part.x), model.fc2, part, config.loss, config.training.decoder_kernel)
         sums += torch.stack((loss.total, loss.on, loss.off)) * len(part)
     model.train()
     total, on, off = (sums / len(data)).tolist()
@@ -112,10 +112,11 @@ def checkpoint_state(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     data_gen: torch.Generator,
+    noise: NoiseStreams,
     frozen_encoder: bool,
 ) -> dict[str, Any]:
     """Everything needed to continue exactly where this epoch ended (loadable with weights_only)."""
-    rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
+    rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state(), "noise": noise.get_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     return {
@@ -130,11 +131,15 @@ def checkpoint_state(
     }
 
 
-def _restore(state, model, optimizer, scheduler, data_gen) -> int:
+def _restore(state, model, optimizer, scheduler, data_gen, noise) -> int:
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     data_gen.set_state(state["rng"]["data"])
+    # Checkpoints written before the noise had its own streams continue with freshly seeded ones: the
+    # same distribution, not the numbers that version would have drawn.
+    if "noise" in state["rng"]:
+        noise.set_state(state["rng"]["noise"])
     torch.set_rng_state(state["rng"]["torch"])
     if "cuda" in state["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
@@ -154,7 +159,33 @@ def train(
     `model` replaces the freshly initialised network (stage 2 passes one with a sampled encoder);
     `frozen_encoder` trains only the decoder (W2, b2).
     """
-    sink = sink or NullSink()
+    precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(config.training.matmul_precision)
+    try:
+        return _train(config, sink or NullSink(), model, frozen_encoder, resume)
+    finally:
+        torch.set_float32_matmul_precision(precision)
+
+
+def _train(
+    config: ExperimentConfig,
+    sink: Sink,
+    model: TwoLayerNet | None,
+    frozen_encoder: bool,
+    resume: dict[str, Any] | None,
+) -> TrainResult:
+    with NoiseStreams(config.seed, resolve_device(config.device)) as noise:
+        return _train_with(config, sink, model, frozen_encoder, resume, noise)
+
+
+def _train_with(
+    config: ExperimentConfig,
+    sink: Sink,
+    model: TwoLayerNet | None,
+    frozen_encoder: bool,
+    resume: dict[str, Any] | None,
+    noise: NoiseStreams,
+) -> TrainResult:
     tc = config.training
     device = resolve_device(config.device)
     seed_everything(config.seed)
@@ -168,7 +199,7 @@ def train(
     scheduler = build_scheduler(optimizer, tc, steps * tc.epochs)
     data_gen = make_generator(config.seed, device)
     test = fixed_test_set(config.data, config.seed, device)
-    done = _restore(resume, model, optimizer, scheduler, data_gen) if resume else 0
+    done = _restore(resume, model, optimizer, scheduler, data_gen, noise) if resume else 0
 
     result = TrainResult(model)
     for epoch in range(done + 1, tc.epochs + 1):
@@ -177,8 +208,9 @@ def train(
         batch = None
         for step in range(steps):
             size = min(tc.batch_size, config.data.n_train - step * tc.batch_size)
-            batch = two_hot_batch(size, config.data, data_gen, out=batch.x if batch is not None else None)
-            loss = loss_parts(model(batch.x), batch, config.loss)
+            reuse = batch.x if batch is not None else None
+            batch = two_hot_batch(size, config.data, data_gen, out=reuse, noise=noise)
+            loss = decoder_loss_parts(model.hidden(batch.x), model.fc2, batch, config.loss, tc.decoder_kernel)
             objective = loss.total + l2_penalty(model, tc.encoder_regularization, tc.decoder_regularization)
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
@@ -213,6 +245,6 @@ def train(
         sink.on_epoch(record)
         if tc.checkpoint_every and (epoch % tc.checkpoint_every == 0 or epoch == tc.epochs):
             sink.on_checkpoint(
-                epoch, checkpoint_state(epoch, config, model, optimizer, scheduler, data_gen, frozen_encoder)
+                epoch, checkpoint_state(epoch, config, model, optimizer, scheduler, data_gen, noise, frozen_encoder)
             )
     return result
