@@ -1,7 +1,7 @@
 """Training-step speed against the machine's matrix-multiply rate and against the research code's pipeline.
 
     python benchmarks/train_step.py --preset reference_3blob [--device cuda] [--json] [--steps 5]
-                                    [--no-keep-blocks]
+                                    [--no-keep-blocks] [--compile]
 
 All figures come from one process, so the ratios compare like with like on a shared, noisy machine.
 
@@ -110,6 +110,42 @@ def step_parts(config, kernel: str, repeats: int) -> dict[str, float]:
     return {"data": data, "forward_loss": fwd, "backward": fwd_bwd - fwd, "optimizer": step, "step": total}
 
 
+def plain_autograd_objective(model, config, b):
+    """The loss left entirely to autograd (the same sparse on/off split): what torch.compile may fuse."""
+    tc, w = config.training, config.loss.lambda_on / len(b)
+    f = model(b.x)
+    on = f.gather(1, b.idx)
+    loss = w * (on - b.amps).square().sum() + config.loss.lambda_off / len(b) * (f.square().sum() - on.square().sum())
+    return loss + l2_penalty(model, tc.encoder_regularization, tc.decoder_regularization)
+
+
+def compiled_steps(config, repeats: int) -> dict[str, float]:
+    """torch.compile of the plain-autograd step against the same step uncompiled (and its compile time)."""
+    tc = config.training
+    gen, noise = make_generator(0, DEVICE), NoiseStreams(0, DEVICE)
+    batch = two_hot_batch(tc.batch_size, config.data, gen, noise=noise)
+    figures = {}
+    for name in ("eager", "compiled"):
+        model = TwoLayerNet.from_config(config.data.d, config.model).to(DEVICE)
+        opt = build_optimizer(list(model.parameters()), tc)
+        objective = lambda b, m=model: plain_autograd_objective(m, config, b)  # noqa: E731
+        if name == "compiled":
+            objective = torch.compile(objective)
+
+        def whole(objective=objective, opt=opt):
+            b = two_hot_batch(tc.batch_size, config.data, gen, out=batch.x, noise=noise)
+            opt.zero_grad(set_to_none=True)
+            objective(b).backward()
+            opt.step()
+
+        started = time.perf_counter()
+        whole()
+        sync()
+        figures[f"{name}_first_call_seconds"] = time.perf_counter() - started
+        figures[f"{name}_step_seconds"] = best_of(whole, repeats)
+    return figures
+
+
 # --- a faithful re-implementation of the research code's pipeline -----------------------------------
 
 
@@ -182,6 +218,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--no-keep-blocks", action="store_true", help="leave glibc's malloc at its defaults")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile on the plain-autograd step")
     args = parser.parse_args()
 
     global DEVICE
@@ -231,6 +268,8 @@ def main() -> None:
         "research_epoch_seconds_estimated": research_epoch,
         "speedup_epoch_vs_research": research_epoch / epoch.seconds,
     }
+    if args.compile:
+        figures["torch_compile"] = compiled_steps(config, args.steps)
     if args.json:
         print(json.dumps(figures, indent=2))
         return
@@ -264,6 +303,15 @@ def main() -> None:
         ("mftctl speed-up per epoch", f"{figures['speedup_epoch_vs_research']:.1f}×"),
         ("large freed blocks kept (glibc)", "yes" if kept else "no"),
     ]
+    if args.compile:
+        c = figures["torch_compile"]
+        rows += [
+            ("plain-autograd step, eager", f"{c['eager_step_seconds'] * 1e3:.1f} ms"),
+            (
+                "plain-autograd step, torch.compile",
+                f"{c['compiled_step_seconds'] * 1e3:.1f} ms (first call {c['compiled_first_call_seconds']:.1f} s)",
+            ),
+        ]
     for row in rows:
         table.add_row(*row)
     Console().print(table)
