@@ -79,9 +79,21 @@ def gemm_floor(shapes: list[tuple[int, int, int]], repeats: int) -> tuple[float,
     return seconds, sum(2 * m * k * n for m, k, n in shapes)
 
 
-def step_parts(config, kernel: str, repeats: int) -> dict[str, float]:
+def training_step(config, objective, opt, gen, noise, buffer):
+    """One whole step as the training loop takes it: a fresh batch into `buffer`, forward, backward, Adam."""
+
+    def whole():
+        b = two_hot_batch(config.training.batch_size, config.data, gen, out=buffer, noise=noise)
+        opt.zero_grad(set_to_none=True)
+        objective(b).backward()
+        opt.step()
+
+    return whole
+
+
+def step_parts(config, kernel: str, repeats: int, noise: NoiseStreams) -> dict[str, float]:
     tc = config.training
-    gen, noise = make_generator(0, DEVICE), NoiseStreams(0, DEVICE)
+    gen = make_generator(0, DEVICE)
     model = TwoLayerNet.from_config(config.data.d, config.model).to(DEVICE)
     opt = build_optimizer(list(model.parameters()), tc)
     batch = two_hot_batch(tc.batch_size, config.data, gen, noise=noise)
@@ -99,15 +111,24 @@ def step_parts(config, kernel: str, repeats: int) -> dict[str, float]:
 
     fwd_bwd = best_of(forward_backward, repeats)
     step = best_of(opt.step, repeats)
-
-    def whole():
-        b = two_hot_batch(tc.batch_size, config.data, gen, out=batch.x, noise=noise)
-        opt.zero_grad(set_to_none=True)
-        objective(b).backward()
-        opt.step()
-
-    total = best_of(whole, repeats)
+    total = best_of(training_step(config, objective, opt, gen, noise, batch.x), repeats)
     return {"data": data, "forward_loss": fwd, "backward": fwd_bwd - fwd, "optimizer": step, "step": total}
+
+
+def kernel_figures(config, kernel: str, repeats: int, noise: NoiseStreams) -> dict:
+    """The kernel's step, split, against its GEMM floor."""
+    b, d, h = config.training.batch_size, config.data.d, config.model.hidden_size
+    floor, flop = gemm_floor(kernel_gemms(kernel, b, d, h), repeats)
+    parts = step_parts(config, kernel, repeats, noise)
+    return {
+        "step_seconds": parts["step"],
+        "step_parts_seconds": {k: v for k, v in parts.items() if k != "step"},
+        "gemm_floor_seconds": floor,
+        "gemm_flops": flop / floor,
+        "executed_flop": flop,
+        "step_vs_gemm": floor / parts["step"],
+        "model_flops_per_s": 10 * b * d * h / parts["step"],
+    }
 
 
 def plain_autograd_objective(model, config, b):
@@ -119,10 +140,10 @@ def plain_autograd_objective(model, config, b):
     return loss + l2_penalty(model, tc.encoder_regularization, tc.decoder_regularization)
 
 
-def compiled_steps(config, repeats: int) -> dict[str, float]:
+def compiled_steps(config, repeats: int, noise: NoiseStreams) -> dict[str, float]:
     """torch.compile of the plain-autograd step against the same step uncompiled (and its compile time)."""
     tc = config.training
-    gen, noise = make_generator(0, DEVICE), NoiseStreams(0, DEVICE)
+    gen = make_generator(0, DEVICE)
     batch = two_hot_batch(tc.batch_size, config.data, gen, noise=noise)
     figures = {}
     for name in ("eager", "compiled"):
@@ -131,13 +152,7 @@ def compiled_steps(config, repeats: int) -> dict[str, float]:
         objective = lambda b, m=model: plain_autograd_objective(m, config, b)  # noqa: E731
         if name == "compiled":
             objective = torch.compile(objective)
-
-        def whole(objective=objective, opt=opt):
-            b = two_hot_batch(tc.batch_size, config.data, gen, out=batch.x, noise=noise)
-            opt.zero_grad(set_to_none=True)
-            objective(b).backward()
-            opt.step()
-
+        whole = training_step(config, objective, opt, gen, noise, batch.x)
         started = time.perf_counter()
         whole()
         sync()
@@ -226,24 +241,13 @@ def main() -> None:
     config = load_config(args.preset, overrides=[f'device="{args.device}"', "training.epochs=1"])
     b, d, h = config.training.batch_size, config.data.d, config.model.hidden_size
     steps_per_epoch = math.ceil(config.data.n_train / b)
-    model_flop = 10 * b * d * h
     research_step = research_steps(config, args.baseline_steps)
     research_eval = research_eval_seconds(config)
     kept = False if args.no_keep_blocks else keep_large_blocks()
 
-    kernels = {}
-    for kernel in KERNELS:
-        floor, flop = gemm_floor(kernel_gemms(kernel, b, d, h), args.steps)
-        parts = step_parts(config, kernel, args.steps)
-        kernels[kernel] = {
-            "step_seconds": parts["step"],
-            "step_parts_seconds": {k: v for k, v in parts.items() if k != "step"},
-            "gemm_floor_seconds": floor,
-            "gemm_flops": flop / floor,
-            "executed_flop": flop,
-            "step_vs_gemm": floor / parts["step"],
-            "model_flops_per_s": model_flop / parts["step"],
-        }
+    with NoiseStreams(0, DEVICE) as noise:
+        kernels = {kernel: kernel_figures(config, kernel, args.steps, noise) for kernel in KERNELS}
+        compiled = compiled_steps(config, args.steps, noise) if args.compile else None
     epoch = train(config).epochs[0]
     model = TwoLayerNet.from_config(d, config.model).to(DEVICE)
     diag = best_of(lambda: epoch_metrics(model, config, np.random.default_rng(0)), 2)
@@ -268,8 +272,8 @@ def main() -> None:
         "research_epoch_seconds_estimated": research_epoch,
         "speedup_epoch_vs_research": research_epoch / epoch.seconds,
     }
-    if args.compile:
-        figures["torch_compile"] = compiled_steps(config, args.steps)
+    if compiled is not None:
+        figures["torch_compile"] = compiled
     if args.json:
         print(json.dumps(figures, indent=2))
         return

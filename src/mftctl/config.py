@@ -269,14 +269,15 @@ def load_config(
 
 # Keys added after the first release enter the hash only when set away from their default, so a config
 # stored before they existed keeps its hash (a sweep resumed across an upgrade still finds its cells).
-_LATER_KEYS = {("training", "decoder_kernel"): "auto", ("training", "matmul_precision"): "highest"}
+_LATER_KEYS = (("training", "decoder_kernel"), ("training", "matmul_precision"))
+_DEFAULTS = ExperimentConfig().model_dump(mode="json")
 
 
 def config_hash(config: ExperimentConfig) -> str:
     """Stable across processes, key order and mftctl versions: the sweep uses it to skip cells already done."""
     values = config.model_dump(mode="json")
-    for (section, key), default in _LATER_KEYS.items():
-        if values[section][key] == default:
+    for section, key in _LATER_KEYS:
+        if values[section][key] == _DEFAULTS[section][key]:
             del values[section][key]
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]

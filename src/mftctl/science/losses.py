@@ -71,7 +71,8 @@ class _GramSquaredError(torch.autograd.Function):
         n, k = idx.shape
         v = weight.t().mv(bias)
         p = torch.addmm(v, hidden, weight.t() @ weight)  # row b: W2ᵀ f_b
-        total_sq = torch.dot(hidden.reshape(-1), p.reshape(-1)) + hidden.sum(0).dot(v) + n * bias.dot(bias)
+        hidden_sum = hidden.sum(0)
+        total_sq = torch.dot(hidden.reshape(-1), p.reshape(-1)) + hidden_sum.dot(v) + n * bias.dot(bias)
         rows = weight.index_select(0, idx.reshape(-1)).view(n, k, -1)  # W2 at each active coordinate
         pred_on = torch.linalg.vecdot(rows, hidden.unsqueeze(1)) + bias[idx]
         diff = pred_on - amps
@@ -80,17 +81,16 @@ class _GramSquaredError(torch.autograd.Function):
         # dLoss/df is 2·w_off·f everywhere except at the active coordinates, where it is 2·w_on·(f − a):
         # `correction` is the difference there.
         correction = (2.0 * w_on) * diff - (2.0 * w_off) * pred_on
-        ctx.save_for_backward(hidden, weight, bias, idx, p, rows, correction)
+        ctx.save_for_backward(hidden, hidden_sum, weight, bias, idx, p, rows, correction)
         ctx.w_off = w_off
         ctx.mark_non_differentiable(on, off)
         return on + off, on, off
 
     @staticmethod
     def backward(ctx, upstream, _on, _off):  # noqa: ANN001, ANN205
-        hidden, weight, bias, idx, p, rows, correction = ctx.saved_tensors
+        hidden, hidden_sum, weight, bias, idx, p, rows, correction = ctx.saved_tensors
         s = 2.0 * ctx.w_off
         d_hidden = d_weight = d_bias = None
-        hidden_sum = hidden.sum(0)
         if ctx.needs_input_grad[0]:  # W2ᵀ dLoss/df_b
             d_hidden = torch.baddbmm(p.unsqueeze(1), correction.unsqueeze(1), rows, beta=s).squeeze(1)
             d_hidden.mul_(upstream)

@@ -159,10 +159,12 @@ def train(
     `model` replaces the freshly initialised network (stage 2 passes one with a sampled encoder);
     `frozen_encoder` trains only the decoder (W2, b2).
     """
+    device = resolve_device(config.device)
     precision = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision(config.training.matmul_precision)
     try:
-        return _train(config, sink or NullSink(), model, frozen_encoder, resume)
+        with NoiseStreams(config.seed, device) as noise:
+            return _train(config, sink or NullSink(), model, frozen_encoder, resume, device, noise)
     finally:
         torch.set_float32_matmul_precision(precision)
 
@@ -173,21 +175,10 @@ def _train(
     model: TwoLayerNet | None,
     frozen_encoder: bool,
     resume: dict[str, Any] | None,
-) -> TrainResult:
-    with NoiseStreams(config.seed, resolve_device(config.device)) as noise:
-        return _train_with(config, sink, model, frozen_encoder, resume, noise)
-
-
-def _train_with(
-    config: ExperimentConfig,
-    sink: Sink,
-    model: TwoLayerNet | None,
-    frozen_encoder: bool,
-    resume: dict[str, Any] | None,
+    device: torch.device,
     noise: NoiseStreams,
 ) -> TrainResult:
     tc = config.training
-    device = resolve_device(config.device)
     seed_everything(config.seed)
     if model is None:
         model = TwoLayerNet.from_config(config.data.d, config.model)
