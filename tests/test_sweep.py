@@ -166,7 +166,9 @@ def test_two_workers_a_failing_cell_and_resume(isolated_db, tmp_path):
     plots = runner.invoke(app, ["plot", "--sweep", "1"]).output.split()
     assert [p.rsplit("/", 1)[-1] for p in plots] == ["sweep.png", "heatmap.png"]
     assert all(Path(p).stat().st_size > 5000 for p in plots)
-    assert "tiny" in runner.invoke(app, ["sweep", "list"]).output
+    listed_sweeps = runner.invoke(app, ["sweep", "list"]).output
+    assert "tiny" in listed_sweeps and "2 completed, 2 failed" in listed_sweeps
+    assert store.sweep_status_counts() == {1: {"completed": 2, "failed": 2}}
 
 
 def test_seeds_are_pooled_as_mean_and_std(isolated_db, tmp_path):

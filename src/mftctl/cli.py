@@ -415,14 +415,7 @@ def sweep_list(db: DbOption = None) -> None:
     from .store import open_store
 
     store = open_store(db, create=False)
-    sweeps = store.sweeps()
-    counts = {}
-    for sw in sweeps:
-        by: dict[str, int] = {}
-        for run in store.sweep_runs(sw.id):
-            by[run.status] = by.get(run.status, 0) + 1
-        counts[sw.id] = by
-    console.print(sweeps_table(sweeps, counts))
+    console.print(sweeps_table(store.sweeps(), store.sweep_status_counts()))
 
 
 # --- stage 2 -----------------------------------------------------------------------------------------

@@ -184,6 +184,19 @@ class Store:
     def run_dir(self, run_id: int) -> Path:
         return self.runs_dir / str(run_id)
 
+    def new_checkpoint_path(self, run_id: int, epoch: int) -> Path:
+        """Where the checkpoint of this epoch is written (its `.tmp` sibling first)."""
+        return self.run_dir(run_id) / f"epoch_{epoch:04d}.pt"
+
+    def checkpoint_files(self, run_id: int) -> list[tuple[int | None, Path]]:
+        """(epoch, path) of every checkpoint-like file in the run's folder, `.tmp` leftovers included; epoch
+        None where the name carries none."""
+        found: list[tuple[int | None, Path]] = []
+        for path in sorted(self.run_dir(run_id).glob("epoch_*.pt*")):
+            digits = path.name.removeprefix("epoch_").split(".")[0]
+            found.append((int(digits) if digits.isdigit() else None, path))
+        return found
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:
@@ -352,6 +365,19 @@ class Store:
         with self.read() as s:
             return list(s.exec(select(Sweep).order_by(Sweep.id.desc())))
 
+    def sweep_status_counts(self) -> dict[int, dict[str, int]]:
+        """{sweep id: {status: runs}} over every sweep, in one query."""
+        counts: dict[int, dict[str, int]] = {}
+        with self.read() as s:
+            rows = s.exec(
+                select(Run.sweep_id, Run.status, func.count())
+                .where(col(Run.sweep_id).is_not(None))
+                .group_by(Run.sweep_id, Run.status)
+            )
+            for sweep_id, status, n in rows:
+                counts.setdefault(sweep_id, {})[status] = n
+        return counts
+
     def sweep_runs(self, sweep_id: int) -> list[Run]:
         with self.read() as s:
             return list(s.exec(select(Run).where(Run.sweep_id == sweep_id).order_by(Run.id)))
@@ -380,12 +406,9 @@ class Store:
             extra = run.extra
             extra["resume_from_epoch"] = epoch
             run.extra_json = json.dumps(extra)
-        for path in self.run_dir(run_id).glob("epoch_*.pt*"):
-            try:
-                if int(path.name.split("_")[1].split(".")[0]) > epoch:
-                    path.unlink()
-            except (ValueError, IndexError):
-                continue
+        for file_epoch, path in self.checkpoint_files(run_id):
+            if file_epoch is not None and file_epoch > epoch:
+                path.unlink()
 
     # --- deleting and collecting garbage ---------------------------------------------------------
 
@@ -430,7 +453,7 @@ class Store:
                 if int(folder.name) not in run_ids:
                     orphans.append(folder)
                     continue
-                orphans.extend(f for f in sorted(folder.glob("epoch_*.pt*")) if f.resolve() not in recorded)
+                orphans.extend(f for _, f in self.checkpoint_files(int(folder.name)) if f.resolve() not in recorded)
         lost = [c for c in rows if not (self.path.parent / c.path).exists()]
         return orphans, lost
 

@@ -49,7 +49,7 @@ class StoreSink:
         emit({"event": "epoch", **values, **summary})
 
     def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
-        path = self.store.run_dir(self.run.id) / f"epoch_{epoch:04d}.pt"
+        path = self.store.new_checkpoint_path(self.run.id, epoch)
         size, digest = save_checkpoint(path, state, epoch)
         self.store.record_checkpoint(self.run.id, epoch, path, size, digest)
 
