@@ -1,4 +1,4 @@
-"""Blob metrics on synthetic pair clouds with known structure, at two weight scales."""
+"""diagnose and plot on real runs; the GMM shape model. (The blob measurement itself: test_blobs.py.)"""
 
 import json
 
@@ -8,58 +8,7 @@ from typer.testing import CliRunner
 
 from conftest import TINY
 from mftctl.cli import app
-from mftctl.config import DiagnosticsConfig
-from mftctl.science.diagnostics import blob_metrics, symmetry_error
 from mftctl.science.mixture import Mixture, fit_mixture, select_by_bic
-
-CFG = DiagnosticsConfig()
-
-
-def three_blobs(n, scale, outer_share=0.005, sep=8.0, seed=0):
-    """A centre blob plus ±(a, b), each outer blob holding `outer_share` of the pairs."""
-    rng = np.random.default_rng(seed)
-    n_out = int(n * outer_share)
-    centre = rng.normal(size=(n - 2 * n_out, 2))
-    offset = np.array([sep * 0.8, -sep * 0.6])
-    plus = rng.normal(size=(n_out, 2)) + offset
-    minus = rng.normal(size=(n_out, 2)) - offset
-    return np.concatenate([centre, plus, minus]) * scale
-
-
-@pytest.mark.parametrize("scale", [0.03, 30.0])
-def test_rare_outer_blobs_are_found_at_any_scale(scale):
-    m = blob_metrics(three_blobs(200_000, scale), CFG, 5000, np.random.default_rng(1))
-    assert m["n_clusters"] == 3
-    assert m["silhouette"] > 0.5
-    masses = [b["mass"] for b in m["blobs"]]
-    assert masses[0] == pytest.approx(0.99, abs=0.005)
-    assert masses[1] == pytest.approx(0.005, abs=0.0015) and masses[2] == pytest.approx(0.005, abs=0.0015)
-    centres = np.array([b["centre"] for b in m["blobs"]]) / scale
-    assert np.allclose(np.abs(centres[1:]), [6.4, 4.8], atol=0.4)
-    assert m["symmetry_error"] < 0.1
-    assert m["noise_fraction"] < 0.01
-
-
-@pytest.mark.parametrize("scale", [0.03, 30.0])
-def test_one_gaussian_is_one_cluster(scale):
-    points = np.random.default_rng(2).normal(size=(100_000, 2)) * scale
-    m = blob_metrics(points, CFG, 5000, np.random.default_rng(3))
-    assert m["n_clusters"] == 1
-    assert m["silhouette"] is None and m["symmetry_error"] is None
-
-
-def test_a_uniform_sample_would_have_missed_them():
-    """Why the sample is stratified: 5000 uniform pairs hold ~25 of each outer blob."""
-    points = three_blobs(200_000, 1.0)
-    sample = points[np.random.default_rng(4).choice(len(points), 5000, replace=False)]
-    outer = np.linalg.norm(sample, axis=1) > 5
-    assert outer.sum() < 80
-
-
-def test_symmetry_error():
-    assert symmetry_error([[0, 0], [1, 2], [-1, -2]], 0) == pytest.approx(0.0)
-    assert symmetry_error([[0, 0], [1, 2], [1, -2]], 0) == pytest.approx(np.linalg.norm([2, 0]) / np.sqrt(5))
-    assert symmetry_error([[0, 0], [1, 2]], 0) is None
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
@@ -101,7 +50,8 @@ def test_diagnose_is_cached_and_plot_writes_figures(isolated_db):
     again = json.loads(runner.invoke(app, ["diagnose", "1", "--recompute", "--format", "json"]).output)
     assert again["cached"] is False and again["on_path"]["gmm"] == result["on_path"]["gmm"]
     table = runner.invoke(app, ["diagnose", "1", "--epoch", "1"]).output
-    assert "GMM" in table and "W1[i,j], W2[j,i]" in table and "Bayes posterior mean" in table
+    assert "GMM shape model" in table and "W1[i,j], W2[j,i]" in table and "Bayes posterior mean" in table
+    assert "separation" in table and "valley depth" in table
     missing = runner.invoke(app, ["diagnose", "1", "--epoch", "7"])
     assert missing.exit_code == 1 and "no checkpoint at epoch 7; it has epochs 1, 2" in missing.output
 
@@ -136,3 +86,17 @@ def test_list_sorts_by_last_silhouette_and_overlay_plot(isolated_db):
     assert [r["correlation"] for r in by_corr] == sorted((r["correlation"] for r in by_corr), reverse=True)
     overlay = runner.invoke(app, ["plot", "1", "2"])
     assert overlay.exit_code == 0 and "compare-1-2/curves.png" in overlay.output
+
+
+def test_list_and_diagnose_report_the_same_blob_numbers(isolated_db):
+    """The epoch row (what `list` sorts by) and `diagnose` come from one measurement of the same weights."""
+    runner = CliRunner()
+    sets = [a for s in TINY for a in ("--set", s)]
+    assert runner.invoke(app, ["train", "--preset", "quick", *sets, "--set", "training.epochs=3"]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["list", "--format", "json"]).output)[0]
+    on_path = json.loads(runner.invoke(app, ["diagnose", "1", "--format", "json"]).output)["on_path"]
+    assert listed["blob_method"] == on_path["method"] == "modes-1"
+    assert listed["n_clusters"] == on_path["n_blobs"] >= 1
+    assert listed["separation"] == on_path["separation"]
+    assert listed["silhouette"] == on_path["silhouette"]
+    assert listed["correlation"] == on_path["correlation"]

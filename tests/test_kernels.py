@@ -94,8 +94,11 @@ def test_keys_added_later_leave_stored_hashes_alone():
     stored_by_an_older_version = config.model_dump(mode="json")
     for key in ("decoder_kernel", "matmul_precision"):
         del stored_by_an_older_version["training"][key]
+    for key in ("min_depth", "min_significance", "min_mass"):
+        del stored_by_an_older_version["diagnostics"][key]
     canonical = json.dumps(stored_by_an_older_version, sort_keys=True, separators=(",", ":"))
     assert config_hash(config) == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    assert config_hash(config) == "241bc1a84c1b760e"  # the quick preset's hash since the first release
     changed = load_config("quick", overrides=['training.decoder_kernel="dense"'])
     assert config_hash(changed) != config_hash(config)
 

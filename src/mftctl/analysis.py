@@ -12,7 +12,7 @@ from .errors import MftctlError
 from .store import Checkpoint, Run, Store
 
 # Bump when full_analysis changes what it computes: older cached results are then recomputed.
-DIAGNOSIS_VERSION = 1
+DIAGNOSIS_VERSION = 2  # 2: the blob measurement modes-1
 
 
 @dataclass

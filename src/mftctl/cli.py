@@ -541,8 +541,9 @@ def diagnose(
     format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
     db: DbOption = None,
 ) -> None:
-    """Blob analysis of a checkpoint: GMM with BIC over K, DBSCAN, silhouette, correlation, the off-path
-    control and the reference losses. Kept in the database: a second call is a lookup.
+    """Blob analysis of a checkpoint: the blob measurement (the same numbers as `list`), each blob's mass,
+    centre and valley depth, the GMM shape model with BIC over K, the off-path control and the reference
+    losses. Kept in the database: a second call is a lookup.
 
     Example: mftctl diagnose 3 --epoch 10
     """
@@ -594,6 +595,43 @@ def plot(
             paths = plot_runs(store, run_ids, epoch=epoch, fmt=format.value, out=out, animate=animate)
     for path in paths:
         print_data(str(path))
+
+
+@app.command()
+@handles_errors
+def reanalyse(
+    run_ids: Annotated[list[int] | None, typer.Argument(help="Runs to measure again.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every run in the database.")] = False,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Measure the blobs of stored runs again from their checkpoints, with the current measurement.
+
+    Runs from the first release carry blob numbers from its sampled DBSCAN (marked † in `list`); this
+    replaces them epoch by epoch. Epochs without a checkpoint keep their numbers and their mark.
+
+    Example: mftctl reanalyse --all   |   mftctl reanalyse 3 4
+    """
+    from dataclasses import asdict
+
+    from rich.progress import Progress
+
+    from .reanalysis import checkpoint_count, reanalyse_run, select_runs
+    from .render import reanalysis_table, to_json
+    from .store import open_store
+
+    store = open_store(db, create=False)
+    store.reconcile()
+    ids = select_runs(store, run_ids or [], all_)
+    results = []
+    with Progress(console=err_console, transient=True, disable=format is not Format.table) as progress:
+        task = progress.add_task("measuring checkpoints", total=checkpoint_count(store, ids))
+        for run_id in ids:
+            results.append(reanalyse_run(store, run_id, on_epoch=lambda: progress.advance(task)))
+    if format is Format.table:
+        console.print(reanalysis_table(results))
+    else:
+        print_data(to_json([asdict(r) for r in results]))
 
 
 # --- rm / gc / export ----------------------------------------------------------------------------------

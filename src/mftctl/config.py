@@ -58,7 +58,9 @@ class TrainingConfig(_Section):
     warmup_fraction: float = Field(0.05, ge=0, le=1, description="Share of all steps spent warming up.")
     checkpoint_every: int = Field(1, ge=0, description="Save a checkpoint every N epochs (0: never).")
     enable_diagnostics: bool = Field(True, description="Blob metrics after every epoch.")
-    diagnostic_sample_size: int = Field(5_000, ge=100, description="Weight pairs sampled for them.")
+    diagnostic_sample_size: int = Field(
+        5_000, ge=100, description="Unused since the blob measurement modes-1, which reads every pair."
+    )
     decoder_kernel: Literal["auto", "dense", "gram"] = Field(
         "auto",
         description="How the loss meets the decoder: dense forms W2·a; gram uses W2ᵀW2 (same math, fewer "
@@ -72,16 +74,22 @@ class TrainingConfig(_Section):
 
 
 class DiagnosticsConfig(_Section):
-    dbscan_eps: float = Field(
-        0.5, gt=0, description="DBSCAN radius in robust-sigma units of the pair cloud (scale-free)."
+    # The blob measurement (science/blobs.py, `mftctl.measure_blobs`): every pair, a density grid,
+    # modes kept by how deep their valley is, how far their peak stands above counting noise, their mass.
+    min_depth: float = Field(
+        0.2, ge=0, lt=1, description="A blob's valley must fall this far below its peak (1 − saddle/peak)."
     )
+    min_significance: float = Field(
+        4.0, ge=0, description="A blob's peak must stand this many Poisson sigmas above its valley."
+    )
+    min_mass: float = Field(5e-4, ge=0, lt=1, description="A blob must hold at least this share of all pairs.")
+    gmm_max_components: int = Field(6, ge=1, le=12, description="BIC chooses K in 1..this (diagnose's shape model).")
+    # The first release's sampled DBSCAN: no longer used, accepted so that stored configs still load.
+    dbscan_eps: float = Field(0.5, gt=0, description="Unused since the blob measurement modes-1 (old DBSCAN radius).")
     dbscan_min_fraction: float = Field(
-        2e-4, gt=0, lt=1, description="Share of all pairs an eps-ball must hold to be a core point."
+        2e-4, gt=0, lt=1, description="Unused since the blob measurement modes-1 (old DBSCAN density)."
     )
-    tail_radius: float = Field(
-        3.0, gt=0, description="Robust radius beyond which pairs are over-sampled (and weighted back)."
-    )
-    gmm_max_components: int = Field(6, ge=1, le=12, description="BIC chooses K in 1..this (diagnose).")
+    tail_radius: float = Field(3.0, gt=0, description="Unused since the blob measurement modes-1 (old tail sample).")
 
 
 class Stage2Config(_Section):
@@ -269,7 +277,13 @@ def load_config(
 
 # Keys added after the first release enter the hash only when set away from their default, so a config
 # stored before they existed keeps its hash (a sweep resumed across an upgrade still finds its cells).
-_LATER_KEYS = (("training", "decoder_kernel"), ("training", "matmul_precision"))
+_LATER_KEYS = (
+    ("training", "decoder_kernel"),
+    ("training", "matmul_precision"),
+    ("diagnostics", "min_depth"),
+    ("diagnostics", "min_significance"),
+    ("diagnostics", "min_mass"),
+)
 _DEFAULTS = ExperimentConfig().model_dump(mode="json")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .analysis import diagnose, load_run_checkpoint
 from .errors import MftctlError
+from .render import blob_headline
 from .store import Run, Store
 
 MAX_EVOLUTION_FRAMES = 8
@@ -31,6 +32,7 @@ def _curve(store: Store, run: Run):
         test_on=column("test_loss_on"),
         test_off=column("test_loss_off"),
         n_clusters=column("n_clusters"),
+        separation=column("separation"),
         silhouette=column("silhouette"),
         correlation=column("correlation"),
     )
@@ -105,11 +107,7 @@ def plot_runs(
     pairs = pairs_of(model)
     control = off_path_pairs(model, len(pairs), np.random.default_rng(loaded.config.seed))
     on = analysis["on_path"]
-    silhouette = "-" if on["silhouette"] is None else f"{on['silhouette']:.3f}"
-    extra = (
-        f"\nepoch {analysis['epoch']} · GMM K={on['gmm']['k']} · DBSCAN {on['n_clusters']} cluster(s)"
-        f" · silhouette {silhouette}"
-    )
+    extra = f"\nepoch {analysis['epoch']} · {blob_headline(on)} · GMM shape model: {on['gmm']['k']} component(s)"
     paths.append(
         plots.plot_scatter(
             pairs, control, on["gmm"], _title(first, extra), folder / f"scatter_epoch{analysis['epoch']}.{fmt}"

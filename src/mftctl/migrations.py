@@ -76,6 +76,20 @@ MIGRATIONS.append(
     )
 )
 
+# The blob measurement (modes-1): a separation score on runs and epochs, and which method made a
+# run's blob numbers (NULL: the first release's sampled DBSCAN, until `mftctl reanalyse`).
+MIGRATIONS.append(
+    (
+        "004_blob_measurement",
+        [
+            "ALTER TABLE run ADD COLUMN separation FLOAT",
+            "ALTER TABLE run ADD COLUMN blob_method VARCHAR",
+            "CREATE INDEX ix_run_separation ON run (separation)",
+            "ALTER TABLE epoch ADD COLUMN separation FLOAT",
+        ],
+    )
+)
+
 MIGRATION_TABLE = "mftctl_migrations"
 
 

@@ -17,6 +17,8 @@ from matplotlib import patheffects  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from .science.blobs import FORMED_SEPARATION  # noqa: E402
+
 # One colour per blob, in the order blobs are reported (centre first, then by mass).
 BLOB_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 REFERENCE_STYLE = {
@@ -41,6 +43,7 @@ class Curve:
     test_on: list[float]
     test_off: list[float]
     n_clusters: list[float | None]
+    separation: list[float | None]
     silhouette: list[float | None]
     correlation: list[float | None]
 
@@ -108,10 +111,11 @@ def plot_curves(curves: Sequence[Curve], references: dict[str, Any] | None, titl
 
 
 def plot_diagnostics(curves: Sequence[Curve], title: str, path: Path) -> Path:
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4), layout="constrained")
     panels = (
-        ("n_clusters", "DBSCAN clusters"),
-        ("silhouette", "silhouette (non-noise pairs)"),
+        ("n_clusters", "blobs"),
+        ("separation", "separation (shallowest valley depth)"),
+        ("silhouette", "silhouette (pairs in blobs)"),
         ("correlation", "encoder–decoder correlation"),
     )
     for ax, (field, label) in zip(axes, panels, strict=True):
@@ -123,7 +127,8 @@ def plot_diagnostics(curves: Sequence[Curve], title: str, path: Path) -> Path:
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
     axes[0].yaxis.get_major_locator().set_params(integer=True)
-    axes[1].set_ylim(-1, 1)
+    axes[1].set_ylim(-0.02, 1.02)
+    axes[2].set_ylim(-1, 1)
     if len(curves) > 1:
         axes[0].legend(fontsize=8)
     fig.suptitle(title)
@@ -256,7 +261,7 @@ def _cluster_colour(k) -> str:  # noqa: ANN001
 def plot_sweep(summary: dict[str, Any], path: Path) -> Path:
     """The research code's three panels, labelled by the varied values: training time against final
     loss coloured by cluster count (reference starred), cluster count per cell with the target line,
-    silhouette per cell with the 0.5 and 0.7 lines."""
+    separation per cell with the line above which blobs count as formed."""
     cells = [c for c in summary["cells"] if c["completed"]]
     if not cells:
         raise ValueError("no completed cell to plot")
@@ -302,27 +307,16 @@ def plot_sweep(summary: dict[str, Any], path: Path) -> Path:
     target = summary["expected_clusters"]
     ax.axhline(target, color="green", linestyle="--", label=f"target {target}")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("DBSCAN clusters (final epoch, mean over seeds)")
+    ax.set_ylabel("blobs (final epoch, mean over seeds)")
     ax.set_title("cluster formation")
     ax.legend(fontsize=8)
     ax = axes[2]
-    sil = [c["silhouette"] if c["silhouette"] is not None else np.nan for c in cells]
-    ax.bar(x, sil, color="#4c72b0", edgecolor="black")
-    for level, name in ((0.5, "good"), (0.7, "excellent")):
-        ax.axhline(level, color="gray", linestyle="--", linewidth=1)
-        ax.text(len(cells) - 0.45, level + 0.02, name, fontsize=8, color="gray", ha="right")
-    if all(np.isnan(sil)):
-        ax.text(
-            0.5,
-            0.2,
-            "no cell reached 2 clusters:\nsilhouette undefined",
-            transform=ax.transAxes,
-            ha="center",
-            fontsize=10,
-            color="gray",
-        )
-    ax.set_ylim(-1, 1)
-    ax.set_ylabel("silhouette (non-noise pairs)")
+    sep = [c["separation"] if c["separation"] is not None else np.nan for c in cells]
+    ax.bar(x, sep, color="#4c72b0", edgecolor="black")
+    ax.axhline(FORMED_SEPARATION, color="gray", linestyle="--", linewidth=1)
+    ax.text(len(cells) - 0.45, FORMED_SEPARATION + 0.02, "formed", fontsize=8, color="gray", ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("separation (0: one blob, 1: empty valleys)")
     ax.set_title("blob quality")
     for ax in axes[1:]:
         ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)

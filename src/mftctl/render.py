@@ -64,10 +64,12 @@ def run_record(run: Run, *, with_config: bool = False) -> dict[str, Any]:
         "samples_per_s": run.samples_per_s,
         "train_seconds": run.train_seconds,
         "n_clusters": run.n_clusters,
+        "separation": run.separation,
         "silhouette": run.silhouette,
         "correlation": run.correlation,
         "noise_fraction": run.noise_fraction,
         "symmetry_error": run.symmetry_error,
+        "blob_method": run.blob_method,
         "config_hash": run.config_hash,
         "created": run.created_at.isoformat() if run.created_at else None,
         "started": run.started_at.isoformat() if run.started_at else None,
@@ -109,10 +111,12 @@ def runs_table(runs: list[Run], title: str | None = None) -> Table:
         "test loss",
         "best",
         "K",
+        "sep.",
         "silh.",
         "samples/s",
         "created",
     )
+    old_method = False
     for name in columns:
         left = name in ("name", "status", "preset", "opt", "created")
         table.add_column(name, justify="left" if left else "right", no_wrap=name not in ("name", "preset"))
@@ -130,17 +134,45 @@ def runs_table(runs: list[Run], title: str | None = None) -> Table:
             f"{run.epochs_done}/{run.epochs_total}",
             fmt(run.last_test_loss),
             fmt(run.best_test_loss),
-            fmt(run.n_clusters),
-            fmt(run.silhouette, 3),
+            *_blob_cells(run),
             fmt(run.samples_per_s, 3),
             run.created_at.strftime("%m-%d %H:%M") if run.created_at else "-",
         )
+        old_method = old_method or is_old_blob_method(run)
+    if old_method:
+        table.caption = OLD_METHOD_NOTE
     return table
+
+
+OLD_MARK = "†"
+OLD_METHOD_NOTE = (
+    f"{OLD_MARK} blob numbers from the first release's sampled DBSCAN (not comparable): "
+    "`mftctl reanalyse --all` measures them again from the checkpoints"
+)
+
+
+def is_old_blob_method(run) -> bool:  # noqa: ANN001
+    return run.n_clusters is not None and run.blob_method is None
+
+
+def _blob_cells(run) -> tuple[str, str, str]:  # noqa: ANN001
+    """K, separation and silhouette of a run; numbers by the old method carry a mark."""
+    mark = OLD_MARK if is_old_blob_method(run) else ""
+    return fmt(run.n_clusters) + mark, fmt(run.separation, 3), fmt(run.silhouette, 3) + mark
+
+
+def blob_headline(report: dict[str, Any]) -> str:
+    """'3 blobs (formed) · separation 0.990 · silhouette 0.918' from a blob report."""
+    from .science.blobs import blob_state
+
+    k, sep = report.get("n_blobs"), report.get("separation")
+    blobs = f"{k} blob{'s' if k != 1 else ''} ({blob_state(k, sep)})"
+    return f"{blobs} · separation {fmt(sep, 3)} · silhouette {fmt(report.get('silhouette'), 3)}"
 
 
 def epochs_table(epochs: list[Epoch]) -> Table:
     table = Table(title="epochs", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("ep", "train", "on", "off", "test", "on", "off", "lr", "K", "silh.", "corr", "s", "samples/s"):
+    for name in ("ep", "train", "on", "off", "test", "on", "off", "lr", "K", "sep.", "silh.", "corr", "s", "samples/s"):
         table.add_column(name, justify="right", no_wrap=True)
     for e in epochs:
         table.add_row(
@@ -152,11 +184,29 @@ def epochs_table(epochs: list[Epoch]) -> Table:
             fmt(e.test_loss_on),
             fmt(e.test_loss_off),
             fmt(e.lr, 3),
-            fmt(e.n_clusters),
+            fmt(e.n_clusters)
+            + (OLD_MARK if e.n_clusters is not None and not (e.diagnostics or {}).get("method") else ""),
+            fmt(e.separation, 3),
             fmt(e.silhouette, 3),
             fmt(e.correlation, 3),
             fmt(e.seconds, 3),
             fmt(e.samples_per_s, 3),
+        )
+    return table
+
+
+def reanalysis_table(results) -> Table:  # noqa: ANN001
+    table = Table(title="blobs measured again", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("run", "epochs measured", "kept (no checkpoint)", "K", "sep.", "note"):
+        table.add_column(name, justify="left" if name == "note" else "right")
+    for r in results:
+        table.add_row(
+            str(r.run),
+            str(len(r.epochs)),
+            str(len(r.kept)),
+            fmt(r.n_blobs) + (OLD_MARK if r.n_blobs is not None and r.blob_method is None else ""),
+            fmt(r.separation, 3),
+            escape(r.skipped or ""),
         )
     return table
 
@@ -235,7 +285,8 @@ def _vec(values) -> str:  # noqa: ANN001
 
 
 def diagnosis_view(result: dict[str, Any]) -> Group:
-    """`mftctl diagnose`: summary, GMM components, BIC per K, losses beside their references."""
+    """`mftctl diagnose`: the blob measurement (the same numbers as the epoch row), its blobs, the GMM
+    shape model and its BIC per K, losses beside their references."""
     on, off = result["on_path"], result["off_path"]
     summary = Table(
         title=f"run {result['run']} · epoch {result['epoch']} · {result['pairs']:,} weight pairs"
@@ -243,20 +294,34 @@ def diagnosis_view(result: dict[str, Any]) -> Group:
         header_style="bold",
         box=box.SIMPLE_HEAD,
     )
-    for name in ("pairs", "GMM K (BIC)", "DBSCAN clusters", "noise", "silhouette", "symmetry err", "correlation"):
+    columns = ("pairs", "blobs", "state", "separation", "silhouette", "noise", "symmetry err", "corr", "GMM comp.")
+    for name in columns:
         summary.add_column(name, justify="right" if name != "pairs" else "left")
+    from .science.blobs import blob_state
+
     for label, m in ((escape("on path  W1[i,j], W2[j,i]"), on), (escape("off path W1[i,j], W2[k,i]"), off)):
         summary.add_row(
             label,
-            str(m["gmm"]["k"]),
-            str(m["n_clusters"]),
-            f"{m['noise_fraction']:.2%}",
+            str(m["n_blobs"]),
+            blob_state(m["n_blobs"], m["separation"]),
+            fmt(m["separation"], 3),
             fmt(m["silhouette"], 3),
+            f"{m['noise_fraction']:.2%}",
             fmt(m["symmetry_error"], 3),
             fmt(m["correlation"], 3),
+            str(m["gmm"]["k"]),
         )
+    blobs = Table(title="blobs (on path)", header_style="bold", box=box.SIMPLE_HEAD)
+    for name in ("blob", "share of pairs", "centre (enc, dec)", "peak (enc, dec)", "valley depth"):
+        blobs.add_column(name, justify="right")
+    for i, b in enumerate(on["blobs"]):
+        blobs.add_row(str(i), f"{b['mass']:.2%}", _vec(b["centre"]), _vec(b["peak"]), fmt(b["depth"], 3))
     gmm = on["gmm"]
-    comps = Table(title=f"on-path GMM, K = {gmm['k']} (full covariance)", header_style="bold", box=box.SIMPLE_HEAD)
+    comps = Table(
+        title=f"on-path GMM shape model, BIC picks {gmm['k']} component(s) (full covariance; not a blob count)",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
     for name in ("blob", "weight", "mean (enc, dec)", "std (enc, dec)", "corr"):
         comps.add_column(name, justify="right")
     for i, (w, mean, cov) in enumerate(zip(gmm["weights"], gmm["means"], gmm["covariances"], strict=True)):
@@ -278,11 +343,6 @@ def diagnosis_view(result: dict[str, Any]) -> Group:
     ]
     for name, v in rows:
         losses.add_row(name, fmt(v["loss"]), fmt(v["loss_on"]), fmt(v["loss_off"]))
-    blobs = Table(title="DBSCAN blobs (on path)", header_style="bold", box=box.SIMPLE_HEAD)
-    for name in ("blob", "share of pairs", "centre (enc, dec)", "sampled points"):
-        blobs.add_column(name, justify="right")
-    for i, b in enumerate(on["blobs"]):
-        blobs.add_row(str(i), f"{b['mass']:.2%}", _vec(b["centre"]), str(b["points"]))
     return Group(summary, comps, blobs, bic, losses)
 
 
@@ -361,7 +421,7 @@ def sweep_summary_view(summary: dict[str, Any]) -> Group:
         else f"sweep {summary['sweep']}: no runs"
     )
     table = Table(header_style="bold", box=box.SIMPLE_HEAD)
-    for name in ("cell", "seeds", "done", "final test loss", "train s", "speed-up", "K", "silhouette"):
+    for name in ("cell", "seeds", "done", "final test loss", "train s", "speed-up", "K", "separation", "silh."):
         table.add_column(name, justify="left" if name == "cell" else "right")
     ref = summary["reference"]
     for c in sorted(summary["cells"], key=lambda c: (c["test_loss"] is None, c["test_loss"] or 0)):
@@ -373,7 +433,8 @@ def sweep_summary_view(summary: dict[str, Any]) -> Group:
             _pm(c["test_loss"], c["test_loss_std"]),
             _pm(c["train_seconds"], c["train_seconds_std"], 3),
             "-" if c["speedup"] is None else f"{c['speedup']:.2f}×",
-            fmt(c["n_clusters"], 2),
+            fmt(c["n_clusters"], 2) + (OLD_MARK if c.get("old_blob_method") else ""),
+            _pm(c.get("separation"), c.get("separation_std"), 3),
             fmt(c["silhouette"], 3),
         )
     best = kv_table(
@@ -382,11 +443,13 @@ def sweep_summary_view(summary: dict[str, Any]) -> Group:
             ("fastest", "; ".join(summary["fastest"]) or "-"),
             ("lowest final test loss", "; ".join(summary["lowest_loss"]) or "-"),
             (
-                f"best blobs (clusters near {summary['expected_clusters']}, then silhouette)",
+                f"best blobs (blobs near {summary['expected_clusters']}, then separation)",
                 "; ".join(summary["best_blobs"]) or "-",
             ),
         ],
     )
+    if any(c.get("old_blob_method") for c in summary["cells"]):
+        table.caption = OLD_METHOD_NOTE
     return Group(head, table, best)
 
 

@@ -82,8 +82,10 @@ def plan_children(
     if s2.control == "parent" and config.stage2.num_traces > 1:
         raise MftctlError("--control parent has one encoder to freeze; use --traces 1")
 
-    from .science.diagnostics import pairs_of
+    from .science.diagnostics import epoch_metrics, pairs_of
 
+    # The parent's blobs by the one measurement, recorded beside the mixture fitted to the same pairs.
+    parent_blobs = epoch_metrics(model, loaded.config)
     mixture = None
     if s2.control != "parent":
         mixture = fit_child_mixture(pairs_of(model), config, seed=config.seed + loaded.checkpoint.epoch)
@@ -97,6 +99,12 @@ def plan_children(
             "trace": trace,
             "sampling_seed": config.seed * 1_000_003 + parent.id * 1_009 + trace,
             "mixture": mixture,
+            "parent_blobs": {
+                "n_blobs": parent_blobs["n_blobs"],
+                "separation": parent_blobs["separation"],
+                "masses": [b["mass"] for b in parent_blobs["blobs"]],
+                "method": parent_blobs["method"],
+            },
         }
         label = name or f"{parent.name}-s2-{s2.control}"
         children.append(

@@ -32,12 +32,29 @@ BUSY_TIMEOUT_S = 30
 HEARTBEAT_S = 10
 STALE_AFTER_S = 120
 
+# The blob measurement's summary columns, on every epoch row and (from the latest epoch) on the run.
+BLOB_COLUMNS = ("n_clusters", "separation", "silhouette", "correlation", "noise_fraction", "symmetry_error")
+
 ACTIVE = ("queued", "running")
 FINISHED = ("completed", "failed", "killed", "crashed")
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def blob_summary(diagnostics: dict[str, Any] | None) -> dict[str, Any]:
+    """The BLOB_COLUMNS values of a blob report (`measure_blobs(...).as_dict()`); the first release's
+    reports named the count n_clusters and had no separation."""
+    diag = diagnostics or {}
+    values = {key: diag.get(key) for key in BLOB_COLUMNS}
+    values["n_clusters"] = diag.get("n_blobs", diag.get("n_clusters"))
+    return values
+
+
+def epoch_blob_method(epoch: Epoch | None) -> str | None:
+    diag = epoch.diagnostics if epoch is not None else None
+    return diag.get("method") if diag else None
 
 
 # --- tables -------------------------------------------------------------------------------------
@@ -76,6 +93,10 @@ class Run(SQLModel, table=True):
     correlation: float | None = None
     noise_fraction: float | None = None
     symmetry_error: float | None = None
+    separation: float | None = Field(default=None, index=True)
+    # Which blob measurement made the numbers above: None for the first release's sampled DBSCAN
+    # (`mftctl reanalyse` replaces them from the checkpoints).
+    blob_method: str | None = None
 
     @property
     def config(self) -> dict[str, Any]:
@@ -105,7 +126,8 @@ class Epoch(SQLModel, table=True):
     silhouette: float | None = None
     correlation: float | None = None
     symmetry_error: float | None = None
-    diagnostics_json: str | None = None  # blob centres and masses, scale
+    diagnostics_json: str | None = None  # the whole blob report: per blob mass, centre, depth
+    separation: float | None = None
 
     @property
     def diagnostics(self) -> dict[str, Any] | None:
@@ -279,10 +301,7 @@ class Store:
 
     def record_epoch(self, run_id: int, values: dict[str, Any], diagnostics: dict[str, Any] | None) -> None:
         """The epoch row and the run's summary columns, in one short transaction."""
-        diag = diagnostics or {}
-        summary = {
-            k: diag.get(k) for k in ("n_clusters", "noise_fraction", "silhouette", "correlation", "symmetry_error")
-        }
+        summary = blob_summary(diagnostics)
         row = Epoch(
             run_id=run_id, **values, **summary, diagnostics_json=json.dumps(diagnostics) if diagnostics else None
         )
@@ -300,6 +319,23 @@ class Store:
             if diagnostics is not None:
                 for key, value in summary.items():
                     setattr(run, key, value)
+                run.blob_method = diagnostics.get("method")
+
+    def replace_blob_measurements(self, run_id: int, reports: dict[int, dict[str, Any]]) -> None:
+        """New blob reports for some epochs of a run ({epoch: report}), and the run's summary columns
+        again from its latest epoch row, in one transaction (`mftctl reanalyse`)."""
+        with self.write() as s:
+            for epoch in s.exec(select(Epoch).where(Epoch.run_id == run_id, col(Epoch.epoch).in_(list(reports)))):
+                for key, value in blob_summary(reports[epoch.epoch]).items():
+                    setattr(epoch, key, value)
+                epoch.diagnostics_json = json.dumps(reports[epoch.epoch])
+            s.flush()
+            last = s.exec(select(Epoch).where(Epoch.run_id == run_id).order_by(Epoch.epoch.desc())).first()
+            run = s.get(Run, run_id)
+            if last is not None and last.diagnostics_json is not None:
+                for key in BLOB_COLUMNS:
+                    setattr(run, key, getattr(last, key))
+                run.blob_method = epoch_blob_method(last)
 
     def record_checkpoint(self, run_id: int, epoch: int, path: Path, size: int, sha256: str) -> None:
         rel = os.path.relpath(path, self.path.parent)
@@ -401,8 +437,9 @@ class Store:
             run.last_test_loss = last.test_loss if last else None
             run.best_test_loss = min((e.test_loss for e in kept), default=None)
             run.train_seconds = sum(e.train_seconds for e in kept)
-            for key in ("n_clusters", "noise_fraction", "silhouette", "correlation", "symmetry_error"):
+            for key in BLOB_COLUMNS:
                 setattr(run, key, getattr(last, key) if last else None)
+            run.blob_method = epoch_blob_method(last)
             extra = run.extra
             extra["resume_from_epoch"] = epoch
             run.extra_json = json.dumps(extra)
@@ -494,6 +531,10 @@ class Store:
                 "memory); `mftctl show` lists the epochs it completed",
             )
         return dead
+
+    def run_ids(self) -> list[int]:
+        with self.read() as s:
+            return list(s.exec(select(Run.id).order_by(Run.id)))
 
     def count_runs(self) -> int:
         with self.read() as s:

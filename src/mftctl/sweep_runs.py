@@ -102,6 +102,7 @@ def summarize(store: Store, sweep: Sweep) -> dict[str, Any]:
         loss, loss_std = _mean_std([r.last_test_loss for r in done])
         seconds, seconds_std = _mean_std([r.train_seconds for r in done])
         silhouette, _ = _mean_std([r.silhouette for r in done])
+        separation, separation_std = _mean_std([r.separation for r in done])
         clusters, _ = _mean_std([r.n_clusters for r in done])
         cells.append(
             {
@@ -115,6 +116,9 @@ def summarize(store: Store, sweep: Sweep) -> dict[str, Any]:
                 "train_seconds": seconds,
                 "train_seconds_std": seconds_std,
                 "silhouette": silhouette,
+                "separation": separation,
+                "separation_std": separation_std,
+                "old_blob_method": any(r.n_clusters is not None and r.blob_method is None for r in done),
                 "n_clusters": clusters,
                 "statuses": sorted({r.status for r in members}),
             }
@@ -136,7 +140,7 @@ def summarize(store: Store, sweep: Sweep) -> dict[str, Any]:
     def blob_key(c):
         return (
             c["cluster_gap"] if c["cluster_gap"] is not None else 1e9,
-            -(c["silhouette"] if c["silhouette"] is not None else -2),
+            -(c["separation"] if c["separation"] is not None else -1),
         )
 
     return {

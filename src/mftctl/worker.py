@@ -18,7 +18,7 @@ from typing import Any
 from .artifacts import save_checkpoint
 from .config import config_from_json
 from .errors import MftctlError
-from .store import HEARTBEAT_S, Run, Store, open_store
+from .store import HEARTBEAT_S, Run, Store, blob_summary, open_store
 
 STEP_EVENT_INTERVAL_S = 0.25
 
@@ -45,7 +45,7 @@ class StoreSink:
         values = record.as_dict()
         diagnostics = values.pop("diagnostics")
         self.store.record_epoch(self.run.id, values, diagnostics)
-        summary = {k: (diagnostics or {}).get(k) for k in ("n_clusters", "silhouette")}
+        summary = {k: v for k, v in blob_summary(diagnostics).items() if k in ("n_clusters", "separation")}
         emit({"event": "epoch", **values, **summary})
 
     def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:

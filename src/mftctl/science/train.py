@@ -217,7 +217,7 @@ def _train(
         if tc.enable_diagnostics:
             from .diagnostics import epoch_metrics
 
-            diagnostics = epoch_metrics(model, config, rng=np.random.default_rng([config.seed, epoch]))
+            diagnostics = epoch_metrics(model, config)
         record = EpochRecord(
             epoch=epoch,
             train_loss=train_total,
