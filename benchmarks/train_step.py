@@ -24,6 +24,7 @@ import json
 import math
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -225,6 +226,23 @@ def research_eval_seconds(config) -> float:
     return time.perf_counter() - t
 
 
+FORMED = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference_pairs.npz"
+
+
+def _share(seconds: float, epoch_seconds: float) -> str:
+    return f"{seconds:.3f} s ({seconds / epoch_seconds:.1%} of the epoch)"
+
+
+def formed_pairs_seconds() -> float | None:
+    """The blob measurement on a real formed reference checkpoint's 524,288 pairs (three blobs)."""
+    if not FORMED.exists():
+        return None
+    from mftctl.science.blobs import measure_blobs
+
+    pairs = np.load(FORMED)["epoch20"].astype(np.float32)
+    return best_of(lambda: measure_blobs(pairs), 3)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="reference_3blob")
@@ -250,7 +268,8 @@ def main() -> None:
         compiled = compiled_steps(config, args.steps, noise) if args.compile else None
     epoch = train(config).epochs[0]
     model = TwoLayerNet.from_config(d, config.model).to(DEVICE)
-    diag = best_of(lambda: epoch_metrics(model, config, np.random.default_rng(0)), 2)
+    diag = best_of(lambda: epoch_metrics(model, config), 3)
+    formed = formed_pairs_seconds()
     research_epoch = research_step * steps_per_epoch + research_eval + diag
     figures = {
         "preset": args.preset,
@@ -268,6 +287,7 @@ def main() -> None:
         "samples_per_s": epoch.samples_per_s,
         "diagnostics_seconds": diag,
         "diagnostics_share_of_epoch": diag / epoch.seconds,
+        "blob_measurement_formed_seconds": formed,
         "research_step_seconds": research_step,
         "research_epoch_seconds_estimated": research_epoch,
         "speedup_epoch_vs_research": research_epoch / epoch.seconds,
@@ -301,7 +321,17 @@ def main() -> None:
         ("gram speed-up per step over dense", f"{figures['gram_speedup_per_step']:.2f}×"),
         (f"whole epoch, {config.training.decoder_kernel} kernel (train, eval, diagnostics)", f"{epoch.seconds:.2f} s"),
         ("training samples/s", f"{epoch.samples_per_s:,.0f}"),
-        ("diagnostics per epoch", f"{diag:.2f} s ({figures['diagnostics_share_of_epoch']:.1%} of the epoch)"),
+        ("blob measurement per epoch (fresh weights)", _share(diag, epoch.seconds)),
+        *(
+            [
+                (
+                    "blob measurement, formed reference pairs",
+                    f"{formed:.3f} s ({formed / epoch.seconds:.1%} of the epoch)",
+                )
+            ]
+            if formed is not None
+            else []
+        ),
         ("research pipeline step", f"{research_step * 1e3:.0f} ms"),
         ("research pipeline epoch (from its step)", f"{research_epoch:.1f} s"),
         ("mftctl speed-up per epoch", f"{figures['speedup_epoch_vs_research']:.1f}×"),
