@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,18 @@ def save_checkpoint(path: Path, state: dict[str, Any], epoch: int = 0) -> tuple[
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+    # Serialised in memory first, so that a full disk shows as the OSError (ENOSPC) of a plain write, not
+    # as an error from inside torch's zip writer.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getbuffer())
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     maybe_crash("checkpoint-write", epoch)
     os.replace(tmp, path)
     return path.stat().st_size, sha256_of(path)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .errors import StoreError
 from .migrations import MIGRATION_NAMES
@@ -25,8 +26,13 @@ OPERATORS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
 def resolve_db_path(option: str | Path | None = None) -> Path:
-    """--db, else $MFTCTL_DB, else ./mftctl.db."""
-    return Path(option or os.environ.get("MFTCTL_DB") or DEFAULT_DB)
+    """--db, else $MFTCTL_DB, else ./mftctl.db: always a file on disk."""
+    path = Path(option or os.environ.get("MFTCTL_DB") or DEFAULT_DB)
+    if str(path) == ":memory:" or str(path).startswith("file:"):
+        raise StoreError(f"--db {path}: mftctl needs a database file that its workers can open; give a file path")
+    if path.is_dir():
+        raise StoreError(f"--db {path} is a folder; give the path of a database file, e.g. {path / DEFAULT_DB}")
+    return path
 
 
 @dataclass
@@ -66,7 +72,7 @@ class RunView:
 class Catalog:
     def __init__(self, path: Path):
         self.path = path
-        uri = f"file:{path}?mode=ro"
+        uri = f"file:{quote(str(path))}?mode=ro"  # quoted: `?`, `#` and `%` in a path are not URI syntax
         try:
             self.con = sqlite3.connect(uri, uri=True, timeout=30)
             self.con.row_factory = sqlite3.Row

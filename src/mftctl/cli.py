@@ -15,9 +15,9 @@ from typing import Annotated, Any
 import typer
 import typer.core
 from rich.console import Console
-from rich.markup import escape
 
-from .errors import MftctlError
+from .errors import MftctlError, environment_message
+from .terminal import safe
 
 app = typer.Typer(
     name="mftctl",
@@ -79,11 +79,22 @@ def handles_errors(fn):
         try:
             return fn(*args, **kwargs)
         except MftctlError as exc:
-            one_line = str(exc).replace("\n", "\\n")  # user text inside a message must not break the line
-            err_console.print(f"[red]Error:[/] {escape(one_line)}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            _error_line(str(exc))
+        except (typer.Exit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # the machine's failures (disk full, a vanished file) are one line too
+            message = environment_message(exc)
+            if message is None:
+                raise
+            _error_line(message)
 
     return wrapper
+
+
+def _error_line(message: str) -> None:
+    one_line = message.replace("\n", "\\n")  # user text inside a message must not break the line
+    err_console.print(f"[red]Error:[/] {safe(one_line)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1) from None
 
 
 def print_data(text: str) -> None:
@@ -195,8 +206,10 @@ def _finish_message(store, run_id: int) -> None:  # noqa: ANN001
             f"Next: `mftctl show {run.id}`"
         )
         return
-    last = (run.error or "").strip().splitlines()[-1:] or ["no reason recorded"]
-    raise MftctlError(f"run {run.id} {run.status}: {last[0]}; `mftctl show {run.id}` has the details")
+    lines = (run.error or "").strip().splitlines() or ["no reason recorded"]
+    # A traceback's last line names the exception; a message recorded first (disk full) says more.
+    reason = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    raise MftctlError(f"run {run.id} {run.status}: {reason}; `mftctl show {run.id}` has the details")
 
 
 # --- list / show -------------------------------------------------------------------------------------
@@ -214,7 +227,10 @@ def list_(
             "status=failed,crashed (repeatable; all must hold)."
         ),
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="At most N runs (default 50 for a table, all otherwise).")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=1, max=2**63 - 1, help="At most N runs (default 50 for a table, all otherwise)."),
+    ] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
     db: DbOption = None,
 ) -> None:
@@ -245,7 +261,7 @@ def list_(
     elif format is Format.csv:
         print_data(to_csv([run_record(r, with_config=True) for r in runs]))
     else:
-        console.print(runs_table(runs, title=f"{len(runs)} of {catalog.count_runs()} runs in {path}"))
+        console.print(runs_table(runs, title=f"{len(runs)} of {catalog.count_runs()} runs in {safe(path)}"))
 
 
 @app.command()
@@ -325,6 +341,10 @@ def sweep_run(
         bool, typer.Option("--retry-failed/--no-retry", help="Run failed, crashed and killed cells again.")
     ] = True,
     resume: Annotated[int | None, typer.Option(help="Resume sweep ID from its stored file text.")] = None,
+    name: Annotated[str | None, typer.Option(help="Record the sweep under this name instead of the file's.")] = None,
+    max_cells: Annotated[
+        int, typer.Option(min=1, help="Refuse sweeps with more cells than this (a guard against typos).")
+    ] = 10_000,
     db: DbOption = None,
 ) -> None:
     """Run a sweep file: every cell validated first, then a pool of workers. Running the same file again
@@ -342,7 +362,8 @@ def sweep_run(
         raise MftctlError("give a sweep FILE or --resume SWEEP_ID (one of them)")
     if jobs is not None and jobs < 1:
         raise MftctlError(f"--jobs must be at least 1, not {jobs}")
-    spec = load_sweep(file) if file is not None else None  # a bad file is refused before the database opens
+    # A bad file is refused before the database opens.
+    spec = load_sweep(file, name=name, max_cells=max_cells) if file is not None else None
     store = open_store(db)
     store.reconcile()
     if resume is not None:
@@ -355,6 +376,12 @@ def sweep_run(
     else:
         path = file
         sweep = store.find_sweep(spec.name)
+        if sweep is not None and sweep.file_text != spec.text:
+            raise MftctlError(
+                f"sweep {spec.name!r} (id {sweep.id}) was run from a different file; running this one under "
+                f"the same name would mix unlike cells. Give it its own name with --name NAME, or resume the "
+                f"old one with --resume {sweep.id}"
+            )
     plans = plan_sweep(store, spec, sweep=sweep, retry_failed=retry_failed)
     if dry_run:
         console.print(sweep_plan_table(spec, plans))
@@ -365,7 +392,7 @@ def sweep_run(
     skipped = len(plans) - len(to_run)
     n_jobs = jobs or default_jobs(len(to_run), spec.cells[0].config.device if spec.cells else "cpu")
     console.print(
-        f"sweep [bold]{sweep.id}[/] {spec.name}: {len(to_run)} to run on {n_jobs} worker(s), "
+        f"sweep [bold]{sweep.id}[/] {safe(spec.name)}: {len(to_run)} to run on {n_jobs} worker(s), "
         f"{skipped} skipped (done or not retried)"
     )
     result = run_pool(store, to_run, jobs=n_jobs, console=console, label=f"sweep {sweep.id}") if to_run else None
@@ -703,7 +730,7 @@ def gc(
     store = open_store(db, create=False)
     orphans, lost = store.garbage()
     for path in orphans:
-        console.print(f"{'would remove' if dry_run else 'removed'} file {path}")
+        console.print(f"{'would remove' if dry_run else 'removed'} file {safe(path)}", soft_wrap=True)
     for ckpt in lost:
         console.print(
             f"{'would drop' if dry_run else 'dropped'} row: run {ckpt.run_id} epoch {ckpt.epoch} ({ckpt.path} is gone)"

@@ -17,9 +17,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from .errors import ConfigError
 
+INT64_MAX = 2**63 - 1
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and nan are refused: they would be stored as null and make the run unreadable.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _fits_the_database(self) -> _Section:
+        for name, value in self:
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64_MAX:
+                raise ValueError(f"{name} = {value} is too large (at most {INT64_MAX})")
+        return self
 
 
 class DataConfig(_Section):
@@ -93,8 +103,8 @@ class DiagnosticsConfig(_Section):
 
 
 class Stage2Config(_Section):
-    num_clusters: int = Field(3, ge=1, description="Mixture components fitted to the parent's pairs.")
-    num_traces: int = Field(1, ge=1, description="Independent encoder samples, one child run each.")
+    num_clusters: int = Field(3, ge=1, le=64, description="Mixture components fitted to the parent's pairs.")
+    num_traces: int = Field(1, ge=1, le=1000, description="Independent encoder samples, one child run each.")
     mixture: Literal["pair", "encoder"] = Field(
         "pair", description="Fit 2-D (encoder, decoder) pairs, or 1-D encoder entries as the research code."
     )
@@ -186,6 +196,8 @@ def validate(raw: dict[str, Any]) -> ExperimentConfig:
     """Build a config from nested dicts, refusing unknown keys, wrong types and impossible values."""
     try:
         return ExperimentConfig.model_validate(raw)
+    except RecursionError:
+        raise ConfigError("a config value nests too deeply") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
@@ -212,19 +224,46 @@ def preset_dict(name: str) -> dict[str, Any]:
     return deep_merge(ExperimentConfig().model_dump(), PRESETS[name])
 
 
+# A config or sweep file is a few kilobytes; anything far larger is not one.
+MAX_FILE_BYTES = 1 << 20
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """The text of a small regular UTF-8 file, or a one-line ConfigError (a FIFO would hang, /dev/zero
+    never ends, a binary file is not text)."""
+    try:
+        if not path.is_file():
+            raise ConfigError(f"{what} {path} is not a regular file; give the path of a TOML file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"{what} {path} is {path.stat().st_size:,} bytes; at most {MAX_FILE_BYTES:,} are read")
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+
+
+def parse_toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{where} nests tables or lists too deeply") from None
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """A TOML or JSON file holding (part of) a config, as nested dicts."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    try:
-        if path.suffix == ".json":
+    text = read_text_file(path, "config file")
+    if path.suffix == ".json":
+        try:
             data = json.loads(text)
-        else:
-            data = tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise ConfigError(f"config file {path} nests too deeply") from None
+    else:
+        data = parse_toml(text, f"config file {path}")
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a table of sections, not {type(data).__name__}")
     return data
@@ -245,6 +284,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         parsed = tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
         parsed = value
+    except RecursionError:
+        raise ConfigError(f"--set {key}: the value nests too deeply") from None
     return key.split("."), parsed
 
 

@@ -18,3 +18,23 @@ class StoreError(MftctlError):
 
 class CheckpointError(MftctlError):
     """A checkpoint file is missing, truncated or not an mftctl checkpoint."""
+
+
+def environment_message(exc: BaseException) -> str | None:
+    """One line for a failure of the machine rather than of mftctl — a full disk, a file that cannot be
+    written, a database file damaged or deleted under a running command — or None for anything else."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        if exc.errno == errno.ENOSPC:
+            return f"disk full{where}: free some space, then run the command again (finished epochs are kept)"
+        return f"{exc.strerror or exc}{where}"
+    module = type(exc).__module__
+    if isinstance(exc, sqlite3.Error) or module.startswith("sqlalchemy"):
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        if "full" in reason:
+            return "disk full: the database cannot grow; free some space, then run the command again"
+        return f"database error: {reason}; check the file (`mftctl db info`) or use another --db"
+    return None

@@ -90,6 +90,18 @@ MIGRATIONS.append(
     )
 )
 
+# Run ids are never reused, even after `rm` of the newest run (SQLite's AUTOINCREMENT semantics; the
+# run table predates it, and a counter avoids rebuilding the table).
+MIGRATIONS.append(
+    (
+        "005_run_id_counter",
+        [
+            "CREATE TABLE mftctl_counter (name VARCHAR PRIMARY KEY, value INTEGER NOT NULL)",
+            "INSERT INTO mftctl_counter (name, value) SELECT 'run', coalesce(max(id), 0) FROM run",
+        ],
+    )
+)
+
 MIGRATION_TABLE = "mftctl_migrations"
 
 

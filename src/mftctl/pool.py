@@ -32,6 +32,9 @@ def default_jobs(n_runs: int, device: str) -> int:
 class PoolResult:
     statuses: dict[int, str] = field(default_factory=dict)
     interrupted: bool = False
+    # Runs this pool did not run: deleted meanwhile, or claimed first by another mftctl (its worker
+    # records their status; this pool leaves them as they are).
+    left: dict[int, str] = field(default_factory=dict)
 
 
 def _relay(run_id: int, proc: subprocess.Popen, events: queue.Queue) -> None:
@@ -60,7 +63,12 @@ def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, l
             while pending or active:
                 while pending and len(active) < jobs:
                     run_id = pending.popleft()
-                    state = progress_state(config_from_json(store.get_run(run_id).config_json))
+                    run = store.find_run(run_id)
+                    if run is None or run.status != "queued":
+                        result.left[run_id] = "deleted" if run is None else f"{run.status} elsewhere"
+                        progress.update(overall, advance=1)
+                        continue
+                    state = progress_state(config_from_json(run.config_json))
                     proc = start_worker(store, run_id, env=env)
                     task = progress.add_task(f"  run {run_id}", total=state.total_steps, **fields(state))
                     threading.Thread(target=_relay, args=(run_id, proc, events), daemon=True).start()
@@ -77,7 +85,15 @@ def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, l
                 code = proc.wait()
                 del active[run_id]
                 progress.remove_task(task)
-                if store.get_run(run_id).status in ACTIVE:  # died without its final word
+                run = store.find_run(run_id)
+                if run is None:  # deleted while it ran
+                    result.left[run_id] = "deleted"
+                    continue
+                if run.status == "running" and run.pid != proc.pid:  # another mftctl's worker claimed it
+                    result.left[run_id] = "running elsewhere"
+                    progress.update(overall, advance=1)
+                    continue
+                if run.status in ACTIVE:  # died without its final word
                     store.finish_run(run_id, "crashed", f"the worker exited with code {code} without finishing")
                 result.statuses[run_id] = store.get_run(run_id).status
                 done = sum(s == "completed" for s in result.statuses.values())

@@ -84,9 +84,12 @@ def _value(text: str) -> Any:
         return None
     for cast in (int, float):
         try:
-            return cast(text)
+            value = cast(text)
         except ValueError:
-            pass
+            continue
+        if isinstance(value, int) and abs(value) >= 2**63:
+            raise MftctlError(f"--where value {text} is too large for a database integer")
+        return value
     return text.strip("'\"")
 
 

@@ -13,8 +13,10 @@ from rich import box
 from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .config import flatten
+from .terminal import safe
 
 if TYPE_CHECKING:
     from .store import Checkpoint, Epoch, Run
@@ -122,7 +124,7 @@ def runs_table(runs: list[Run], title: str | None = None) -> Table:
         table.add_column(name, justify="left" if left else "right", no_wrap=name not in ("name", "preset"))
     for run in runs:
         c = run.config
-        name = run.name if run.parent_id is None else f"{run.name} ← {run.parent_id}"
+        name = safe(run.name) if run.parent_id is None else f"{safe(run.name)} ← {run.parent_id}"
         table.add_row(
             str(run.id),
             name,
@@ -206,7 +208,7 @@ def reanalysis_table(results) -> Table:  # noqa: ANN001
             str(len(r.kept)),
             fmt(r.n_blobs) + (OLD_MARK if r.n_blobs is not None and r.blob_method is None else ""),
             fmt(r.separation, 3),
-            escape(r.skipped or ""),
+            safe(r.skipped or ""),
         )
     return table
 
@@ -221,11 +223,15 @@ def checkpoints_table(checkpoints: list[Checkpoint]) -> Table:
 
 
 def kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left", box=box.SIMPLE, pad_edge=False)
+    """Key/value rows; string values are shown as typed (escaped), rich Text keeps its style."""
+    table = Table(title=safe(title), show_header=False, title_justify="left", box=box.SIMPLE, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows:
-        table.add_row(key, value if isinstance(value, str) else fmt(value))
+        if isinstance(value, Text):
+            table.add_row(safe(key), value)
+        else:
+            table.add_row(safe(key), safe(value) if isinstance(value, str) else fmt(value))
     return table
 
 
@@ -237,7 +243,7 @@ def run_detail(
     children: list[Run],
     config_title: str,
 ) -> Group:
-    status = f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/]"
+    status = Text(run.status, style=STATUS_STYLE.get(run.status, ""))
     wall = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
     facts = [
         ("run", f"{run.id}  {run.name}"),
@@ -276,7 +282,7 @@ def run_detail(
     if children:
         parts.append(runs_table(children, title="children"))
     if run.error:
-        parts.append(f"[red]error:[/]\n{run.error.rstrip()}")
+        parts.append(f"[red]error:[/]\n{safe(run.error.rstrip(), multiline=True)}")
     return Group(*parts)
 
 
@@ -387,7 +393,7 @@ def stage2_table(store, parent: Run, children: list[Run]) -> Table:  # noqa: ANN
 
 def sweep_plan_table(spec, plans) -> Table:  # noqa: ANN001
     """`sweep --dry-run`: every expanded cell, its varied values and what running would do."""
-    table = Table(title=f"sweep {spec.name}: {len(spec.cells)} cells", header_style="bold", box=box.SIMPLE_HEAD)
+    table = Table(title=f"sweep {safe(spec.name)}: {len(spec.cells)} cells", header_style="bold", box=box.SIMPLE_HEAD)
     table.add_column("cell", justify="right")
     for key in spec.varied:
         table.add_column(key, justify="right")
@@ -415,7 +421,7 @@ def sweep_summary_view(summary: dict[str, Any]) -> Group:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["statuses"].items()))
     rate = summary["success_rate"]
     head = (
-        f"[bold]sweep {summary['sweep']} {summary['name']}[/]: {summary['runs']} runs ({counts}); "
+        f"[bold]sweep {summary['sweep']} {safe(summary['name'])}[/]: {summary['runs']} runs ({counts}); "
         f"success rate {rate:.0%}"
         if rate is not None
         else f"sweep {summary['sweep']}: no runs"
@@ -427,7 +433,7 @@ def sweep_summary_view(summary: dict[str, Any]) -> Group:
     for c in sorted(summary["cells"], key=lambda c: (c["test_loss"] is None, c["test_loss"] or 0)):
         mark = " [dim](reference)[/]" if ref and all(c["values"].get(k) == v for k, v in ref.items()) else ""
         table.add_row(
-            escape(c["label"]) + mark,
+            safe(c["label"]) + mark,
             str(c["seeds"]),
             str(c["completed"]),
             _pm(c["test_loss"], c["test_loss_std"]),
@@ -461,7 +467,7 @@ def sweeps_table(sweeps, counts: dict[int, dict[str, int]]) -> Table:  # noqa: A
         by = counts.get(sw.id, {})
         table.add_row(
             str(sw.id),
-            sw.name,
+            safe(sw.name),
             str(sw.meta.get("cells", "-")),
             ", ".join(f"{n} {s}" for s, n in sorted(by.items())) or "-",
             fmt(sw.created_at),

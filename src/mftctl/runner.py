@@ -83,7 +83,9 @@ def stop_worker(proc: subprocess.Popen, store: Store, run_id: int) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    store.finish_run(run_id, "killed", "stopped by the user (Ctrl-C)")
+    run = store.find_run(run_id)
+    if run is not None and run.pid in (None, proc.pid):  # never a run another mftctl's worker claimed
+        store.finish_run(run_id, "killed", "stopped by the user (Ctrl-C)")
 
 
 @dataclass

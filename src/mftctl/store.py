@@ -171,7 +171,11 @@ class Sweep(SQLModel, table=True):
 
 
 def _make_engine(path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_S})
+    # The file is opened by sqlite3 itself, so a path is always a path: `?`, `#` or `%` in it are never
+    # read as parts of a URL.
+    engine = create_engine(
+        "sqlite://", creator=lambda: sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001
@@ -191,6 +195,13 @@ def _make_engine(path: Path) -> Engine:
     return engine
 
 
+def runs_dir_of(db_path: Path) -> Path:
+    """The folder of a database's run files, named after the database so that two databases in one
+    folder never share one: mftctl.db -> mftctl-runs/, one.db -> one-runs/, other names -> NAME.runs/."""
+    name = db_path.name
+    return db_path.parent / (name[:-3] + "-runs" if name.endswith(".db") else name + ".runs")
+
+
 class Store:
     """An open mftctl database and the folder of run artefacts beside it."""
 
@@ -201,7 +212,7 @@ class Store:
 
     @property
     def runs_dir(self) -> Path:
-        return self.path.parent / "mftctl-runs"
+        return runs_dir_of(self.path)
 
     def run_dir(self, run_id: int) -> Path:
         return self.runs_dir / str(run_id)
@@ -261,15 +272,27 @@ class Store:
             extra_json=json.dumps(extra) if extra else None,
         )
         with self.write() as s:
+            s.exec(
+                text(
+                    "UPDATE mftctl_counter SET value = max(value, (SELECT coalesce(max(id), 0) FROM run)) + 1 "
+                    "WHERE name = 'run'"
+                )
+            )
+            run.id = s.exec(text("SELECT value FROM mftctl_counter WHERE name = 'run'")).one()[0]
             s.add(run)
             s.flush()
             if not name:
                 run.name = f"run-{run.id}"
         return run
 
-    def get_run(self, run_id: int) -> Run:
+    def find_run(self, run_id: int) -> Run | None:
+        if not -(2**63) <= run_id < 2**63:  # no such row can exist, and SQLite cannot bind the number
+            return None
         with self.read() as s:
-            run = s.get(Run, run_id)
+            return s.get(Run, run_id)
+
+    def get_run(self, run_id: int) -> Run:
+        run = self.find_run(run_id)
         if run is None:
             raise StoreError(f"no run with id {run_id} in {self.path}; `mftctl list` shows the runs")
         return run
@@ -391,6 +414,8 @@ class Store:
             return s.exec(select(Sweep).where(Sweep.name == name).order_by(Sweep.id.desc())).first()
 
     def get_sweep(self, sweep_id: int) -> Sweep:
+        if not -(2**63) <= sweep_id < 2**63:
+            raise StoreError(f"no sweep with id {sweep_id} in {self.path}; `mftctl sweep list` shows them")
         with self.read() as s:
             sweep = s.get(Sweep, sweep_id)
         if sweep is None:
@@ -468,18 +493,28 @@ class Store:
                     f"runs {', '.join(map(str, kids))} are children of runs being deleted; delete them "
                     "too (nothing was deleted)"
                 )
+            files = [
+                self.path.parent / c.path for c in s.exec(select(Checkpoint).where(col(Checkpoint.run_id).in_(ids)))
+            ]
             for table in ("diagnosis", "checkpoint", "epoch"):
                 s.exec(text(f"DELETE FROM {table} WHERE run_id IN ({','.join(map(str, ids))})"))
             for run in sorted(runs, key=lambda r: -r.id):  # children (always newer) before their parents
                 s.delete(run)
                 s.flush()
+        # The files this store recorded, wherever they lie (a run of an old database may have written into
+        # a folder it shared), and the run's own folder in this store's runs folder; nothing else.
+        for path in files:
+            path.unlink(missing_ok=True)
         for run_id in ids:
             shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
     def garbage(self) -> tuple[list[Path], list[Checkpoint]]:
-        """(files under mftctl-runs/ that no row accounts for, checkpoint rows whose file is gone)."""
+        """(files in this store's runs folder that no row accounts for, checkpoint rows whose file is gone).
+        Folders of queued and running runs are left alone: their workers write there. Call reconcile()
+        first, so that a dead worker's run is not taken for a live one."""
         with self.read() as s:
             run_ids = set(s.exec(select(Run.id)).all())
+            active = set(s.exec(select(Run.id).where(col(Run.status).in_(ACTIVE))).all())
             rows = list(s.exec(select(Checkpoint)))
         recorded = {(self.path.parent / c.path).resolve() for c in rows}
         orphans: list[Path] = []
@@ -489,6 +524,8 @@ class Store:
                     continue
                 if int(folder.name) not in run_ids:
                     orphans.append(folder)
+                    continue
+                if int(folder.name) in active:  # its worker may be writing a checkpoint right now
                     continue
                 orphans.extend(f for _, f in self.checkpoint_files(int(folder.name)) if f.resolve() not in recorded)
         lost = [c for c in rows if not (self.path.parent / c.path).exists()]
@@ -588,6 +625,23 @@ def _check_not_newer(path: Path, applied: list[str]) -> None:
         )
 
 
+def _refuse_newer_read_only(path: Path) -> None:
+    """Check the schema version through a read-only connection first: opening a database for writing
+    switches it to WAL, which rewrites header bytes of a file a newer mftctl owns."""
+    from .catalog import Catalog
+
+    try:
+        catalog = Catalog(path)
+    except StoreError:
+        return  # not readable as SQLite: the full open below says why
+    try:
+        applied = catalog.applied_migrations()
+    finally:
+        catalog.close()
+    if applied:
+        _check_not_newer(path, applied)
+
+
 def upgrade(store: Store) -> list[str]:
     """Apply pending migrations under the write lock; returns the names applied."""
     applied_now = []
@@ -617,6 +671,8 @@ def open_store(
     """Open (and create, and upgrade) the database. Workers pass migrate=False: only the parent upgrades;
     `db upgrade` passes check_pending=False to open an old database and upgrade it itself."""
     path = resolve_db_path(path)
+    if path.exists():
+        _refuse_newer_read_only(path)
     if not path.exists():
         if not create:
             raise StoreError(f"no database at {path}; train a run first or point --db / MFTCTL_DB at one")

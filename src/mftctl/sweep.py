@@ -29,7 +29,6 @@ from __future__ import annotations
 import itertools
 import math
 import random
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,13 +39,19 @@ from .config import (
     config_hash,
     deep_merge,
     flatten,
+    parse_toml,
     preset_dict,
     read_config_file,
+    read_text_file,
     validate,
 )
 from .errors import ConfigError
 
 TOP_KEYS = {"name", "base", "base_config", "seeds", "expected_clusters", "reference", "set", "grid", "zip", "random"}
+TABLE_KEYS = ("set", "grid", "zip", "random", "reference")
+# More cells than this is a typo more often than a plan (and expanding a billion would not end):
+# `mftctl sweep FILE --max-cells N` raises the cap on purpose.
+MAX_CELLS = 10_000
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "int")
 
 
@@ -92,8 +97,10 @@ def _draw(rng: random.Random, key: str, spec: Any) -> Any:
         return rng.choice(_literal(spec.get("values"), f"{where}.values"))
     try:
         low, high = float(spec["low"]), float(spec["high"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise ConfigError(f"{where} needs numeric low and high") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ConfigError(f"{where}: low and high must be finite numbers, not {low} and {high}")
     if low > high or (dist == "loguniform" and low <= 0):
         raise ConfigError(f"{where}: need 0 < low <= high for loguniform, low <= high otherwise")
     if dist == "uniform":
@@ -101,6 +108,29 @@ def _draw(rng: random.Random, key: str, spec: Any) -> Any:
     if dist == "int":
         return rng.randint(int(low), int(high))
     return math.exp(rng.uniform(math.log(low), math.log(high)))
+
+
+def _count_cells(data: dict[str, Any]) -> int:
+    """How many cells the file asks for, computed before any is built."""
+    total = 1
+    for key, values in flatten(data.get("grid", {})).items():
+        total *= len(_literal(values, f"grid.{key}"))
+    zipped = flatten(data.get("zip", {}))
+    if zipped:
+        total *= len(_literal(next(iter(zipped.values())), f"zip.{next(iter(zipped))}"))
+    rnd = data.get("random")
+    if rnd:
+        count = rnd.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ConfigError("random needs count = a positive integer (and params, seed)")
+        if not isinstance(rnd.get("seed", 0), int) or isinstance(rnd.get("seed", 0), bool):
+            raise ConfigError(f"random.seed must be an integer, not {rnd.get('seed')!r}")
+        if not isinstance(rnd.get("params", {}), dict):
+            raise ConfigError("random.params must be a table of key = { dist = ... }")
+        total *= count
+    if data.get("seeds") is not None:
+        total *= len(_literal(data["seeds"], "seeds"))
+    return total
 
 
 def _axes(data: dict[str, Any]) -> list[list[dict[str, Any]]]:
@@ -145,10 +175,19 @@ def _override(key: str, value: Any) -> str:
     return f"{key}={json.dumps(value)}"
 
 
-def expand(data: dict[str, Any], *, name: str, text: str, base_dir: Path) -> SweepSpec:
+def expand(data: dict[str, Any], *, name: str, text: str, base_dir: Path, max_cells: int = MAX_CELLS) -> SweepSpec:
     unknown = set(data) - TOP_KEYS
     if unknown:
         raise ConfigError(f"unknown sweep key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(TOP_KEYS))}")
+    for key in TABLE_KEYS:
+        if key in data and not isinstance(data[key], dict):
+            raise ConfigError(f"{key} must be a table ([{key}] with key = value lines), not {data[key]!r}")
+    n_cells = _count_cells(data)
+    if n_cells > max_cells:
+        raise ConfigError(
+            f"the sweep has {n_cells:,} cells, more than the limit of {max_cells:,}; "
+            "check the grid, or raise the limit with --max-cells"
+        )
     if "base" in data and "base_config" in data:
         raise ConfigError("give either base (a preset) or base_config (a file), not both")
     base = data.get("base", "reference_3blob")
@@ -195,16 +234,13 @@ def expand(data: dict[str, Any], *, name: str, text: str, base_dir: Path) -> Swe
     return SweepSpec(name=name, text=text, cells=cells, varied=varied, expected_clusters=expected, reference=reference)
 
 
-def load_sweep(path: Path) -> SweepSpec:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read sweep file {path}: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"sweep file {path} is not valid TOML: {exc}") from None
-    name = data.get("name", path.stem)
+def load_sweep(path: Path, *, name: str | None = None, max_cells: int = MAX_CELLS) -> SweepSpec:
+    """A sweep file, validated cell by cell; `name` (the --name option) replaces the file's own."""
+    text = read_text_file(path, "sweep file")
+    data = parse_toml(text, f"sweep file {path}")
+    if not data:
+        raise ConfigError(f"sweep file {path} is empty; it needs at least a base and a [grid] (see docs/sweeps.md)")
+    name = name or data.get("name", path.stem)
     if not isinstance(name, str) or not name:
         raise ConfigError("name must be a non-empty string")
-    return expand(data, name=name, text=text, base_dir=path.parent)
+    return expand(data, name=name, text=text, base_dir=path.parent, max_cells=max_cells)

@@ -13,19 +13,28 @@ import sys
 import threading
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 from .artifacts import save_checkpoint
 from .config import config_from_json
-from .errors import MftctlError
+from .errors import MftctlError, environment_message
 from .store import HEARTBEAT_S, Run, Store, blob_summary, open_store
 
 STEP_EVENT_INTERVAL_S = 0.25
 
 
 def emit(event: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(event) + "\n")
-    sys.stdout.flush()
+    """One progress event to the parent. A parent that is gone (killed, its terminal closed) must not
+    end the run: the events stop, the training and the record go on."""
+    try:
+        sys.stdout.write(json.dumps(event) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        # Point stdout at /dev/null so that neither later events nor the flush at exit raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 class StoreSink:
@@ -77,9 +86,41 @@ def _raise_interrupt(signum, frame):  # noqa: ANN001
     raise KeyboardInterrupt
 
 
+# Space the worker holds on the database's disk from the start: if the disk fills during the run, it is
+# given back so that the final status (failed: disk full) can still be written.
+BALLAST_BYTES = 256 * 1024
+
+
+def _hold_ballast(store: Store, run_id: int) -> Path | None:
+    path = store.run_dir(run_id) / ".ballast"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(b"\0" * BALLAST_BYTES)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return path
+    except OSError:
+        return None
+
+
+def _finish(store: Store, run_id: int, status: str, error: str | None, ballast: Path | None) -> None:
+    """Record the final status; on a full disk, give back the ballast and try once more."""
+    try:
+        store.finish_run(run_id, status, error)
+    except Exception as exc:
+        if ballast is not None:
+            ballast.unlink(missing_ok=True)
+        message = environment_message(exc)
+        store.finish_run(run_id, "failed" if status == "completed" else status, error or message)
+    finally:
+        if ballast is not None:
+            ballast.unlink(missing_ok=True)
+
+
 def run_worker(db_path: str, run_id: int) -> int:
     from .allocator import keep_large_blocks
-    from .science.train import resolve_device, train
+    from .science.train import TrainingDiverged, resolve_device, train
 
     keep_large_blocks()
 
@@ -100,6 +141,7 @@ def run_worker(db_path: str, run_id: int) -> int:
 
         torch.set_num_threads(int(os.environ["MFTCTL_THREADS"]))
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    ballast = _hold_ballast(store, run_id)
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(store, run_id, stop), daemon=True).start()
     try:
@@ -114,6 +156,13 @@ def run_worker(db_path: str, run_id: int) -> int:
         status, error = "completed", None
     except KeyboardInterrupt:
         status, error = "killed", "stopped by the user (Ctrl-C or SIGTERM)"
+    except TrainingDiverged as exc:  # the user's config, not a bug: the message says it all
+        status, error = "failed", str(exc)
+    except Exception as exc:
+        status, error = "failed", traceback.format_exc()
+        message = environment_message(exc)
+        if message is not None:  # a full disk or a vanished file: say so first, the traceback after
+            error = f"{message}\n\n{error}"
     except BaseException:
         status, error = "failed", traceback.format_exc()
     finally:
@@ -121,7 +170,7 @@ def run_worker(db_path: str, run_id: int) -> int:
     # A second Ctrl-C must not interrupt the final write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    store.finish_run(run_id, status, error)
+    _finish(store, run_id, status, error, ballast)
     emit({"event": "done", "status": status, "error": error})
     store.close()
     return 0 if status == "completed" else 1

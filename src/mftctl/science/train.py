@@ -53,6 +53,23 @@ class TrainResult:
         return self.epochs[-1] if self.epochs else None
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: the run cannot continue (its finite epochs are kept)."""
+
+
+def _check_finite(step_losses: torch.Tensor, epoch: int, test_loss: float, config: ExperimentConfig) -> None:
+    """One check per epoch (no host sync per step): the first step whose loss is not finite, if any."""
+    bad = (~torch.isfinite(step_losses)).nonzero()
+    if len(bad) == 0 and math.isfinite(test_loss):
+        return
+    where = f"step {int(bad[0]) + 1} of {len(step_losses)}" if len(bad) else "its test evaluation"
+    value = "NaN" if len(bad) == 0 or torch.isnan(step_losses[bad[0]]).item() else "infinite"
+    raise TrainingDiverged(
+        f"loss became {value} at epoch {epoch} {where}; the epochs before it are kept. Try a smaller "
+        f"training.learning_rate (now {config.training.learning_rate}) or smaller init scales"
+    )
+
+
 class Sink(Protocol):
     def on_step(self, epoch: int, step: int, steps: int, loss: torch.Tensor) -> None: ...
     def on_epoch(self, record: EpochRecord) -> None: ...
@@ -196,6 +213,7 @@ def _train(
     for epoch in range(done + 1, tc.epochs + 1):
         started = time.perf_counter()
         sums = torch.zeros(3, device=device)
+        step_losses = torch.empty(steps, device=device)
         batch = None
         for step in range(steps):
             size = min(tc.batch_size, config.data.n_train - step * tc.batch_size)
@@ -208,11 +226,13 @@ def _train(
             optimizer.step()
             scheduler.step()
             sums += torch.stack((loss.total, loss.on, loss.off)).detach() * size
+            step_losses[step] = loss.total.detach()
             sink.on_step(epoch, step + 1, steps, loss.total)
         train_total, train_on, train_off = (sums / config.data.n_train).tolist()
         train_seconds = time.perf_counter() - started
 
         test_total, test_on, test_off = evaluate(model, test, config)
+        _check_finite(step_losses, epoch, test_total, config)
         diagnostics = None
         if tc.enable_diagnostics:
             from .diagnostics import epoch_metrics

@@ -1,0 +1,17 @@
+"""User text on the terminal: what may be printed of names, notes, paths and tracebacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+
+# C0 controls but tab and newline, DEL and C1: none of them may reach a terminal from user text.
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)])
+
+
+def safe(text: Any, *, multiline: bool = False) -> str:
+    """User text (names, notes, paths, tracebacks) for a rich renderable: control characters and escape
+    sequences removed, rich markup escaped, so `[/]` or `[link=…]` in a name is shown as typed."""
+    text = str(text).translate(_CONTROL)
+    return escape(text if multiline else text.replace("\n", " ").replace("\t", " "))
