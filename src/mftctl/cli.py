@@ -132,7 +132,7 @@ def train(
     Example: mftctl train --preset quick --set training.learning_rate=0.01
     """
     from .config import load_config
-    from .runner import create_run, start_worker
+    from .runner import check_fits, create_run, start_worker
     from .store import open_store
 
     if resume is not None:
@@ -142,6 +142,7 @@ def train(
     overrides += [f"training.epochs={epochs}"] * (epochs is not None) + [f"seed={seed}"] * (seed is not None)
     overrides += [f'device="{device}"'] * (device is not None)
     config = load_config(preset, config_file, overrides)
+    check_fits(config)
     if config.device.startswith("cuda"):
         from .science.train import resolve_device
 
@@ -229,7 +230,7 @@ def list_(
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option(min=1, max=2**63 - 1, help="At most N runs (default 50 for a table, all otherwise)."),
+        typer.Option(help="At most N runs (default 50 for a table, all otherwise)."),
     ] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
     db: DbOption = None,
@@ -242,6 +243,8 @@ def list_(
     from .query import parse_where, sort_spec
     from .render import run_record, runs_table, to_csv, to_json
 
+    if limit is not None and not 1 <= limit < 2**63:
+        raise MftctlError(f"--limit must be a positive number of runs, not {limit}")
     column, descending = sort_spec(sort)
     filters = [parse_where(w) for w in where or []]
     path = resolve_db_path(db)
@@ -354,6 +357,7 @@ def sweep_run(
     """
     from .pool import default_jobs, run_pool
     from .render import sweep_plan_table, sweep_summary_view
+    from .runner import check_fits
     from .store import open_store
     from .sweep import expand, load_sweep
     from .sweep_runs import materialise, plan_sweep, summarize
@@ -382,6 +386,8 @@ def sweep_run(
                 f"the same name would mix unlike cells. Give it its own name with --name NAME, or resume the "
                 f"old one with --resume {sweep.id}"
             )
+    for cell in spec.cells:
+        check_fits(cell.config, f"sweep cell {cell.index} ({cell.label})")
     plans = plan_sweep(store, spec, sweep=sweep, retry_failed=retry_failed)
     if dry_run:
         console.print(sweep_plan_table(spec, plans))

@@ -91,11 +91,14 @@ def plot_curves(curves: Sequence[Curve], references: dict[str, Any] | None, titl
             colour = plt.cm.tab10(i % 10)
             ax.plot(c.epoch, c.test, color=colour, marker="o", markersize=3, label=f"{c.label} test")
             ax.plot(c.epoch, c.train, color=colour, linestyle="--", alpha=0.5, label=f"{c.label} train")
-    lowest = min(
-        min(v for v in series if v > 0)
+    # A part can be 0 throughout (no inactive coordinate when sparsity = d): the log axis ignores it.
+    positive = [
+        v
         for c in curves
         for series in (c.test, c.train, c.test_on, c.test_off, c.train_on, c.train_off)
-    )
+        for v in series
+    ]
+    lowest = min((v for v in positive if v is not None and v > 0), default=1.0)
     _reference_lines(ax, references, floor=lowest / 20)
     ax.set_yscale("log")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))

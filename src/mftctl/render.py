@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -338,8 +339,8 @@ def diagnosis_view(result: dict[str, Any]) -> Group:
     bic.add_column("K", justify="right")
     bic.add_column("on path", justify="right")
     bic.add_column("off path", justify="right")
-    for k, (a, b) in enumerate(zip(on["gmm"]["bic"], off["gmm"]["bic"], strict=True), start=1):
-        mark = lambda v, best: f"[bold]{fmt(v, 6)}[/]" if v == min(best) else fmt(v, 6)  # noqa: E731
+    for k, (a, b) in enumerate(itertools.zip_longest(on["gmm"]["bic"], off["gmm"]["bic"]), start=1):
+        mark = lambda v, best: f"[bold]{fmt(v, 6)}[/]" if v is not None and v == min(best) else fmt(v, 6)  # noqa: E731
         bic.add_row(str(k), mark(a, on["gmm"]["bic"]), mark(b, off["gmm"]["bic"]))
     losses = Table(title="test loss against references", header_style="bold", box=box.SIMPLE_HEAD)
     for name in ("predictor", "loss", "on", "off"):

@@ -45,6 +45,44 @@ def create_run(
     return run
 
 
+def estimated_bytes(config: ExperimentConfig) -> int:
+    """What training this config holds in memory at its peak, roughly (float32): weights with their
+    gradients and Adam's two moments, one batch's input, hidden and output tensors, the test set."""
+    d, h, b = config.data.d, config.model.hidden_size, config.training.batch_size
+    params = 2 * d * h + d + h
+    batch = b * (4 * d + 6 * h)
+    test = config.data.n_test * (d + 2 * config.data.sparsity)
+    return 4 * (4 * params + batch + test)
+
+
+def available_bytes() -> int | None:
+    """Memory the kernel says a new process can have (MemAvailable); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_fits(config: ExperimentConfig, what: str = "this config") -> None:
+    """Refuse, before any row is written, a model or batch that cannot fit this machine's memory. CUDA
+    devices are checked by the worker (torch would need to be imported here)."""
+    from .errors import ConfigError
+
+    need, have = estimated_bytes(config), available_bytes()
+    if config.device.startswith("cuda") or have is None or need <= have:
+        return
+    gib = 1 << 30
+    raise ConfigError(
+        f"{what} needs about {need / gib:.1f} GiB (data.d={config.data.d}, model.hidden_size="
+        f"{config.model.hidden_size}, training.batch_size={config.training.batch_size}) but this machine has "
+        f"{have / gib:.1f} GiB available; make them smaller"
+    )
+
+
 def worker_command(store: Store, run_id: int) -> list[str]:
     return [sys.executable, "-m", "mftctl", "worker", str(run_id), "--db", str(store.path)]
 

@@ -13,7 +13,7 @@ from typing import Any
 from .analysis import load_run_checkpoint
 from .config import ExperimentConfig, apply_overrides, validate
 from .errors import MftctlError
-from .runner import create_run
+from .runner import check_fits, create_run
 from .store import Run, Store
 
 FITTABLE_STATUSES = ("completed", "killed", "crashed")
@@ -67,6 +67,7 @@ def plan_children(
     loaded = load_run_checkpoint(store, parent, epoch)
     config = child_config(loaded.config, stage2, hidden, overrides)
     s2 = config.stage2
+    check_fits(config, "the stage-2 children")
     model = loaded.model()  # also the check that the checkpoint fits its config, before any child row
     if config.data.d != loaded.config.data.d:
         raise MftctlError(

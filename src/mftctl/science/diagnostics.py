@@ -56,6 +56,9 @@ def mixture_summary(points: np.ndarray, max_k: int, seed: int) -> dict[str, Any]
     elongated single cloud needs several Gaussians; docs/science.md shows the evidence)."""
     from .mixture import select_by_bic
 
+    points = points[np.isfinite(points).all(axis=1)]  # a diverged run's NaN weights are left out
+    if len(points) < 2:
+        return {"k": 0, "bic": [], "weights": [], "means": [], "covariances": []}
     best, bics = select_by_bic(points, max_k, seed)
     return {"k": best.k, "bic": bics, **best.as_dict()}
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 
@@ -57,7 +59,9 @@ def fit_mixture(points: np.ndarray, k: int, seed: int = 0) -> tuple[Mixture, flo
     center, scale = _scale(points)
     gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, reg_covar=1e-6)
     std = (points - center) / scale
-    gmm.fit(std)
+    with warnings.catch_warnings():  # fewer distinct points than components: BIC will say so
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm.fit(std)
     means = gmm.means_ * scale + center
     covs = gmm.covariances_ * np.outer(scale, scale)[None]
     order = np.argsort(-gmm.weights_)
@@ -65,7 +69,8 @@ def fit_mixture(points: np.ndarray, k: int, seed: int = 0) -> tuple[Mixture, flo
 
 
 def select_by_bic(points: np.ndarray, max_k: int, seed: int = 0) -> tuple[Mixture, list[float]]:
-    """Fit K = 1..max_k and keep the lowest BIC (a scale-free blob count)."""
-    fits = [fit_mixture(points, k, seed) for k in range(1, max_k + 1)]
+    """Fit K = 1..max_k (at most one component per point) and keep the lowest BIC: a model of the
+    cloud's shape, scale-free."""
+    fits = [fit_mixture(points, k, seed) for k in range(1, max(1, min(max_k, len(points))) + 1)]
     bics = [bic for _, bic in fits]
     return fits[int(np.argmin(bics))][0], bics

@@ -1,0 +1,381 @@
+"""Nothing lost, round two: each way a careless or hostile user broke the store (docs/guarantees.md,
+"Round two"), done for real, and what must hold afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from conftest import TINY
+from mftctl.cli import app
+from mftctl.migrations import MIGRATIONS
+from mftctl.store import open_store
+
+runner = CliRunner()
+SETS = [a for s in TINY for a in ("--set", s)]
+LONG = [*SETS, "--set", "training.epochs=400", "--set", "training.enable_diagnostics=false"]
+
+
+def invoke(*args, **kw):
+    return runner.invoke(app, [str(a) for a in args], **kw)
+
+
+def one_line_refusal(result, *fragments):
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, result.output
+    for fragment in fragments:
+        assert fragment in result.output, result.output
+
+
+def count_runs(db) -> int:
+    if not Path(db).exists():
+        return 0
+    return sqlite3.connect(db).execute("SELECT count(*) FROM run").fetchone()[0]
+
+
+def wait_for(predicate, timeout=300):  # generous: a loaded machine starts torch slowly
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+# --- 1, 2: files belong to one store, and gc leaves running runs alone ------------------------------
+
+
+def test_two_databases_in_one_folder_keep_their_files_apart(isolated_db, tmp_path):
+    for db in ("one.db", "two.db"):
+        assert invoke("train", "--preset", "quick", *SETS, "--db", db).exit_code == 0
+    one, two = open_store(tmp_path / "one.db"), open_store(tmp_path / "two.db")
+    assert one.run_dir(1) != two.run_dir(1)
+    assert one.run_dir(1) == tmp_path / "one-runs" / "1" and two.run_dir(1) == tmp_path / "two-runs" / "1"
+    kept = [two.checkpoint_path(c) for c in two.checkpoints(1)]
+    assert invoke("rm", 1, "--yes", "--db", "one.db").exit_code == 0
+    assert invoke("gc", "--db", "three.db").exit_code == 1  # no such database: nothing to collect
+    assert all(path.exists() for path in kept)
+    assert invoke("gc", "--db", "one.db").exit_code == 0
+    assert all(path.exists() for path in kept) and not one.run_dir(1).exists()
+    assert open_store(tmp_path / "mftctl.db").runs_dir == tmp_path / "mftctl-runs"  # the default's own name
+
+
+def test_gc_during_training_leaves_the_running_run_alone(isolated_db):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *LONG, "--detach"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    proc.communicate(timeout=300)
+    store = open_store(isolated_db)
+    wait_for(lambda: len(store.checkpoints(1)) >= 2)
+    for _ in range(5):  # while checkpoints are being written
+        assert invoke("gc").exit_code == 0
+    run = store.get_run(1)
+    assert run.status == "running"
+    os.kill(run.pid, signal.SIGTERM)
+    wait_for(lambda: store.get_run(1).status == "killed")
+    for ckpt in store.checkpoints(1):
+        assert store.checkpoint_path(ckpt).exists()
+
+
+# --- 3, 4, 5: sweeps ------------------------------------------------------------------------------------
+
+
+def _sweep_file(tmp_path, name="s", epochs=2, seeds=(1, 2)) -> Path:
+    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY if "epochs" not in s))
+    path = tmp_path / f"{name}.toml"
+    path.write_text(
+        f'name = "{name}"\nbase = "quick"\n[set]\n{sets}\n"training.epochs" = {epochs}\n[grid]\nseed = {list(seeds)}\n'
+    )
+    return path
+
+
+def test_two_pools_on_one_sweep_never_mark_a_finished_cell_crashed(isolated_db, tmp_path):
+    sweep = _sweep_file(tmp_path, epochs=30, seeds=(1, 2, 3))
+    cmd = [sys.executable, "-m", "mftctl", "sweep", str(sweep), "--jobs", "1"]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = open_store(isolated_db)
+    wait_for(lambda: count_runs(isolated_db) == 3 and store.get_run(1).status == "running")
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    first.communicate(timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert [store.get_run(i).status for i in (1, 2, 3)] == ["completed"] * 3
+    summary = json.loads(invoke("sweep", "show", 1, "--format", "json").output)
+    assert summary["success_rate"] == 1.0
+
+
+def test_a_sweep_name_reused_with_another_file_is_refused(isolated_db, tmp_path):
+    assert invoke("sweep", _sweep_file(tmp_path, seeds=(1,))).exit_code == 0
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    other = _sweep_file(changed, seeds=(5, 6))
+    runs = count_runs(isolated_db)
+    one_line_refusal(invoke("sweep", other), "was run from a different file", "--name")
+    assert count_runs(isolated_db) == runs
+    renamed = invoke("sweep", other, "--name", "s-wider")
+    assert renamed.exit_code == 0, renamed.output
+    assert json.loads(invoke("sweep", "show", 2, "--format", "json").output)["name"] == "s-wider"
+    assert json.loads(invoke("sweep", "show", 1, "--format", "json").output)["runs"] == 1  # the old one untouched
+    assert count_runs(isolated_db) == runs + 2
+
+
+def test_rm_of_a_queued_cell_does_not_abort_the_sweep(isolated_db, tmp_path):
+    sweep = _sweep_file(tmp_path, epochs=40, seeds=(1, 2, 3))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mftctl", "sweep", str(sweep), "--jobs", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = open_store(isolated_db)
+    wait_for(lambda: count_runs(isolated_db) == 3 and store.get_run(1).status == "running")
+    assert invoke("rm", 2, "--yes").exit_code == 0
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert store.get_run(1).status == store.get_run(3).status == "completed"
+    assert store.find_run(2) is None
+
+
+# --- 6, 7: a full disk, and a parent that is gone ------------------------------------------------------
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or sys.platform != "linux", reason="mounting a tmpfs needs root on Linux")
+def test_a_real_full_disk_fails_the_run_with_its_reason(tmp_path):
+    disk = tmp_path / "small"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        db = disk / "f.db"
+        args = ["train", "--preset", "quick", "--set", "data.n_train=4000", "--epochs", "12", "--db", db]
+        full = invoke(*args)
+        one_line_refusal(full, "disk full")
+        store = open_store(db)
+        run = store.get_run(1)
+        store.close()
+        assert run.status == "failed" and run.error.startswith("disk full")
+        assert 1 <= run.epochs_done < 12
+        listed = invoke("list", "--db", db)
+        assert listed.exit_code == 0 and "failed" in listed.output
+        assert invoke("show", 1, "--db", db).exit_code == 0
+        con = sqlite3.connect(db)
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        con.close()
+    finally:
+        if subprocess.run(["umount", str(disk)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(disk)], check=False)
+
+
+def test_a_worker_whose_parent_was_killed_finishes_its_run(isolated_db):
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *SETS, "--set", "training.epochs=60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    store = open_store(isolated_db)
+    wait_for(lambda: count_runs(isolated_db) and store.get_run(1).epochs_done >= 1)
+    parent.kill()  # kill -9: the worker's stdout pipe has no reader any more
+    parent.wait()
+    run = wait_for(lambda: (r := store.get_run(1)).status not in ("queued", "running") and r)
+    assert run.status == "completed", run.error
+    assert run.epochs_done == 60
+
+
+# --- 8: terminal injection -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["[/]", "[link=http://example.com]x[/link]", "red\x1b[31mX\x1b]8;;http://e\x07", "x[idx]"]
+)
+def test_user_text_reaches_the_terminal_as_typed(isolated_db, name):
+    assert invoke("train", "--preset", "quick", *SETS, "--name", name).exit_code == 0
+    for args in (("list",), ("show", 1)):
+        out = invoke(*args)
+        assert out.exit_code == 0, out.output
+        assert "\x1b" not in out.output and "\x07" not in out.output
+        printable = name.replace("\x1b", "").replace("\x07", "")
+        assert printable in out.output
+
+
+# --- 9, 10, 11: bad numbers, bombs, bad files: one line, exit 1, nothing written ---------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["train", "--set", "training.learning_rate=inf"], "finite number"),
+        (["train", "--set", "training.learning_rate=nan"], "finite number"),
+        (["train", "--seed", str(2**64)], "too large"),
+        (["train", "--epochs", str(2**63)], "too large"),
+        (["show", str(2**64)], "no run with id"),
+        (["list", "--limit", "-1"], "--limit"),
+        (["list", "--where", f"seed={2**64}"], "too large"),
+        (["train", "--set", "data.d=10000000"], "GiB"),
+        (["train", "--set", "model.hidden_size=10000000"], "GiB"),
+        (["train", "--config", "/dev/zero"], "not a regular file"),
+        (["train", "--set", "training.learning_rate=" + "[" * 5000 + "]" * 5000], "nests too deeply"),
+        (["list", "--db", ":memory:"], "needs a database file"),
+    ],
+)
+def test_bad_numbers_and_bombs_are_one_line(store, isolated_db, args, fragment):
+    one_line_refusal(invoke(*args), fragment)
+    assert count_runs(isolated_db) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "is empty"),
+        ("grid = 5", "grid must be a table"),
+        ("set = [1]", "set must be a table"),
+        ("[random]\ncount = 2\nparams = 5", "random.params must be a table"),
+        ('[random]\ncount = 2\nseed = [1]\n[random.params]\nseed = {dist = "int", low = 1, high = 5}', "random.seed"),
+        ('[random]\ncount = 2\n[random.params]\nseed = {dist = "int", low = nan, high = 5}', "finite"),
+        ("[random]\ncount = 1000000000\n[random.params]\nseed = {dist = 'int', low = 1, high = 5}", "1,000,000,000"),
+        (
+            "[grid]\nseed = [" + ",".join(map(str, range(1000))) + "]\n'data.d' = [" + ",".join(["64"] * 1000) + "]",
+            "cells",
+        ),
+        ("seeds = [1, 18446744073709551616]", "too large"),
+    ],
+)
+def test_bad_sweep_files_are_one_line(isolated_db, tmp_path, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    one_line_refusal(invoke("sweep", path, "--dry-run"), fragment)
+    one_line_refusal(invoke("sweep", path), fragment)
+    assert count_runs(isolated_db) == 0
+
+
+def test_files_that_are_not_config_files(isolated_db, tmp_path):
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    one_line_refusal(invoke("train", "--config", binary), "not UTF-8")
+    one_line_refusal(invoke("sweep", binary), "not UTF-8")
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    one_line_refusal(invoke("train", "--config", fifo), "not a regular file")
+    one_line_refusal(invoke("sweep", "/dev/null"), "not a regular file")
+    assert count_runs(isolated_db) == 0
+
+
+def test_output_folders_that_cannot_be_made(isolated_db, tmp_path):
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    (tmp_path / "afile").write_text("x")
+    one_line_refusal(invoke("export", "afile/sub"), "Not a directory")
+    one_line_refusal(invoke("plot", 1, "--out", "afile/sub"), "Not a directory")
+    one_line_refusal(invoke("export", "x" * 300), "File name too long")
+    store = open_store(isolated_db)
+    ckpt = store.checkpoint_path(store.checkpoints(1)[-1])
+    ckpt.unlink()
+    ckpt.mkdir()
+    one_line_refusal(invoke("diagnose", 1), str(ckpt.name))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(min_value=-(2**70), max_value=2**70))
+)
+def test_any_number_for_a_numeric_key_is_stored_whole_or_refused(store, value):
+    """Whatever number a user types, the config is refused with a ConfigError or stored and read back
+    unchanged: never an OverflowError, never a null in place of inf/nan."""
+    from mftctl.config import config_from_json, load_config
+    from mftctl.errors import ConfigError
+    from mftctl.runner import create_run
+
+    for key in ("training.learning_rate", "seed", "data.n_test", "loss.lambda_on"):
+        try:
+            config = load_config("quick", overrides=[f"{key}={value!r}"])
+        except ConfigError as exc:
+            assert str(exc).startswith(key.rsplit(".", 1)[0]) or "too large" in str(exc)
+            continue
+        run = create_run(store, config)
+        assert config_from_json(store.get_run(run.id).config_json) == config
+
+
+# --- 12, 13, 15: database paths, a vanished WAL, newer schemas, ids --------------------------------
+
+
+@pytest.mark.parametrize("name", ["a?b.db", "a#b.db", "a%20b.db", "we ird?x=1#y.db"])
+def test_a_database_path_is_always_a_path(isolated_db, tmp_path, name):
+    result = invoke("train", "--preset", "quick", *SETS, "--db", name)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / name).exists()
+    assert json.loads(invoke("list", "--format", "json", "--db", name).output)[0]["status"] == "completed"
+
+
+def test_a_deleted_wal_file_is_one_line(isolated_db):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *LONG, "--detach"], stdout=subprocess.PIPE
+    )
+    proc.communicate(timeout=300)
+    store = open_store(isolated_db)
+    wait_for(lambda: store.get_run(1).epochs_done >= 2)
+    Path(str(isolated_db) + "-wal").unlink(missing_ok=True)  # as a careless `rm *-wal` would
+    for args in (("list",), ("show", 1), ("list", "--format", "json")):
+        result = invoke(*args)
+        assert "Traceback" not in result.output
+        assert result.exit_code == 0 or result.output.count("Error:") == 1
+    pid = store.get_run(1).pid
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])
+
+
+def test_a_newer_database_is_refused_and_left_byte_for_byte(isolated_db):
+    con = sqlite3.connect(isolated_db)
+    con.execute("CREATE TABLE mftctl_migrations (name VARCHAR PRIMARY KEY, applied_at DATETIME)")
+    for name, _ in MIGRATIONS:
+        con.execute("INSERT INTO mftctl_migrations VALUES (?, '2026-01-01')", (name,))
+    con.execute("INSERT INTO mftctl_migrations VALUES ('999_future', '2030-01-01')")
+    con.commit()
+    con.close()
+    before = Path(isolated_db).read_bytes()
+    for args in (("list",), ("train", "--preset", "quick", *SETS), ("db", "upgrade")):
+        one_line_refusal(invoke(*args), "newer mftctl")
+    assert Path(isolated_db).read_bytes() == before
+    assert not Path(str(isolated_db) + "-wal").exists()
+
+
+def test_run_ids_are_never_reused(isolated_db):
+    for _ in range(2):
+        assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    assert invoke("rm", 2, "--yes").exit_code == 0
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    assert [r["id"] for r in json.loads(invoke("list", "--format", "json").output)] == [3, 1]
+
+
+def test_the_smallest_valid_config_trains_and_is_measured(isolated_db):
+    tiny = ["data.d=2", "model.hidden_size=1", "data.n_test=1", "data.n_train=10", "training.batch_size=5"]
+    result = invoke("train", "--preset", "quick", *[a for s in tiny for a in ("--set", s)])
+    assert result.exit_code == 0, result.output
+    assert invoke("diagnose", 1).exit_code == 0
+    assert invoke("plot", 1).exit_code == 0
+
+
+# --- 14: divergence --------------------------------------------------------------------------------------
+
+
+def test_a_diverging_run_fails_with_its_epoch_and_step(isolated_db):
+    args = ["train", "--preset", "quick", *SETS, "--set", "training.epochs=4"]
+    assert invoke(*args).exit_code == 0  # run 1 for comparison
+    diverged = invoke(*args, "--set", "training.learning_rate=1e30")
+    one_line_refusal(diverged, "loss became NaN at epoch 1 step", "learning_rate")
+    run = open_store(isolated_db).get_run(2)
+    assert run.status == "failed" and run.error.startswith("loss became NaN")
+    assert invoke("show", 2).exit_code == 0
