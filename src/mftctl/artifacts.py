@@ -43,6 +43,13 @@ def save_checkpoint(path: Path, state: dict[str, Any], epoch: int = 0) -> tuple[
     return path.stat().st_size, sha256_of(path)
 
 
+def weights_only(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's model alone (no optimizer, scheduler or RNG state): enough to measure, plot and
+    sample from, not to resume."""
+    keep = ("format", "epoch", "config", "frozen_encoder")
+    return {**{k: state[k] for k in keep if k in state}, "model": state["model"], "weights_only": True}
+
+
 def load_checkpoint(path: Path, expected_sha256: str | None = None) -> dict[str, Any]:
     import torch
 

@@ -38,7 +38,8 @@ def _console(stderr: bool = False) -> Console:
     # Piped output (logs, CI, `| less`) has no width; rich would assume 80 and crush the tables.
     probe = Console(stderr=stderr)
     wide = not probe.is_terminal and "COLUMNS" not in os.environ
-    return Console(stderr=stderr, width=160) if wide else probe
+    # soft_wrap: a line of text (a file path to copy, a message) is never broken at the terminal's width.
+    return Console(stderr=stderr, width=160, soft_wrap=True) if wide else Console(stderr=stderr, soft_wrap=True)
 
 
 console = _console()
@@ -132,6 +133,7 @@ def train(
     Example: mftctl train --preset quick --set training.learning_rate=0.01
     """
     from .config import load_config
+    from .devices import check_device
     from .runner import check_fits, create_run, start_worker
     from .store import open_store
 
@@ -143,10 +145,7 @@ def train(
     overrides += [f'device="{device}"'] * (device is not None)
     config = load_config(preset, config_file, overrides)
     check_fits(config)
-    if config.device.startswith("cuda"):
-        from .science.train import resolve_device
-
-        resolve_device(config.device)  # refuse before any row is written
+    check_device(config.device)  # refuse before any row is written
     store = open_store(db)
     run = create_run(store, config, name=name, preset=preset or "reference_3blob")
     if detach:
@@ -355,7 +354,8 @@ def sweep_run(
 
     Example: mftctl sweep examples/lr_batch.toml --jobs 2 --dry-run
     """
-    from .pool import default_jobs, run_pool
+    from .devices import check_device, default_jobs
+    from .pool import run_pool
     from .render import sweep_plan_table, sweep_summary_view
     from .runner import check_fits
     from .store import open_store
@@ -386,8 +386,12 @@ def sweep_run(
                 f"the same name would mix unlike cells. Give it its own name with --name NAME, or resume the "
                 f"old one with --resume {sweep.id}"
             )
-    for cell in spec.cells:
-        check_fits(cell.config, f"sweep cell {cell.index} ({cell.label})")
+    for cell in spec.cells:  # every refusal before the first row
+        try:
+            check_fits(cell.config, "it")
+            check_device(cell.config.device)
+        except MftctlError as exc:
+            raise MftctlError(f"sweep cell {cell.index} ({cell.label}): {exc}") from None
     plans = plan_sweep(store, spec, sweep=sweep, retry_failed=retry_failed)
     if dry_run:
         console.print(sweep_plan_table(spec, plans))

@@ -67,6 +67,12 @@ class TrainingConfig(_Section):
     )
     warmup_fraction: float = Field(0.05, ge=0, le=1, description="Share of all steps spent warming up.")
     checkpoint_every: int = Field(1, ge=0, description="Save a checkpoint every N epochs (0: never).")
+    keep_checkpoints: int = Field(
+        1, ge=0, description="Full checkpoints (optimizer state, for resume) kept: the newest N; 0 keeps all."
+    )
+    evolution_snapshots: int = Field(
+        6, ge=0, description="Epochs, evenly spaced, whose weights are kept for the evolution figure and diagnose."
+    )
     enable_diagnostics: bool = Field(True, description="Blob metrics after every epoch.")
     diagnostic_sample_size: int = Field(
         5_000, ge=100, description="Unused since the blob measurement modes-1, which reads every pair."
@@ -243,11 +249,11 @@ def read_text_file(path: Path, what: str) -> str:
         raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
 
 
-def parse_toml(text: str, where: str) -> dict[str, Any]:
+def parse_toml(text: str, where: str, kind: str = "TOML") -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{where} is not valid {kind}: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{where} nests tables or lists too deeply") from None
 
@@ -263,7 +269,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         except RecursionError:
             raise ConfigError(f"config file {path} nests too deeply") from None
     else:
-        data = parse_toml(text, f"config file {path}")
+        data = parse_toml(text, f"config file {path}", path.suffix.lstrip(".") or "TOML")
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a table of sections, not {type(data).__name__}")
     return data
@@ -321,6 +327,8 @@ def load_config(
 _LATER_KEYS = (
     ("training", "decoder_kernel"),
     ("training", "matmul_precision"),
+    ("training", "keep_checkpoints"),
+    ("training", "evolution_snapshots"),
     ("diagnostics", "min_depth"),
     ("diagnostics", "min_significance"),
     ("diagnostics", "min_mass"),

@@ -102,6 +102,9 @@ MIGRATIONS.append(
     )
 )
 
+# Checkpoints are full (optimizer and RNG state: resumable) or the weights alone (retention.py).
+MIGRATIONS.append(("006_checkpoint_kind", ["ALTER TABLE checkpoint ADD COLUMN kind VARCHAR NOT NULL DEFAULT 'full'"]))
+
 MIGRATION_TABLE = "mftctl_migrations"
 
 

@@ -18,16 +18,6 @@ from .runner import ProgressState, parse_event, progress_state, start_worker, st
 from .store import ACTIVE, Store
 
 
-def default_jobs(n_runs: int, device: str) -> int:
-    """One worker per core on a CPU (each with its share of the threads); one per GPU on CUDA."""
-    if device.startswith("cuda"):
-        import torch
-
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 1
-        return max(1, min(n_runs, gpus))
-    return max(1, min(n_runs, os.cpu_count() or 1))
-
-
 @dataclass
 class PoolResult:
     statuses: dict[int, str] = field(default_factory=dict)

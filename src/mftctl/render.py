@@ -216,10 +216,10 @@ def reanalysis_table(results) -> Table:  # noqa: ANN001
 
 def checkpoints_table(checkpoints: list[Checkpoint]) -> Table:
     table = Table(title="checkpoints", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("epoch", "path", "bytes", "sha256"):
-        table.add_column(name)
+    for name in ("epoch", "kind", "path", "bytes", "sha256"):
+        table.add_column(name, no_wrap=name == "path")
     for ck in checkpoints:
-        table.add_row(str(ck.epoch), ck.path, f"{ck.bytes:,}", ck.sha256[:12])
+        table.add_row(str(ck.epoch), ck.kind, safe(ck.path), f"{ck.bytes:,}", ck.sha256[:12])
     return table
 
 

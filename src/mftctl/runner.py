@@ -176,6 +176,8 @@ def last_good_checkpoint(store: Store, run: Run) -> tuple[int, list[str]]:
     skipped = []
     for ckpt in reversed(store.checkpoints(run.id)):
         path = store.checkpoint_path(ckpt)
+        if ckpt.kind != "full":  # the weights alone cannot resume a run
+            continue
         if not recorded.issuperset(range(1, ckpt.epoch + 1)):
             skipped.append(f"epoch {ckpt.epoch}: earlier epochs are missing from the record")
         elif not path.exists():

@@ -142,6 +142,7 @@ class Checkpoint(SQLModel, table=True):
     bytes: int
     sha256: str
     created_at: datetime = Field(default_factory=now)
+    kind: str = "full"  # full (resumable) | weights (the model alone: figures, diagnose, stage 2)
 
 
 class Diagnosis(SQLModel, table=True):
@@ -217,16 +218,19 @@ class Store:
     def run_dir(self, run_id: int) -> Path:
         return self.runs_dir / str(run_id)
 
-    def new_checkpoint_path(self, run_id: int, epoch: int) -> Path:
+    def new_checkpoint_path(self, run_id: int, epoch: int, kind: str = "full") -> Path:
         """Where the checkpoint of this epoch is written (its `.tmp` sibling first)."""
-        return self.run_dir(run_id) / f"epoch_{epoch:04d}.pt"
+        return self.run_dir(run_id) / f"{'epoch' if kind == 'full' else 'weights'}_{epoch:04d}.pt"
 
     def checkpoint_files(self, run_id: int) -> list[tuple[int | None, Path]]:
         """(epoch, path) of every checkpoint-like file in the run's folder, `.tmp` leftovers included; epoch
         None where the name carries none."""
         found: list[tuple[int | None, Path]] = []
-        for path in sorted(self.run_dir(run_id).glob("epoch_*.pt*")):
-            digits = path.name.removeprefix("epoch_").split(".")[0]
+        for path in sorted(self.run_dir(run_id).glob("*_*.pt*")):
+            prefix, _, rest = path.name.partition("_")
+            if prefix not in ("epoch", "weights"):
+                continue
+            digits = rest.split(".")[0]
             found.append((int(digits) if digits.isdigit() else None, path))
         return found
 
@@ -360,10 +364,28 @@ class Store:
                     setattr(run, key, getattr(last, key))
                 run.blob_method = epoch_blob_method(last)
 
-    def record_checkpoint(self, run_id: int, epoch: int, path: Path, size: int, sha256: str) -> None:
+    def record_checkpoint(
+        self, run_id: int, epoch: int, path: Path, size: int, sha256: str, kind: str = "full"
+    ) -> None:
+        """Record a checkpoint file, replacing the row of the same epoch if there is one (a full
+        checkpoint slimmed to its weights)."""
         rel = os.path.relpath(path, self.path.parent)
         with self.write() as s:
-            s.add(Checkpoint(run_id=run_id, epoch=epoch, path=rel, bytes=size, sha256=sha256))
+            old = s.exec(select(Checkpoint).where(Checkpoint.run_id == run_id, Checkpoint.epoch == epoch)).first()
+            if old is not None:
+                s.delete(old)
+                s.flush()
+            s.add(Checkpoint(run_id=run_id, epoch=epoch, path=rel, bytes=size, sha256=sha256, kind=kind))
+
+    def drop_checkpoint(self, run_id: int, epoch: int) -> None:
+        """The row, then the file: a crash in between leaves an orphan file for gc, never a row without one."""
+        with self.write() as s:
+            row = s.exec(select(Checkpoint).where(Checkpoint.run_id == run_id, Checkpoint.epoch == epoch)).first()
+            if row is None:
+                return
+            path = self.path.parent / row.path
+            s.delete(row)
+        path.unlink(missing_ok=True)
 
     def epochs(self, run_id: int) -> list[Epoch]:
         with self.read() as s:

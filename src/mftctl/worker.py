@@ -16,9 +16,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .artifacts import save_checkpoint
-from .config import config_from_json
+from .artifacts import save_checkpoint, weights_only
+from .config import TrainingConfig, config_from_json
 from .errors import MftctlError, environment_message
+from .retention import FULL, WEIGHTS, full_to_drop, is_full_epoch, snapshot_epochs
 from .store import HEARTBEAT_S, Run, Store, blob_summary, open_store
 
 STEP_EVENT_INTERVAL_S = 0.25
@@ -40,8 +41,8 @@ def emit(event: dict[str, Any]) -> None:
 class StoreSink:
     """The training loop's sink for a tool run: epochs and checkpoints to the store, events to stdout."""
 
-    def __init__(self, store: Store, run: Run):
-        self.store, self.run = store, run
+    def __init__(self, store: Store, run: Run, training: TrainingConfig):
+        self.store, self.run, self.training = store, run, training
         self._last_step_event = 0.0
 
     def on_step(self, epoch: int, step: int, steps: int, loss) -> None:  # noqa: ANN001
@@ -58,9 +59,32 @@ class StoreSink:
         emit({"event": "epoch", **values, **summary})
 
     def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
-        path = self.store.new_checkpoint_path(self.run.id, epoch)
+        """Keep what retention.py asks for: a full checkpoint on full epochs (older ones beyond
+        keep_checkpoints dropped, or slimmed to their weights on snapshot epochs), else the weights."""
+        if not is_full_epoch(self.training, epoch):
+            self._save(epoch, weights_only(state), WEIGHTS)
+            return
+        self._save(epoch, state, FULL)
+        full = [c.epoch for c in self.store.checkpoints(self.run.id) if c.kind == FULL]
+        for old in full_to_drop(self.training, full):
+            if old in snapshot_epochs(self.training):
+                self._slim(old)
+            else:
+                self.store.drop_checkpoint(self.run.id, old)
+
+    def _save(self, epoch: int, state: dict[str, Any], kind: str) -> None:
+        path = self.store.new_checkpoint_path(self.run.id, epoch, kind)
         size, digest = save_checkpoint(path, state, epoch)
-        self.store.record_checkpoint(self.run.id, epoch, path, size, digest)
+        self.store.record_checkpoint(self.run.id, epoch, path, size, digest, kind)
+
+    def _slim(self, epoch: int) -> None:
+        """A full checkpoint that is also an evolution snapshot keeps its weights, loses the rest."""
+        from .artifacts import load_checkpoint
+
+        row = next(c for c in self.store.checkpoints(self.run.id) if c.epoch == epoch)
+        full_path = self.store.checkpoint_path(row)
+        self._save(epoch, weights_only(load_checkpoint(full_path, row.sha256)), WEIGHTS)
+        full_path.unlink(missing_ok=True)
 
 
 def _heartbeat(store: Store, run_id: int, stop: threading.Event) -> None:
@@ -129,7 +153,7 @@ def run_worker(db_path: str, run_id: int) -> int:
     try:
         config = config_from_json(run.config_json)
         device = resolve_device(config.device)
-    except MftctlError as exc:  # a row edited or written by another version: record why, never hang
+    except (MftctlError, ValueError) as exc:  # a bad device, or a row another version wrote: say why
         store.finish_run(run_id, "failed", f"cannot start: {exc}")
         emit({"event": "done", "status": "failed", "error": str(exc)})
         return 1
@@ -150,9 +174,9 @@ def run_worker(db_path: str, run_id: int) -> int:
             from .stage2 import prepare_child
 
             model = prepare_child(store, run, config)
-            train(config, StoreSink(store, run), model=model, frozen_encoder=True, resume=resume)
+            train(config, StoreSink(store, run, config.training), model=model, frozen_encoder=True, resume=resume)
         else:
-            train(config, StoreSink(store, run), resume=resume)
+            train(config, StoreSink(store, run, config.training), resume=resume)
         status, error = "completed", None
     except KeyboardInterrupt:
         status, error = "killed", "stopped by the user (Ctrl-C or SIGTERM)"

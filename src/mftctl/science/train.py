@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..config import ExperimentConfig
+from .checkpoints import wants_checkpoint
 from .data import Batch, NoiseStreams, fixed_test_set, make_generator, two_hot_batch
 from .losses import decoder_loss_parts, l2_penalty
 from .model import TwoLayerNet
@@ -91,10 +92,14 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        from ..errors import ConfigError
-
-        raise ConfigError(f"device '{name}' asked for, but torch sees no CUDA device; use --device cpu")
-    return torch.device(name)
+        raise ValueError(f"device '{name}' asked for, but torch sees no CUDA device; use --device cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(
+            f"device '{name}' asked for, but torch sees {torch.cuda.device_count()} CUDA device(s); "
+            f"use cuda:0 to cuda:{torch.cuda.device_count() - 1}"
+        )
+    return device
 
 
 def seed_everything(seed: int) -> None:
@@ -254,7 +259,7 @@ def _train(
         )
         result.epochs.append(record)
         sink.on_epoch(record)
-        if tc.checkpoint_every and (epoch % tc.checkpoint_every == 0 or epoch == tc.epochs):
+        if wants_checkpoint(tc, epoch):  # the sink decides what of it to keep (retention.py)
             sink.on_checkpoint(
                 epoch, checkpoint_state(epoch, config, model, optimizer, scheduler, data_gen, noise, frozen_encoder)
             )

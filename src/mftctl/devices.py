@@ -1,0 +1,64 @@
+"""Which devices this machine has, asked without importing torch (importing it costs seconds; the parent
+of a run only needs to refuse a device that cannot exist before it writes a row)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+
+from .errors import ConfigError
+
+NVIDIA_GPUS = "/proc/driver/nvidia/gpus"
+
+
+def torch_is_cuda_build() -> bool:
+    """False for the CPU wheel (its version ends in +cpu) or no torch at all."""
+    try:
+        version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return "+cpu" not in version
+
+
+def cuda_device_count() -> int:
+    """GPUs torch will see: the driver's list, narrowed by CUDA_VISIBLE_DEVICES; 0 with a CPU-only torch."""
+    if not torch_is_cuda_build():
+        return 0
+    try:
+        count = len(os.listdir(NVIDIA_GPUS))
+    except OSError:
+        return 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [v.strip() for v in visible.split(",") if v.strip()]
+        ids = ids[: ids.index("-1")] if "-1" in ids else ids  # CUDA stops at the first invalid id
+        count = min(count, len(ids))
+    return count
+
+
+def check_device(name: str) -> None:
+    """Refuse cuda / cuda:N where no such device can be used; auto and cpu always pass."""
+    if not name.startswith("cuda"):
+        return
+    count = cuda_device_count()
+    if count == 0:
+        raise ConfigError(f"device '{name}' asked for, but torch sees no CUDA device here; use --device cpu")
+    match = re.fullmatch(r"cuda:(\d+)", name)
+    if match and int(match.group(1)) >= count:
+        raise ConfigError(
+            f"device '{name}' asked for, but this machine has {count} CUDA device(s) (cuda:0 to cuda:{count - 1})"
+        )
+
+
+def default_jobs(n_runs: int, device: str) -> int:
+    """Workers for a pool. CPU: one per core, each with its share of the threads. CUDA (asked for, or
+    auto on a machine with a GPU): four per GPU, so that one cell's start-up, evaluation and
+    checkpoint writes overlap another's training, but never more than the cores."""
+    cores = os.cpu_count() or 1
+    gpus = cuda_device_count() if device == "auto" or device.startswith("cuda") else 0
+    if device.startswith("cuda:"):
+        gpus = min(gpus, 1)
+    if gpus:
+        return max(1, min(n_runs, 4 * gpus, cores))
+    return max(1, min(n_runs, cores))

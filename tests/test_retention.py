@@ -1,0 +1,77 @@
+"""Checkpoint retention: the newest full checkpoint for resume, the weights at evenly spaced epochs for
+figures and diagnose, nothing else on disk."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import TINY
+from mftctl.cli import app
+from mftctl.config import load_config
+from mftctl.science.checkpoints import snapshot_epochs
+from mftctl.store import open_store
+
+runner = CliRunner()
+
+
+def invoke(*args, **kw):
+    return runner.invoke(app, [str(a) for a in args], **kw)
+
+
+def sets(*extra):
+    return [a for s in (*TINY, *extra) for a in ("--set", s)]
+
+
+@pytest.mark.parametrize(
+    ("epochs", "snapshots", "expected"),
+    [(10, 6, {1, 3, 5, 6, 8, 10}), (2, 6, {1, 2}), (5, 1, {5}), (5, 0, set()), (1, 6, {1})],
+)
+def test_snapshot_epochs_are_spread_evenly(epochs, snapshots, expected):
+    config = load_config("quick", overrides=[f"training.epochs={epochs}", f"training.evolution_snapshots={snapshots}"])
+    assert snapshot_epochs(config.training) == expected
+
+
+def test_a_run_keeps_the_last_full_checkpoint_and_weights_at_snapshot_epochs(isolated_db):
+    assert invoke("train", "--preset", "quick", *sets("training.epochs=10")).exit_code == 0
+    store = open_store(isolated_db)
+    kept = [(c.epoch, c.kind) for c in store.checkpoints(1)]
+    assert kept == [(1, "weights"), (3, "weights"), (5, "weights"), (6, "weights"), (8, "weights"), (10, "full")]
+    on_disk = sorted(p.name for p in store.run_dir(1).glob("*.pt*"))
+    assert on_disk == sorted(store.checkpoint_path(c).name for c in store.checkpoints(1))
+    full, weights = (store.checkpoint_path(c).stat().st_size for c in store.checkpoints(1)[-1:-3:-1])
+    assert weights < full / 2  # no optimizer moments in a weights file
+    diag = json.loads(invoke("diagnose", 1, "--epoch", 5, "--format", "json").output)
+    assert diag["epoch"] == 5 and diag["on_path"]["n_blobs"] >= 1
+    listed = json.loads(invoke("list", "--format", "json").output)[0]
+    assert json.loads(invoke("diagnose", 1, "--format", "json").output)["on_path"]["n_blobs"] == listed["n_clusters"]
+    assert invoke("reanalyse", 1).exit_code == 0
+    assert invoke("plot", 1).exit_code == 0
+
+
+def test_keep_zero_keeps_every_full_checkpoint_and_resume_uses_only_full_ones(isolated_db):
+    assert (
+        invoke("train", "--preset", "quick", *sets("training.epochs=4", "training.keep_checkpoints=0")).exit_code == 0
+    )
+    store = open_store(isolated_db)
+    assert [(c.epoch, c.kind) for c in store.checkpoints(1)] == [(e, "full") for e in (1, 2, 3, 4)]
+    crashed = invoke(
+        "train",
+        "--preset",
+        "quick",
+        *sets("training.epochs=6", "training.checkpoint_every=2"),
+        env={"MFTCTL_FAULT": "epoch-write:5"},
+    )
+    assert crashed.exit_code == 1
+    # full at 2 and 4 (every 2); 2 slimmed to its weights once 4 was kept; 1 and 3 snapshots only
+    assert [(c.epoch, c.kind) for c in store.checkpoints(2)] == [
+        (1, "weights"),
+        (2, "weights"),
+        (3, "weights"),
+        (4, "full"),
+    ]
+    resumed = invoke("train", "--resume", 2)
+    assert resumed.exit_code == 0 and "resumes after epoch 4" in resumed.output
+    assert [e.epoch for e in store.epochs(2)] == [1, 2, 3, 4, 5, 6]
