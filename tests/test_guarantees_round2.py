@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conftest import TINY
+from helpers import wait_for
 from mftctl.cli import app
 from mftctl.migrations import MIGRATIONS
 from mftctl.store import open_store
@@ -44,16 +44,6 @@ def count_runs(db) -> int:
     if not Path(db).exists():
         return 0
     return sqlite3.connect(db).execute("SELECT count(*) FROM run").fetchone()[0]
-
-
-def wait_for(predicate, timeout=300):  # generous: a loaded machine starts torch slowly
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 # --- 1, 2: files belong to one store, and gc leaves running runs alone ------------------------------

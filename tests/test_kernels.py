@@ -92,7 +92,7 @@ def test_training_with_either_kernel_gives_the_same_run(tiny_config):
 def test_keys_added_later_leave_stored_hashes_alone():
     config = load_config("quick")
     stored_by_an_older_version = config.model_dump(mode="json")
-    for key in ("decoder_kernel", "matmul_precision"):
+    for key in ("decoder_kernel", "matmul_precision", "keep_checkpoints", "evolution_snapshots"):
         del stored_by_an_older_version["training"][key]
     for key in ("min_depth", "min_significance", "min_mass"):
         del stored_by_an_older_version["diagnostics"][key]

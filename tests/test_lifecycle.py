@@ -6,9 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from conftest import TINY
+from helpers import wait_for
 from mftctl.store import open_store
 
 LONG = [*TINY, "training.epochs=500", "training.enable_diagnostics=false", "training.checkpoint_every=0"]
@@ -20,16 +20,6 @@ def mftctl(*args, **kwargs):
 
 def sets(values):
     return [arg for s in values for arg in ("--set", s)]
-
-
-def wait_for(predicate, timeout=300):  # generous: a loaded 2-core machine starts torch slowly
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def test_sigkilled_worker_shows_as_crashed(isolated_db):

@@ -35,6 +35,7 @@ def make_old_method(store, run_id):
 
 def test_reanalyse_replaces_old_numbers_from_checkpoints(store):
     sets = [*SETS, "--set", "training.epochs=3", "--set", "training.checkpoint_every=2"]
+    sets += ["--set", "training.keep_checkpoints=0", "--set", "training.evolution_snapshots=0"]
     assert invoke("train", "--preset", "quick", *sets).exit_code == 0  # checkpoints at epochs 2 and 3
     fresh = json.loads(invoke("list", "--format", "json").output)[0]
     make_old_method(store, 1)

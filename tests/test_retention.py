@@ -32,6 +32,8 @@ def sets(*extra):
 def test_snapshot_epochs_are_spread_evenly(epochs, snapshots, expected):
     config = load_config("quick", overrides=[f"training.epochs={epochs}", f"training.evolution_snapshots={snapshots}"])
     assert snapshot_epochs(config.training) == expected
+    never = config.training.model_copy(update={"checkpoint_every": 0})
+    assert snapshot_epochs(never) == set()
 
 
 def test_a_run_keeps_the_last_full_checkpoint_and_weights_at_snapshot_epochs(isolated_db):

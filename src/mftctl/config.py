@@ -66,7 +66,9 @@ class TrainingConfig(_Section):
         "constant", description="warmup_cosine: linear warm-up, then cosine decay to 0."
     )
     warmup_fraction: float = Field(0.05, ge=0, le=1, description="Share of all steps spent warming up.")
-    checkpoint_every: int = Field(1, ge=0, description="Save a checkpoint every N epochs (0: never).")
+    checkpoint_every: int = Field(
+        1, ge=0, description="Save a full checkpoint every N epochs and at the last (0: no checkpoints at all)."
+    )
     keep_checkpoints: int = Field(
         1, ge=0, description="Full checkpoints (optimizer state, for resume) kept: the newest N; 0 keeps all."
     )

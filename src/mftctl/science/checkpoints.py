@@ -6,9 +6,10 @@ from ..config import TrainingConfig
 
 
 def snapshot_epochs(training: TrainingConfig) -> set[int]:
-    """`evolution_snapshots` epochs spread evenly over the run, always the first and the last."""
+    """`evolution_snapshots` epochs spread evenly over the run, always the first and the last; none when
+    checkpoint_every is 0 (no checkpoint of any kind)."""
     total, n = training.epochs, training.evolution_snapshots
-    if n <= 0:
+    if n <= 0 or not training.checkpoint_every:
         return set()
     if n == 1 or total == 1:
         return {total}
