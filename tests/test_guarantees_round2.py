@@ -64,6 +64,18 @@ def test_two_databases_in_one_folder_keep_their_files_apart(isolated_db, tmp_pat
     assert open_store(tmp_path / "mftctl.db").runs_dir == tmp_path / "mftctl-runs"  # the default's own name
 
 
+def test_gc_leaves_run_folders_it_did_not_make(isolated_db, tmp_path):
+    """A runs folder shared by databases of the first release: gc removes only the folders it made."""
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    store = open_store(isolated_db)
+    foreign = store.runs_dir / "7"  # another database's run 7, from before folders were per database
+    foreign.mkdir()
+    (foreign / "epoch_0001.pt").write_bytes(b"theirs")
+    mine = store.claim_run_dir(8)  # a folder this database made for a run whose row is gone
+    assert invoke("gc").exit_code == 0
+    assert (foreign / "epoch_0001.pt").exists() and not mine.exists()
+
+
 def test_gc_during_training_leaves_the_running_run_alone(isolated_db):
     proc = subprocess.Popen(
         [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *LONG, "--detach"],

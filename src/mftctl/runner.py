@@ -41,7 +41,7 @@ def create_run(
         sweep_id=sweep_id,
         extra=extra,
     )
-    store.run_dir(run.id).mkdir(parents=True, exist_ok=True)
+    store.claim_run_dir(run.id)
     return run
 
 

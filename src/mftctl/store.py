@@ -36,6 +36,7 @@ STALE_AFTER_S = 120
 BLOB_COLUMNS = ("n_clusters", "separation", "silhouette", "correlation", "noise_fraction", "symmetry_error")
 
 ACTIVE = ("queued", "running")
+OWNER_FILE = ".mftctl-database"  # in each run folder: the name of the database that made it
 FINISHED = ("completed", "failed", "killed", "crashed")
 
 
@@ -221,6 +222,19 @@ class Store:
     def new_checkpoint_path(self, run_id: int, epoch: int, kind: str = "full") -> Path:
         """Where the checkpoint of this epoch is written (its `.tmp` sibling first)."""
         return self.run_dir(run_id) / f"{'epoch' if kind == 'full' else 'weights'}_{epoch:04d}.pt"
+
+    def claim_run_dir(self, run_id: int) -> Path:
+        """Create the run's folder, marked as this database's (gc removes only folders it owns)."""
+        folder = self.run_dir(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / OWNER_FILE).write_text(self.path.name + "\n")
+        return folder
+
+    def owns(self, folder: Path) -> bool:
+        try:
+            return (folder / OWNER_FILE).read_text().strip() == self.path.name
+        except OSError:
+            return False
 
     def checkpoint_files(self, run_id: int) -> list[tuple[int | None, Path]]:
         """(epoch, path) of every checkpoint-like file in the run's folder, `.tmp` leftovers included; epoch
@@ -545,7 +559,10 @@ class Store:
                 if not folder.is_dir() or not folder.name.isdigit():
                     continue
                 if int(folder.name) not in run_ids:
-                    orphans.append(folder)
+                    # Only a folder this database made is its garbage: an unmarked one may belong to another
+                    # database that shared the folder before runs folders were named after databases.
+                    if self.owns(folder):
+                        orphans.append(folder)
                     continue
                 if int(folder.name) in active:  # its worker may be writing a checkpoint right now
                     continue
