@@ -64,6 +64,23 @@ def test_two_databases_in_one_folder_keep_their_files_apart(isolated_db, tmp_pat
     assert open_store(tmp_path / "mftctl.db").runs_dir == tmp_path / "mftctl-runs"  # the default's own name
 
 
+def test_a_run_whose_folder_is_elsewhere_or_gone_still_resumes(isolated_db, tmp_path):
+    """Runs of a database from before per-database folders live in `mftctl-runs/`: resuming them works."""
+    crashed = invoke("train", "--preset", "quick", *SETS, "--db", "old.db", env={"MFTCTL_FAULT": "epoch-write:2"})
+    assert crashed.exit_code == 1
+    store = open_store(tmp_path / "old.db")
+    legacy = tmp_path / "mftctl-runs" / "1"
+    legacy.parent.mkdir()
+    store.run_dir(1).rename(legacy)  # where the first release put it
+    con = sqlite3.connect(tmp_path / "old.db")
+    con.execute("UPDATE checkpoint SET path = replace(path, 'old-runs/', 'mftctl-runs/')")
+    con.commit()
+    con.close()
+    resumed = invoke("train", "--resume", 1, "--db", "old.db")
+    assert resumed.exit_code == 0, resumed.output
+    assert store.get_run(1).status == "completed" and "resumes after epoch 1" in resumed.output
+
+
 def test_gc_leaves_run_folders_it_did_not_make(isolated_db, tmp_path):
     """A runs folder shared by databases of the first release: gc removes only the folders it made."""
     assert invoke("train", "--preset", "quick", *SETS).exit_code == 0

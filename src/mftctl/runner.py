@@ -91,8 +91,11 @@ def start_worker(store: Store, run_id: int, *, detach: bool = False, env: dict |
     """The worker's stderr goes to worker.log in the run's folder; its stdout carries progress events
     (discarded when detached: the database has the record)."""
     child_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    # A run recorded before runs folders were named after their database (or whose folder was deleted)
+    # gets its folder here; its recorded checkpoints are read where they lie.
+    folder = store.run_dir(run_id) if store.run_dir(run_id).is_dir() else store.claim_run_dir(run_id)
     # The child gets its own copy of the log's descriptor; the parent closes its one at once.
-    with open(store.run_dir(run_id) / "worker.log", "ab") as log:
+    with open(folder / "worker.log", "ab") as log:
         return subprocess.Popen(
             worker_command(store, run_id),
             stdout=subprocess.DEVNULL if detach else subprocess.PIPE,
