@@ -19,8 +19,9 @@ How (persistence-based mode clustering on a density grid, the ToMATo scheme of C
    near 1 for blobs with nothing between them), a silhouette on the final labels (count-weighted, on
    a coarsened grid, so it is exact and cheap), and per blob its mass, centre and valley depth.
 
-Steps 1–2 run in torch on the tensor's own device (on a GPU only the grid crosses to the host); step
-3 walks at most GRID² cells in Python.
+Steps 1–2 run in numpy on the host (a GPU tensor's pairs cross once, 8 bytes a pair): numpy's
+partition and bincount are ~10× faster than torch's on this CPU and sum the same way at any thread
+count. Step 3 walks at most 128² cells in Python.
 """
 
 from __future__ import annotations
