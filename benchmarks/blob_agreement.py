@@ -14,11 +14,12 @@ import math
 import sys
 from pathlib import Path
 
-from mftctl.analysis import diagnose, load_run_checkpoint
-from mftctl.catalog import open_catalog
+from mftctl.analysis import diagnose_checkpoint, load_run_checkpoint
 from mftctl.query import parse_where
 from mftctl.reanalysis import reanalyse_run
-from mftctl.store import open_store
+from mftctl.store import open_store, reads
+from mftctl.store.catalog import open_catalog
+from mftctl.store.location import resolve_location
 
 
 def short(config: dict) -> str:
@@ -65,9 +66,12 @@ def main() -> None:
     from mftctl.science.blobs import blob_state
 
     store = open_store(args.db)
-    catalog = open_catalog(Path(args.db))
+    catalog = open_catalog(resolve_location(args.db))
     ids = [r.id for r in catalog.list_runs(filters=[parse_where(w) for w in args.where], sort="id")]
-    old = {i: (store.get_run(i).n_clusters, store.get_run(i).silhouette, store.get_run(i).blob_method) for i in ids}
+    old = {
+        i: (reads.get_run(store, i).n_clusters, reads.get_run(store, i).silhouette, reads.get_run(store, i).blob_method)
+        for i in ids
+    }
     if args.reanalyse:
         for run_id in ids:
             if old[run_id][2] is None:
@@ -76,10 +80,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     disagree, reports, runs = 0, {}, []
     for run_id in ids:
-        run = store.get_run(run_id)
-        if not store.checkpoints(run_id):
+        run = reads.get_run(store, run_id)
+        if not reads.checkpoints(store, run_id):
             continue
-        on = diagnose(store, run_id)["on_path"]
+        on = diagnose_checkpoint(store, run_id)["on_path"]
         same = (run.n_clusters, run.separation, run.silhouette) == (on["n_blobs"], on["separation"], on["silhouette"])
         disagree += not same
         reports[run_id] = on | {"state": blob_state(on["n_blobs"], on["separation"])}

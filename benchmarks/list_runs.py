@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mftctl.config import config_hash, load_config
+from mftctl.config import config_hash
+from mftctl.config_input import load_config
 from mftctl.store import open_store
 
 

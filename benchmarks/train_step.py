@@ -32,7 +32,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch.utils.data import DataLoader, Dataset
 
 from mftctl.allocator import keep_large_blocks
-from mftctl.config import load_config
+from mftctl.config_input import load_config
 from mftctl.science.data import NoiseStreams, make_generator, two_hot_batch
 from mftctl.science.diagnostics import epoch_metrics
 from mftctl.science.losses import decoder_loss_parts, l2_penalty

@@ -1,20 +1,96 @@
-"""Seeding the database through the real store functions."""
+"""What the tests share: the tiny config, the CLI runner, one-line refusals, a recording sink, and seeding
+the database through the real store functions."""
 
 from __future__ import annotations
 
+import copy
+import subprocess
+import sys
 import time
 
-from mftctl.config import load_config
-from mftctl.runner import create_run
+from typer.testing import CliRunner
+
+from mftctl.cli import app
+from mftctl.config_input import load_config
+from mftctl.runner import new_run
+from mftctl.store import reads
+
+# A config that trains in well under a second on one CPU core (with the `quick` preset).
+TINY = [
+    "data.d=32",
+    "data.n_train=2000",
+    "data.n_test=500",
+    "model.hidden_size=16",
+    "training.batch_size=500",
+    "training.epochs=2",
+    "training.diagnostic_sample_size=300",
+]
+
+runner = CliRunner()
+
+
+def set_args(*overrides: str) -> list[str]:
+    """`--set` options for each override: set_args(*TINY, "training.epochs=5")."""
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
+SETS = set_args(*TINY)
+
+
+def invoke(*args, **kw):
+    """The CLI in-process, as a user types it (numbers and paths become strings)."""
+    return runner.invoke(app, [str(a) for a in args], **kw)
+
+
+def one_line_refusal(result, *fragments):
+    """Exit code 1, one `Error:` line naming every fragment, no traceback."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, result.output
+    for fragment in fragments:
+        assert fragment in lines[0], result.output
+
+
+def mftctl_without(module: str, *args) -> subprocess.CompletedProcess:
+    """`mftctl ARGS` in a fresh process where `module` cannot be imported (an optional extra not installed)."""
+    code = (
+        f"import sys; sys.modules[{module!r}] = None\n"
+        "from mftctl.cli import main\n"
+        f"sys.argv = ['mftctl', *{[str(a) for a in args]!r}]\n"
+        "main()\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+class RecordingSink:
+    """A training-loop sink that keeps what it is given: each step's float32 matmul precision, the epoch
+    records, and a deep copy of each checkpoint state."""
+
+    def __init__(self):
+        self.precisions: list[str] = []
+        self.epochs: list = []
+        self.states: dict[int, dict] = {}
+
+    def on_step(self, *args):
+        import torch
+
+        self.precisions.append(torch.get_float32_matmul_precision())
+
+    def on_epoch(self, record):
+        self.epochs.append(record)
+
+    def on_checkpoint(self, epoch, state):
+        self.states[epoch] = copy.deepcopy(state)
 
 
 def add_run(store, *, status="completed", lr=0.02, silhouette=None, test_loss=None, preset="quick", **kw):
     config = load_config(preset, overrides=[f"training.learning_rate={lr}"])
-    run = create_run(store, config, preset=preset, **kw)
+    run = new_run(store, config, preset=preset, **kw)
     with store.write() as s:
         row = s.get(type(run), run.id)
         row.status, row.silhouette, row.last_test_loss = status, silhouette, test_loss
-    return store.get_run(run.id)
+    return reads.get_run(store, run.id)
 
 
 def wait_for(predicate, timeout=300):

@@ -4,17 +4,10 @@ import json
 import sqlite3
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import TINY
+from helpers import SETS, invoke, one_line_refusal
 from mftctl.cli import app
-
-runner = CliRunner()
-SETS = [arg for s in TINY for arg in ("--set", s)]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from mftctl.store import Run, layout, reads, writes
 
 
 def run_count(db) -> int:
@@ -95,17 +88,19 @@ def test_corrupt_database(isolated_db):
 
 def test_unreadable_stored_config_fails_the_run_not_the_tool(isolated_db):
     from mftctl.runner import start_worker
-    from mftctl.store import Run, open_store
+    from mftctl.store import open_store
 
-    assert invoke("train", "--preset", "quick", *SETS, "--detach").exit_code == 0
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
     store = open_store(isolated_db)
-    run = store.create_run(name="bad", config_json='{"data": {"d": -1}}', config_hash="x", seed=0, epochs_total=1)
-    store.run_dir(run.id).mkdir(parents=True)
-    assert start_worker(store, run.id).wait(60) == 1
-    bad = store.get_run(run.id)
-    assert bad.status == "failed" and "data.d" in bad.error
-    with store.read() as s:
-        assert s.get(Run, 1) is not None
+    run = writes.create_run(
+        store, name="bad", config_json='{"data": {"d": -1}}', config_hash="x", seed=0, epochs_total=1
+    )
+    layout.run_dir(store, run.id).mkdir(parents=True)
+    assert start_worker(store, run.id).wait(300) == 1
+    bad = reads.get_run(store, run.id)
+    assert bad.status == "failed" and "cannot start" in bad.error and "data.d" in bad.error
+    listed = json.loads(invoke("list", "--format", "json").output)  # the tool reads on, the good run intact
+    assert [(r["id"], r["status"]) for r in listed] == [(2, "failed"), (1, "completed")]
 
 
 def _commands(group, prefix=()):
@@ -139,7 +134,27 @@ def test_presets_and_config_show():
 
 def test_db_info_and_upgrade(isolated_db):
     invoke("list")
-    from mftctl.migrations import MIGRATIONS
+    from mftctl.store.migrations import MIGRATIONS
 
     assert MIGRATIONS[-1][0] in invoke("db", "info").output
     assert "schema is current" in invoke("db", "upgrade").output
+
+
+@pytest.mark.backends
+def test_rm_where_deletes_exactly_the_matching_runs_and_their_files(backend):
+    from mftctl.store import open_store
+
+    for seed in (1, 2, 3):
+        assert invoke("train", "--preset", "quick", *SETS, "--seed", seed).exit_code == 0
+    store = open_store(backend)
+    with store.write() as s:
+        s.get(Run, 2).status = "failed"
+    folder = layout.run_dir(store, 2)
+    kept = [layout.checkpoint_path(store, c) for i in (1, 3) for c in reads.checkpoints(store, i)]
+    assert folder.is_dir() and kept
+    one_line_refusal(invoke("rm", "--where", "seed>=9", "--yes"), "no run selected")
+    result = invoke("rm", "--where", "status=failed", "--yes")
+    assert result.exit_code == 0 and "deleted 1 run(s): 2" in result.output
+    assert reads.run_ids(store) == [1, 3] and not folder.exists() and all(p.exists() for p in kept)
+    assert invoke("rm", "--where", "seed=1", 3, "--yes").exit_code == 0  # ids and --where together
+    assert reads.run_ids(store) == []

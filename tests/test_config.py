@@ -2,16 +2,8 @@ import json
 
 import pytest
 
-from mftctl.config import (
-    PRESETS,
-    apply_overrides,
-    config_from_json,
-    config_hash,
-    diff_from_preset,
-    load_config,
-    parse_override,
-    preset_dict,
-)
+from mftctl.config import PRESETS, config_from_json, config_hash, diff_from_preset, preset_dict
+from mftctl.config_input import apply_overrides, load_config, parse_override
 from mftctl.errors import ConfigError
 
 

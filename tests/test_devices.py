@@ -7,14 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import TINY
+from helpers import SETS, TINY, runner
 from mftctl.cli import app
 from mftctl.devices import cuda_device_count, default_jobs
 
-runner = CliRunner()
-SETS = [a for s in TINY for a in ("--set", s)]
 HAS_CUDA = cuda_device_count() > 0
 
 

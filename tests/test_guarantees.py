@@ -17,24 +17,17 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from conftest import TINY
-from helpers import add_run
+from helpers import TINY, add_run, invoke
 from mftctl.analysis import load_run_checkpoint
-from mftctl.cli import app
-from mftctl.config import load_config
+from mftctl.config_input import load_config
 from mftctl.errors import ConfigError
-from mftctl.store import open_store
-from mftctl.sweep import expand
+from mftctl.store import layout, liveness, open_store, reads, writes
+from mftctl.store.gc import find_garbage
+from mftctl.sweep_file import expand
 
-runner = CliRunner()
 FOUR = [*TINY, "training.epochs=4", "training.enable_diagnostics=false"]
 SETS = [a for s in FOUR for a in ("--set", s)]
-
-
-def invoke(*args, **kw):
-    return runner.invoke(app, [str(a) for a in args], **kw)
 
 
 def assert_sound(db, run_id, epochs):
@@ -45,7 +38,7 @@ def assert_sound(db, run_id, epochs):
 
 
 def final_weights(store, run_id):
-    return load_run_checkpoint(store, store.get_run(run_id)).model().state_dict()
+    return load_run_checkpoint(store, reads.get_run(store, run_id)).model().state_dict()
 
 
 @pytest.mark.parametrize(
@@ -57,30 +50,30 @@ def test_killed_mid_write_then_resumed_equals_an_uninterrupted_run(isolated_db, 
     crashed = invoke("train", "--preset", "quick", *SETS, env={"MFTCTL_FAULT": fault})
     assert crashed.exit_code == 1 and "run 2 crashed" in crashed.output
     store = open_store(isolated_db)
-    assert store.get_run(2).status == "crashed"
+    assert reads.get_run(store, 2).status == "crashed"
     assert_sound(isolated_db, 2, left_epochs)
-    assert [c.epoch for c in store.checkpoints(2)] == left_checkpoints
-    for ckpt in store.checkpoints(2):  # no half-written checkpoint is ever recorded
-        assert store.checkpoint_path(ckpt).stat().st_size == ckpt.bytes
+    assert [c.epoch for c in reads.checkpoints(store, 2)] == left_checkpoints
+    for ckpt in reads.checkpoints(store, 2):  # no half-written checkpoint is ever recorded
+        assert layout.checkpoint_path(store, ckpt).stat().st_size == ckpt.bytes
 
     resumed = invoke("train", "--resume", 2)
     assert resumed.exit_code == 0, resumed.output
     assert f"resumes after epoch {left_checkpoints[-1]}" in resumed.output
-    assert store.get_run(2).status == "completed"
+    assert reads.get_run(store, 2).status == "completed"
     assert_sound(isolated_db, 2, [1, 2, 3, 4])
     a, b = final_weights(store, 1), final_weights(store, 2)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert [e.test_loss for e in store.epochs(1)] == [e.test_loss for e in store.epochs(2)]
+    assert [e.test_loss for e in reads.epochs(store, 1)] == [e.test_loss for e in reads.epochs(store, 2)]
     assert invoke("gc").exit_code == 0
-    assert not list(store.run_dir(2).glob("*.tmp"))
+    assert not list(layout.run_dir(store, 2).glob("*.tmp"))
 
 
 def test_corrupt_checkpoint_is_detected_and_resume_falls_back(isolated_db):
     crashed = invoke("train", "--preset", "quick", *SETS, env={"MFTCTL_FAULT": "epoch-write:4"})
     assert crashed.exit_code == 1
     store = open_store(isolated_db)
-    last = store.checkpoints(1)[-1]
-    path = store.checkpoint_path(last)
+    last = reads.checkpoints(store, 1)[-1]
+    path = layout.checkpoint_path(store, last)
     path.write_bytes(path.read_bytes()[: last.bytes // 2])  # truncated, as by a crash or a full disk
     diag = invoke("diagnose", 1, "--epoch", last.epoch)
     assert diag.exit_code == 1 and "is corrupt" in diag.output and "Traceback" not in diag.output
@@ -112,7 +105,7 @@ def _write_epochs(db: str, run_id: int, n: int) -> None:
             "samples_per_s": 1.0,
             "lr": 0.1,
         }
-        store.record_epoch(run_id, values, {"n_clusters": 1, "silhouette": None})
+        writes.record_epoch(store, run_id, values, {"n_clusters": 1, "silhouette": None})
 
 
 def test_eight_writers_on_one_file(isolated_db):
@@ -127,7 +120,7 @@ def test_eight_writers_on_one_file(isolated_db):
     assert [p.exitcode for p in procs] == [0] * 8  # no "database is locked"
     for i in ids:
         assert_sound(isolated_db, i, list(range(1, 201)))
-    assert {store.get_run(i).epochs_done for i in ids} == {200}
+    assert {reads.get_run(store, i).epochs_done for i in ids} == {200}
 
 
 def test_full_disk_fails_the_run_cleanly(isolated_db):
@@ -148,10 +141,10 @@ def test_full_disk_fails_the_run_cleanly(isolated_db):
     import time
 
     for _ in range(300):
-        if store.get_run(1).pid and store.reconcile():
+        if reads.get_run(store, 1).pid and liveness.reconcile(store):
             break
         time.sleep(0.1)
-    store.prepare_resume(1, 0)
+    writes.prepare_resume(store, 1, 0)
 
     def limit():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -165,12 +158,12 @@ def test_full_disk_fails_the_run_cleanly(isolated_db):
         timeout=120,
     )
     assert worker.returncode == 1
-    run = store.get_run(1)
+    run = reads.get_run(store, 1)
     assert run.status == "failed" and "File too large" in run.error
-    assert store.checkpoints(1) == []
+    assert reads.checkpoints(store, 1) == []
     assert_sound(isolated_db, 1, [1])
-    orphans, lost = store.garbage()
-    assert lost == [] and all(p.name.endswith(".tmp") for p in orphans)
+    garbage = find_garbage(store)
+    assert garbage.lost == [] and all(p.name.endswith(".tmp") for p in garbage.orphans)
 
 
 @pytest.mark.parametrize(
@@ -186,22 +179,23 @@ def test_unwritable_or_missing_database_folder(db, message):
         assert result.exit_code == 1 and message in result.output and "Traceback" not in result.output
 
 
-def test_rm_gc_and_export(isolated_db, tmp_path):
+@pytest.mark.backends
+def test_rm_gc_and_export(backend, tmp_path):
     assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
     assert invoke("stage2", 1, "--set", "training.epochs=1").exit_code == 0
     refused = invoke("rm", 1, "--yes")
     assert refused.exit_code == 1 and "runs 2 are children" in refused.output
     no_confirm = invoke("rm", 2)
     assert no_confirm.exit_code == 1 and "confirm with --yes" in no_confirm.output
-    store = open_store(isolated_db)
-    stray = store.run_dir(1) / "epoch_0099.pt"
+    store = open_store(backend)
+    stray = layout.run_dir(store, 1) / "epoch_0099.pt"
     stray.write_bytes(b"x")
-    store.checkpoint_path(store.checkpoints(1)[0]).unlink()
+    layout.checkpoint_path(store, reads.checkpoints(store, 1)[0]).unlink()
     dry = invoke("gc", "--dry-run").output
     assert "would remove file" in dry and "epoch_0099.pt" in dry and "would drop row: run 1 epoch 1" in dry
     assert stray.exists()
     assert "1 orphan file(s), 1 row(s) without a file" in invoke("gc").output
-    assert not stray.exists() and [c.epoch for c in store.checkpoints(1)] == [2, 3, 4]
+    assert not stray.exists() and [c.epoch for c in reads.checkpoints(store, 1)] == [2, 3, 4]
 
     (tmp_path / "a-file").write_text("x")
     into_file = invoke("export", tmp_path / "a-file")
@@ -215,8 +209,8 @@ def test_rm_gc_and_export(isolated_db, tmp_path):
     assert csv_out.exit_code == 0 and (tmp_path / "csv" / "epochs.csv").read_text().count("\n") == 2
 
     assert invoke("rm", 1, 2, "--yes").exit_code == 0
-    assert store.count_runs() == 0 and not store.run_dir(1).exists()
-    assert sqlite3.connect(isolated_db).execute("SELECT count(*) FROM epoch").fetchone()[0] == 0
+    assert reads.count_runs(store) == 0 and not layout.run_dir(store, 1).exists()
+    assert reads.epochs_of(store, [1, 2]) == [] and reads.checkpoints(store, 1) == []
 
 
 # --- garbage in every input a user can give ----------------------------------------------------------

@@ -14,30 +14,23 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from conftest import TINY
-from helpers import wait_for
-from mftctl.cli import app
-from mftctl.migrations import MIGRATIONS
-from mftctl.store import open_store
+from helpers import SETS, TINY, invoke, one_line_refusal, wait_for
+from mftctl.store import layout, open_store, reads
+from mftctl.store.migrations import MIGRATIONS
 
-runner = CliRunner()
-SETS = [a for s in TINY for a in ("--set", s)]
 LONG = [*SETS, "--set", "training.epochs=400", "--set", "training.enable_diagnostics=false"]
 
 
-def invoke(*args, **kw):
-    return runner.invoke(app, [str(a) for a in args], **kw)
+def _opens(db: str) -> bool:
+    """Whether the store exists and has its schema yet (the first mftctl process creates both)."""
+    from mftctl.store.catalog import open_catalog
+    from mftctl.store.location import resolve_location
 
-
-def one_line_refusal(result, *fragments):
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in result.output, result.output
+    catalog = open_catalog(resolve_location(db))
+    if catalog is not None:
+        catalog.close()
+    return catalog is not None
 
 
 def count_runs(db) -> int:
@@ -53,14 +46,15 @@ def test_two_databases_in_one_folder_keep_their_files_apart(isolated_db, tmp_pat
     for db in ("one.db", "two.db"):
         assert invoke("train", "--preset", "quick", *SETS, "--db", db).exit_code == 0
     one, two = open_store(tmp_path / "one.db"), open_store(tmp_path / "two.db")
-    assert one.run_dir(1) != two.run_dir(1)
-    assert one.run_dir(1) == tmp_path / "one-runs" / "1" and two.run_dir(1) == tmp_path / "two-runs" / "1"
-    kept = [two.checkpoint_path(c) for c in two.checkpoints(1)]
+    assert layout.run_dir(one, 1) != layout.run_dir(two, 1)
+    assert layout.run_dir(one, 1) == tmp_path / "one-runs" / "1"
+    assert layout.run_dir(two, 1) == tmp_path / "two-runs" / "1"
+    kept = [layout.checkpoint_path(two, c) for c in reads.checkpoints(two, 1)]
     assert invoke("rm", 1, "--yes", "--db", "one.db").exit_code == 0
     assert invoke("gc", "--db", "three.db").exit_code == 1  # no such database: nothing to collect
     assert all(path.exists() for path in kept)
     assert invoke("gc", "--db", "one.db").exit_code == 0
-    assert all(path.exists() for path in kept) and not one.run_dir(1).exists()
+    assert all(path.exists() for path in kept) and not layout.run_dir(one, 1).exists()
     assert open_store(tmp_path / "mftctl.db").runs_dir == tmp_path / "mftctl-runs"  # the default's own name
 
 
@@ -71,14 +65,14 @@ def test_a_run_whose_folder_is_elsewhere_or_gone_still_resumes(isolated_db, tmp_
     store = open_store(tmp_path / "old.db")
     legacy = tmp_path / "mftctl-runs" / "1"
     legacy.parent.mkdir()
-    store.run_dir(1).rename(legacy)  # where the first release put it
+    layout.run_dir(store, 1).rename(legacy)  # where the first release put it
     con = sqlite3.connect(tmp_path / "old.db")
     con.execute("UPDATE checkpoint SET path = replace(path, 'old-runs/', 'mftctl-runs/')")
     con.commit()
     con.close()
     resumed = invoke("train", "--resume", 1, "--db", "old.db")
     assert resumed.exit_code == 0, resumed.output
-    assert store.get_run(1).status == "completed" and "resumes after epoch 1" in resumed.output
+    assert reads.get_run(store, 1).status == "completed" and "resumes after epoch 1" in resumed.output
 
 
 def test_gc_leaves_run_folders_it_did_not_make(isolated_db, tmp_path):
@@ -88,7 +82,7 @@ def test_gc_leaves_run_folders_it_did_not_make(isolated_db, tmp_path):
     foreign = store.runs_dir / "7"  # another database's run 7, from before folders were per database
     foreign.mkdir()
     (foreign / "epoch_0001.pt").write_bytes(b"theirs")
-    mine = store.claim_run_dir(8)  # a folder this database made for a run whose row is gone
+    mine = layout.claim_run_dir(store, 8)  # a folder this database made for a run whose row is gone
     assert invoke("gc").exit_code == 0
     assert (foreign / "epoch_0001.pt").exists() and not mine.exists()
 
@@ -101,15 +95,15 @@ def test_gc_during_training_leaves_the_running_run_alone(isolated_db):
     )
     proc.communicate(timeout=300)
     store = open_store(isolated_db)
-    wait_for(lambda: len(store.checkpoints(1)) >= 2)
+    wait_for(lambda: len(reads.checkpoints(store, 1)) >= 2)
     for _ in range(5):  # while checkpoints are being written
         assert invoke("gc").exit_code == 0
-    run = store.get_run(1)
+    run = reads.get_run(store, 1)
     assert run.status == "running"
     os.kill(run.pid, signal.SIGTERM)
-    wait_for(lambda: store.get_run(1).status == "killed")
-    for ckpt in store.checkpoints(1):
-        assert store.checkpoint_path(ckpt).exists()
+    wait_for(lambda: reads.get_run(store, 1).status == "killed")
+    for ckpt in reads.checkpoints(store, 1):
+        assert layout.checkpoint_path(store, ckpt).exists()
 
 
 # --- 3, 4, 5: sweeps ------------------------------------------------------------------------------------
@@ -124,16 +118,18 @@ def _sweep_file(tmp_path, name="s", epochs=2, seeds=(1, 2)) -> Path:
     return path
 
 
-def test_two_pools_on_one_sweep_never_mark_a_finished_cell_crashed(isolated_db, tmp_path):
+@pytest.mark.backends
+def test_two_pools_on_one_sweep_never_mark_a_finished_cell_crashed(backend, tmp_path):
     sweep = _sweep_file(tmp_path, epochs=30, seeds=(1, 2, 3))
     cmd = [sys.executable, "-m", "mftctl", "sweep", str(sweep), "--jobs", "1"]
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    store = open_store(isolated_db)
-    wait_for(lambda: count_runs(isolated_db) == 3 and store.get_run(1).status == "running")
+    wait_for(lambda: _opens(backend))
+    store = open_store(backend)
+    wait_for(lambda: reads.count_runs(store) == 3 and reads.get_run(store, 1).status == "running")
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     first.communicate(timeout=600)
     assert second.returncode == 0, second.stderr
-    assert [store.get_run(i).status for i in (1, 2, 3)] == ["completed"] * 3
+    assert [reads.get_run(store, i).status for i in (1, 2, 3)] == ["completed"] * 3
     summary = json.loads(invoke("sweep", "show", 1, "--format", "json").output)
     assert summary["success_rate"] == 1.0
 
@@ -162,12 +158,12 @@ def test_rm_of_a_queued_cell_does_not_abort_the_sweep(isolated_db, tmp_path):
         text=True,
     )
     store = open_store(isolated_db)
-    wait_for(lambda: count_runs(isolated_db) == 3 and store.get_run(1).status == "running")
+    wait_for(lambda: count_runs(isolated_db) == 3 and reads.get_run(store, 1).status == "running")
     assert invoke("rm", 2, "--yes").exit_code == 0
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
-    assert store.get_run(1).status == store.get_run(3).status == "completed"
-    assert store.find_run(2) is None
+    assert reads.get_run(store, 1).status == reads.get_run(store, 3).status == "completed"
+    assert reads.find_run(store, 2) is None
 
 
 # --- 6, 7: a full disk, and a parent that is gone ------------------------------------------------------
@@ -186,7 +182,7 @@ def test_a_real_full_disk_fails_the_run_with_its_reason(tmp_path):
         full = invoke(*args)
         one_line_refusal(full, "disk full")
         store = open_store(db)
-        run = store.get_run(1)
+        run = reads.get_run(store, 1)
         store.close()
         assert run.status == "failed" and run.error.startswith("disk full")
         assert 1 <= run.epochs_done < 12
@@ -208,10 +204,10 @@ def test_a_worker_whose_parent_was_killed_finishes_its_run(isolated_db):
         stderr=subprocess.PIPE,
     )
     store = open_store(isolated_db)
-    wait_for(lambda: count_runs(isolated_db) and store.get_run(1).epochs_done >= 1)
+    wait_for(lambda: count_runs(isolated_db) and reads.get_run(store, 1).epochs_done >= 1)
     parent.kill()  # kill -9: the worker's stdout pipe has no reader any more
     parent.wait()
-    run = wait_for(lambda: (r := store.get_run(1)).status not in ("queued", "running") and r)
+    run = wait_for(lambda: (r := reads.get_run(store, 1)).status not in ("queued", "running") and r)
     assert run.status == "completed", run.error
     assert run.epochs_done == 60
 
@@ -301,7 +297,7 @@ def test_output_folders_that_cannot_be_made(isolated_db, tmp_path):
     one_line_refusal(invoke("plot", 1, "--out", "afile/sub"), "Not a directory")
     one_line_refusal(invoke("export", "x" * 300), "File name too long")
     store = open_store(isolated_db)
-    ckpt = store.checkpoint_path(store.checkpoints(1)[-1])
+    ckpt = layout.checkpoint_path(store, reads.checkpoints(store, 1)[-1])
     ckpt.unlink()
     ckpt.mkdir()
     one_line_refusal(invoke("diagnose", 1), str(ckpt.name))
@@ -314,9 +310,10 @@ def test_output_folders_that_cannot_be_made(isolated_db, tmp_path):
 def test_any_number_for_a_numeric_key_is_stored_whole_or_refused(store, value):
     """Whatever number a user types, the config is refused with a ConfigError or stored and read back
     unchanged: never an OverflowError, never a null in place of inf/nan."""
-    from mftctl.config import config_from_json, load_config
+    from mftctl.config import config_from_json
+    from mftctl.config_input import load_config
     from mftctl.errors import ConfigError
-    from mftctl.runner import create_run
+    from mftctl.runner import new_run
 
     for key in ("training.learning_rate", "seed", "data.n_test", "loss.lambda_on"):
         try:
@@ -324,8 +321,8 @@ def test_any_number_for_a_numeric_key_is_stored_whole_or_refused(store, value):
         except ConfigError as exc:
             assert str(exc).startswith(key.rsplit(".", 1)[0]) or "too large" in str(exc)
             continue
-        run = create_run(store, config)
-        assert config_from_json(store.get_run(run.id).config_json) == config
+        run = new_run(store, config)
+        assert config_from_json(reads.get_run(store, run.id).config_json) == config
 
 
 # --- 12, 13, 15: database paths, a vanished WAL, newer schemas, ids --------------------------------
@@ -345,13 +342,13 @@ def test_a_deleted_wal_file_is_one_line(isolated_db):
     )
     proc.communicate(timeout=300)
     store = open_store(isolated_db)
-    wait_for(lambda: store.get_run(1).epochs_done >= 2)
+    wait_for(lambda: reads.get_run(store, 1).epochs_done >= 2)
     Path(str(isolated_db) + "-wal").unlink(missing_ok=True)  # as a careless `rm *-wal` would
     for args in (("list",), ("show", 1), ("list", "--format", "json")):
         result = invoke(*args)
         assert "Traceback" not in result.output
         assert result.exit_code == 0 or result.output.count("Error:") == 1
-    pid = store.get_run(1).pid
+    pid = reads.get_run(store, 1).pid
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2])
 
@@ -395,6 +392,6 @@ def test_a_diverging_run_fails_with_its_epoch_and_step(isolated_db):
     assert invoke(*args).exit_code == 0  # run 1 for comparison
     diverged = invoke(*args, "--set", "training.learning_rate=1e30")
     one_line_refusal(diverged, "loss became NaN at epoch 1 step", "learning_rate")
-    run = open_store(isolated_db).get_run(2)
+    run = reads.get_run(open_store(isolated_db), 2)
     assert run.status == "failed" and run.error.startswith("loss became NaN")
     assert invoke("show", 2).exit_code == 0

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from mftctl.config import DataConfig, LossConfig, config_hash, load_config
+from mftctl.config import DataConfig, LossConfig, config_hash
+from mftctl.config_input import load_config
 from mftctl.science.data import make_generator, two_hot_batch
 from mftctl.science.losses import decoder_loss_parts, gram_pays
 from mftctl.science.train import train

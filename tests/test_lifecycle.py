@@ -6,10 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
-from conftest import TINY
-from helpers import wait_for
-from mftctl.store import open_store
+import pytest
+
+from helpers import TINY, wait_for
+from mftctl.store import open_store, reads
 
 LONG = [*TINY, "training.epochs=500", "training.enable_diagnostics=false", "training.checkpoint_every=0"]
 
@@ -22,12 +24,13 @@ def sets(values):
     return [arg for s in values for arg in ("--set", s)]
 
 
-def test_sigkilled_worker_shows_as_crashed(isolated_db):
+@pytest.mark.backends
+def test_sigkilled_worker_shows_as_crashed(backend):
     proc = mftctl("train", "--preset", "quick", *sets(LONG), "--detach", stdout=subprocess.PIPE)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0
-    store = open_store(isolated_db)
-    run = wait_for(lambda: (r := store.get_run(1)).epochs_done >= 1 and r)
+    store = open_store(backend)
+    run = wait_for(lambda: (r := reads.get_run(store, 1)).epochs_done >= 1 and r)
     assert run.status == "running" and run.pid
     os.kill(run.pid, signal.SIGKILL)
     # The killed process may linger a moment (or as a zombie); list must see through both.
@@ -41,36 +44,97 @@ def test_sigkilled_worker_shows_as_crashed(isolated_db):
             == "crashed"
         )
     )
-    crashed = store.get_run(1)
+    crashed = reads.get_run(store, 1)
     assert crashed.status == "crashed" and crashed.epochs_done >= 1
-    assert len(store.epochs(1)) == crashed.epochs_done
+    assert len(reads.epochs(store, 1)) == crashed.epochs_done
 
 
-def test_ctrl_c_in_the_parent_marks_the_run_killed(isolated_db):
+@pytest.mark.backends
+def test_ctrl_c_in_the_parent_marks_the_run_killed(backend):
     proc = mftctl("train", "--preset", "quick", *sets(LONG), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    store = open_store(isolated_db)
-    wait_for(lambda: store.count_runs() and store.get_run(1).epochs_done >= 1)
+    store = open_store(backend)
+    wait_for(lambda: reads.count_runs(store) and reads.get_run(store, 1).epochs_done >= 1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130
     assert "marked killed" in err
-    run = store.get_run(1)
+    run = reads.get_run(store, 1)
     assert run.status == "killed" and "stopped by the user" in run.error
     assert run.finished_at is not None
 
 
-def test_ctrl_c_in_a_sweep_kills_running_cells_and_leaves_the_rest_queued(isolated_db, tmp_path):
+@pytest.mark.backends
+def test_ctrl_c_in_a_sweep_kills_running_cells_and_leaves_the_rest_queued(backend, tmp_path):
     sets = "\n".join(f'"{k}" = {v}' for k, v in dict(s.split("=") for s in LONG).items())
     sweep = tmp_path / "long.toml"
     sweep.write_text(f'name = "long"\nbase = "quick"\n[set]\n{sets}\n[grid]\nseed = [1, 2, 3]\n')
     proc = mftctl("sweep", str(sweep), "--jobs", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    store = open_store(isolated_db)
-    wait_for(lambda: store.count_runs() == 3 and store.get_run(1).epochs_done >= 1)
+    store = open_store(backend)
+    wait_for(lambda: reads.count_runs(store) == 3 and reads.get_run(store, 1).epochs_done >= 1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130 and "--resume 1" in err
-    assert [store.get_run(i).status for i in (1, 2, 3)] == ["killed", "queued", "queued"]
+    assert [reads.get_run(store, i).status for i in (1, 2, 3)] == ["killed", "queued", "queued"]
     dry = subprocess.run(
         [sys.executable, "-m", "mftctl", "sweep", str(sweep), "--dry-run"], capture_output=True, text=True, check=True
     ).stdout
     assert "3 cells, 3 to run" in dry
+
+
+def test_the_heartbeat_thread_touches_the_run_until_stopped_and_survives_a_lost_database(store, monkeypatch):
+    import threading
+
+    from helpers import add_run
+    from mftctl import worker
+    from mftctl.store import writes
+
+    run = add_run(store, status="queued")
+    writes.mark_running(store, run.id, pid=os.getpid(), device="cpu")
+    first = reads.get_run(store, run.id).heartbeat_at
+    monkeypatch.setattr(worker, "HEARTBEAT_S", 0.05)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker._heartbeat, args=(store, run.id, stop), daemon=True)
+    thread.start()
+    wait_for(lambda: reads.get_run(store, run.id).heartbeat_at > first)
+    monkeypatch.setattr(worker.writes, "heartbeat", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
+    time.sleep(0.3)  # several beats fail: the thread must live on
+    assert thread.is_alive()
+    stop.set()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+
+
+def test_stop_escalates_to_sigkill_when_the_worker_ignores_sigint(store):
+    from helpers import add_run
+    from mftctl.runner import stop_worker
+    from mftctl.store import writes
+
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(600)"]
+    )
+    run = add_run(store, status="queued")
+    writes.mark_running(store, run.id, pid=stubborn.pid, device="cpu")
+    time.sleep(0.5)  # let it install its handler
+    stop_worker(stubborn, store, run.id, grace_s=1)
+    assert stubborn.returncode == -signal.SIGKILL
+    stopped = reads.get_run(store, run.id)
+    assert stopped.status == "killed" and "stopped by the user" in stopped.error
+
+
+def test_resume_detached_continues_in_the_background(isolated_db):
+    from helpers import SETS, invoke
+    from mftctl.store import Run, writes
+
+    first = invoke(
+        "train", "--preset", "quick", *SETS, "--set", "training.epochs=4", "--set", "training.keep_checkpoints=0"
+    )
+    assert first.exit_code == 0
+    store = open_store(isolated_db)
+    writes.prepare_resume(store, 1, 2)  # as if it had been stopped after epoch 2: later epochs and files gone
+    with store.write() as s:
+        s.get(Run, 1).status = "killed"
+    result = invoke("train", "--resume", 1, "--detach")
+    assert result.exit_code == 0 and "resumes after epoch 2" in result.output
+    done = wait_for(lambda: (r := reads.get_run(store, 1)).status == "completed" and r)
+    assert done.extra["resume_from_epoch"] == 2
+    assert [e.epoch for e in reads.epochs(store, 1)] == [1, 2, 3, 4]

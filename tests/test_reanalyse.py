@@ -5,17 +5,7 @@ from __future__ import annotations
 
 import json
 
-from typer.testing import CliRunner
-
-from conftest import TINY
-from mftctl.cli import app
-
-runner = CliRunner()
-SETS = [a for s in TINY for a in ("--set", s)]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from helpers import SETS, invoke
 
 
 def make_old_method(store, run_id):

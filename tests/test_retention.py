@@ -6,19 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from conftest import TINY
-from mftctl.cli import app
-from mftctl.config import load_config
+from helpers import TINY, invoke
+from mftctl.config_input import load_config
 from mftctl.science.checkpoints import snapshot_epochs
-from mftctl.store import open_store
-
-runner = CliRunner()
-
-
-def invoke(*args, **kw):
-    return runner.invoke(app, [str(a) for a in args], **kw)
+from mftctl.store import layout, open_store, reads
 
 
 def sets(*extra):
@@ -39,11 +31,11 @@ def test_snapshot_epochs_are_spread_evenly(epochs, snapshots, expected):
 def test_a_run_keeps_the_last_full_checkpoint_and_weights_at_snapshot_epochs(isolated_db):
     assert invoke("train", "--preset", "quick", *sets("training.epochs=10")).exit_code == 0
     store = open_store(isolated_db)
-    kept = [(c.epoch, c.kind) for c in store.checkpoints(1)]
+    kept = [(c.epoch, c.kind) for c in reads.checkpoints(store, 1)]
     assert kept == [(1, "weights"), (3, "weights"), (5, "weights"), (6, "weights"), (8, "weights"), (10, "full")]
-    on_disk = sorted(p.name for p in store.run_dir(1).glob("*.pt*"))
-    assert on_disk == sorted(store.checkpoint_path(c).name for c in store.checkpoints(1))
-    full, weights = (store.checkpoint_path(c).stat().st_size for c in store.checkpoints(1)[-1:-3:-1])
+    on_disk = sorted(p.name for p in layout.run_dir(store, 1).glob("*.pt*"))
+    assert on_disk == sorted(layout.checkpoint_path(store, c).name for c in reads.checkpoints(store, 1))
+    full, weights = (layout.checkpoint_path(store, c).stat().st_size for c in reads.checkpoints(store, 1)[-1:-3:-1])
     assert weights < full / 2  # no optimizer moments in a weights file
     diag = json.loads(invoke("diagnose", 1, "--epoch", 5, "--format", "json").output)
     assert diag["epoch"] == 5 and diag["on_path"]["n_blobs"] >= 1
@@ -58,7 +50,7 @@ def test_keep_zero_keeps_every_full_checkpoint_and_resume_uses_only_full_ones(is
         invoke("train", "--preset", "quick", *sets("training.epochs=4", "training.keep_checkpoints=0")).exit_code == 0
     )
     store = open_store(isolated_db)
-    assert [(c.epoch, c.kind) for c in store.checkpoints(1)] == [(e, "full") for e in (1, 2, 3, 4)]
+    assert [(c.epoch, c.kind) for c in reads.checkpoints(store, 1)] == [(e, "full") for e in (1, 2, 3, 4)]
     crashed = invoke(
         "train",
         "--preset",
@@ -68,7 +60,7 @@ def test_keep_zero_keeps_every_full_checkpoint_and_resume_uses_only_full_ones(is
     )
     assert crashed.exit_code == 1
     # full at 2 and 4 (every 2); 2 slimmed to its weights once 4 was kept; 1 and 3 snapshots only
-    assert [(c.epoch, c.kind) for c in store.checkpoints(2)] == [
+    assert [(c.epoch, c.kind) for c in reads.checkpoints(store, 2)] == [
         (1, "weights"),
         (2, "weights"),
         (3, "weights"),
@@ -76,4 +68,4 @@ def test_keep_zero_keeps_every_full_checkpoint_and_resume_uses_only_full_ones(is
     ]
     resumed = invoke("train", "--resume", 2)
     assert resumed.exit_code == 0 and "resumes after epoch 4" in resumed.output
-    assert [e.epoch for e in store.epochs(2)] == [1, 2, 3, 4, 5, 6]
+    assert [e.epoch for e in reads.epochs(store, 2)] == [1, 2, 3, 4, 5, 6]

@@ -5,27 +5,18 @@ import json
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from conftest import TINY
+from helpers import SETS, add_run, invoke
 from mftctl.analysis import load_run_checkpoint
-from mftctl.cli import app
 from mftctl.stage2 import sample_encoder
-from mftctl.store import open_store
-
-runner = CliRunner()
-SETS = [a for s in TINY for a in ("--set", s)]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
+from mftctl.store import open_store, reads
 
 
 @pytest.fixture
-def parent(isolated_db):
+def parent(backend):
     result = invoke("train", "--preset", "quick", *SETS, "--name", "parent")
     assert result.exit_code == 0, result.output
-    return open_store(isolated_db)
+    return open_store(backend)
 
 
 def rows(db):
@@ -34,7 +25,8 @@ def rows(db):
     return sqlite3.connect(db).execute("SELECT count(*) FROM run").fetchone()[0]
 
 
-def test_children_train_only_their_decoders(parent, isolated_db):
+@pytest.mark.backends
+def test_children_train_only_their_decoders(parent):
     result = invoke("stage2", 1, "--traces", 2)
     assert result.exit_code == 0, result.output
     assert "stage 2 children of run 1" in result.output
@@ -46,7 +38,7 @@ def test_children_train_only_their_decoders(parent, isolated_db):
     store = parent
     encoders = []
     for kid in (2, 3):
-        run = store.get_run(kid)
+        run = reads.get_run(store, kid)
         extra = run.extra
         assert extra["parent_epoch"] == 2 and extra["control"] == "gmm" and len(extra["mixture"]["weights"]) == 3
         first, last = (load_run_checkpoint(store, run, e).model() for e in (1, 2))
@@ -65,28 +57,36 @@ def test_children_train_only_their_decoders(parent, isolated_db):
 
 def test_controls_have_the_expected_statistics(parent):
     store = parent
-    parent_enc = load_run_checkpoint(store, store.get_run(1)).model().fc1.weight.detach()
+    parent_enc = load_run_checkpoint(store, reads.get_run(store, 1)).model().fc1.weight.detach()
     assert invoke("stage2", 1, "--control", "parent").exit_code == 0
-    frozen = load_run_checkpoint(store, store.get_run(2)).model().fc1.weight
+    frozen = load_run_checkpoint(store, reads.get_run(store, 2)).model().fc1.weight
     assert torch.equal(frozen, parent_enc)
     assert invoke("stage2", 1, "--control", "gaussian", "--hidden", 64).exit_code == 0
-    gauss = store.get_run(3)
+    gauss = reads.get_run(store, 3)
     assert len(gauss.extra["mixture"]["weights"]) == 1
     enc, _ = sample_encoder(gauss.extra, 64, 32)
     assert enc.shape == (64, 32)
     assert enc.var().item() == pytest.approx(parent_enc.var().item(), rel=0.15)
     assert enc.mean().item() == pytest.approx(parent_enc.mean().item(), abs=0.1 * parent_enc.std().item())
     assert invoke("stage2", 1, "--mixture", "encoder", "-k", 2).exit_code == 0
-    enc1d = store.get_run(4)
+    enc1d = reads.get_run(store, 4)
     assert np.asarray(enc1d.extra["mixture"]["means"]).shape == (2, 1)
 
 
 def test_sampled_decoder_init(parent):
+    """The child starts from the recorded sample's decoder coordinates, not from xavier."""
+    from mftctl.config import config_from_json
+    from mftctl.stage2 import prepare_child
+
     assert invoke("stage2", 1, "--decoder-init", "sampled", "--set", "training.epochs=1").exit_code == 0
-    child = parent.get_run(2)
+    child = reads.get_run(parent, 2)
+    assert child.config["training"]["epochs"] == 1
     enc, dec = sample_encoder(child.extra, 16, 32)
     assert dec.shape == (32, 16)
-    assert child.config["training"]["epochs"] == 1
+    start = prepare_child(parent, child, config_from_json(child.config_json))
+    assert torch.equal(start.fc1.weight, enc) and torch.equal(start.fc2.weight, dec)
+    trained = load_run_checkpoint(parent, child, 1).model()
+    assert torch.equal(trained.fc1.weight, enc) and not torch.equal(trained.fc2.weight, dec)
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,6 @@ def test_unfinished_or_checkpointless_parents_are_refused(isolated_db):
     result = invoke("stage2", 1)
     assert result.exit_code == 1 and "run 1 has no checkpoint" in result.output
     store = open_store(isolated_db)
-    from helpers import add_run
 
     add_run(store, status="queued")
     result = invoke("stage2", 2)

@@ -8,9 +8,9 @@ from sqlmodel import SQLModel
 
 from helpers import add_run
 from mftctl.errors import StoreError
-from mftctl.migrations import MIGRATIONS
 from mftctl.query import parse_where, sort_spec
-from mftctl.store import open_store
+from mftctl.store import liveness, open_store, reads, writes
+from mftctl.store.migrations import MIGRATIONS
 
 
 def test_blank_database_gets_every_migration_and_tables_match_models(isolated_db):
@@ -35,7 +35,7 @@ def test_upgrade_from_the_first_schema(isolated_db):
     with pytest.raises(StoreError, match="needs a schema upgrade"):
         open_store(isolated_db, migrate=False)
     store = open_store(isolated_db)
-    assert store.count_runs() == 0
+    assert reads.count_runs(store) == 0
     assert {r[0] for r in con.execute("SELECT name FROM mftctl_migrations")} == {n for n, _ in MIGRATIONS}
 
 
@@ -63,18 +63,20 @@ def test_non_database_files_are_refused(tmp_path):
         open_store(tmp_path / "absent.db", create=False)
 
 
+@pytest.mark.backends
 def test_missing_run_id(store):
     with pytest.raises(StoreError, match="no run with id 99"):
-        store.get_run(99)
+        reads.get_run(store, 99)
 
 
+@pytest.mark.backends
 def test_list_sorts_filters_and_limits_in_sql(store):
     add_run(store, lr=0.01, silhouette=0.2, test_loss=5.0)
     add_run(store, lr=0.05, silhouette=0.9, test_loss=7.0)
     add_run(store, lr=0.03, silhouette=None, test_loss=6.0, status="failed")
-    from mftctl.catalog import open_catalog
+    from mftctl.store.catalog import open_catalog
 
-    catalog = open_catalog(store.path)
+    catalog = open_catalog(store.location)
 
     def ids(runs):
         return [r.id for r in runs]
@@ -92,6 +94,14 @@ def test_list_sorts_filters_and_limits_in_sql(store):
     assert ids(catalog.list_runs(filters=[parse_where("status=failed,crashed")])) == [3]
     assert ids(catalog.list_runs(filters=[parse_where("test_loss<6.5"), parse_where("status!=failed")])) == [1]
     assert ids(catalog.list_runs(limit=2)) == [3, 2]
+    # The same conditions on every backend: strings, lists and numbers inside the stored config.
+    assert ids(catalog.list_runs(filters=[parse_where("training.optimizer=adam")], sort="id")) == [1, 2, 3]
+    assert ids(catalog.list_runs(filters=[parse_where("training.learning_rate=0.01,0.05")], sort="id")) == [1, 2]
+    assert ids(catalog.list_runs(filters=[parse_where("training.learning_rate!=0.01,0.05")])) == [3]
+    assert ids(catalog.list_runs(filters=[parse_where("name=run-2")])) == [2]
+    assert ids(catalog.list_runs(filters=[parse_where("name=5")])) == []  # a number against a text column
+    assert ids(catalog.list_runs(filters=[parse_where("silhouette=null")])) == [3]
+    catalog.close()
 
 
 @pytest.mark.parametrize(
@@ -109,41 +119,45 @@ def test_bad_where(text, message):
         parse_where(text)
 
 
+@pytest.mark.backends
 def test_status_transitions(store, tiny_config):
     run = add_run(store, status="queued")
-    assert store.mark_running(run.id, pid=os.getpid(), device="cpu")
-    assert not store.mark_running(run.id, pid=os.getpid(), device="cpu")  # taken already
-    assert store.finish_run(run.id, "completed")
-    assert not store.finish_run(run.id, "killed")  # finished runs keep their status
-    assert store.get_run(run.id).status == "completed"
+    assert writes.mark_running(store, run.id, pid=os.getpid(), device="cpu")
+    assert not writes.mark_running(store, run.id, pid=os.getpid(), device="cpu")  # taken already
+    assert writes.finish_run(store, run.id, "completed")
+    assert not writes.finish_run(store, run.id, "killed")  # finished runs keep their status
+    assert reads.get_run(store, run.id).status == "completed"
 
 
+@pytest.mark.backends
 def test_reconcile_marks_dead_workers_crashed(store):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     run = add_run(store, status="queued")
-    store.mark_running(run.id, pid=dead.pid, device="cpu")
+    writes.mark_running(store, run.id, pid=dead.pid, device="cpu")
     # A live process stands in for a live worker: its command line names mftctl, as a worker's does.
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "mftctl"])
     alive = add_run(store, status="queued")
-    store.mark_running(alive.id, pid=live.pid, device="cpu")
+    writes.mark_running(store, alive.id, pid=live.pid, device="cpu")
     stranger = add_run(store, status="queued")  # a live pid that is not mftctl's: a reused pid
-    store.mark_running(
+    writes.mark_running(
+        store,
         stranger.id,
         pid=os.getpid() if b"mftctl" not in open("/proc/self/cmdline", "rb").read() else dead.pid,
         device="cpu",
     )
     try:
-        assert store.reconcile() == [run.id, stranger.id]
-        assert store.get_run(run.id).status == "crashed"
-        assert "without reporting" in store.get_run(run.id).error
-        assert store.get_run(alive.id).status == "running"
+        assert liveness.reconcile(store) == [run.id, stranger.id]
+        assert reads.get_run(store, run.id).status == "crashed"
+        assert "without reporting" in reads.get_run(store, run.id).error
+        assert reads.get_run(store, alive.id).status == "running"
     finally:
         live.kill()
         live.wait()
-    assert store.reconcile() == [alive.id]
+    assert liveness.reconcile(store) == [alive.id]
 
 
+@pytest.mark.backends
 def test_stale_heartbeat_from_another_host_is_crashed(store):
     from datetime import timedelta
 
@@ -157,8 +171,37 @@ def test_stale_heartbeat_from_another_host_is_crashed(store):
     with store.write() as s:
         row = s.get(Run, fresh.id)
         row.host, row.heartbeat_at = "elsewhere", now()
-    assert store.reconcile() == [run.id]
-    assert store.get_run(fresh.id).status == "running"
+    assert liveness.reconcile(store) == [run.id]
+    assert reads.get_run(store, fresh.id).status == "running"
+
+
+@pytest.mark.backends
+def test_schema_matches_the_models_on_every_backend(store):
+    from sqlalchemy import inspect
+
+    from mftctl.store.engine import schema_status
+
+    applied, pending = schema_status(store)
+    assert applied == [name for name, _ in MIGRATIONS] and pending == []
+    with store.engine.connect() as conn:
+        inspector = inspect(conn)
+        for table in SQLModel.metadata.sorted_tables:
+            assert {c["name"] for c in inspector.get_columns(table.name)} == {c.name for c in table.columns}
+
+
+@pytest.mark.backends
+def test_integers_up_to_int64_and_times_round_trip(store):
+    from datetime import timedelta
+
+    from mftctl.store import Run, now
+
+    run = add_run(store)
+    t = now() - timedelta(hours=3)
+    with store.write() as s:
+        row = s.get(Run, run.id)
+        row.seed, row.heartbeat_at = 2**63 - 1, t
+    again = reads.get_run(store, run.id)
+    assert again.seed == 2**63 - 1 and again.heartbeat_at == t
 
 
 def test_list_never_imports_torch_or_the_orm(isolated_db, store):
@@ -175,3 +218,33 @@ def test_list_never_imports_torch_or_the_orm(isolated_db, store):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stderr
     assert '"status": "completed"' in out.stdout
+
+
+def test_the_epoch_schema_is_the_training_loops_record():
+    """The store keeps every number the training loop reports, under the same names (one schema)."""
+    from dataclasses import fields
+
+    from mftctl.science.train import EpochRecord
+    from mftctl.store.tables import EPOCH_VALUE_COLUMNS
+
+    reported = [f.name for f in fields(EpochRecord) if f.name not in ("epoch", "diagnostics")]
+    assert list(EPOCH_VALUE_COLUMNS) == reported
+
+
+def test_db_upgrade_applies_the_pending_migrations(isolated_db):
+    from helpers import invoke
+
+    con = sqlite3.connect(isolated_db)
+    con.execute("CREATE TABLE mftctl_migrations (name VARCHAR PRIMARY KEY, applied_at DATETIME)")
+    for name, statements in MIGRATIONS[:5]:
+        for statement in statements:
+            con.execute(statement)
+        con.execute("INSERT INTO mftctl_migrations VALUES (?, '2026-01-01')", (name,))
+    con.commit()
+    with pytest.raises(StoreError, match=r"needs a schema upgrade \(006_checkpoint_kind, 007_setting\)"):
+        open_store(isolated_db, migrate=False)
+    upgraded = invoke("db", "upgrade")
+    assert upgraded.exit_code == 0 and "applied 006_checkpoint_kind, 007_setting" in upgraded.output
+    assert "schema is current (007_setting)" in invoke("db", "upgrade").output
+    columns = {r[1] for r in con.execute("PRAGMA table_info(checkpoint)")}
+    assert "kind" in columns

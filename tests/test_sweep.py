@@ -2,19 +2,17 @@
 real pool of worker subprocesses writing one SQLite file."""
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from sqlalchemy import delete
 
-from conftest import TINY
+from helpers import TINY, runner
 from mftctl.cli import app
 from mftctl.errors import ConfigError
-from mftctl.store import open_store
-from mftctl.sweep import expand, load_sweep
+from mftctl.store import Epoch, Run, open_store, reads
+from mftctl.sweep_file import expand, load_sweep
 
-runner = CliRunner()
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
@@ -102,7 +100,7 @@ def test_example_dry_run_prints_cells_and_runs_nothing(isolated_db):
     assert result.exit_code == 0, result.output
     assert "4 cells, 4 to run" in result.output and "training.batch_size" in result.output
     assert len(load_sweep(EXAMPLES / "lr_batch.toml").cells) == 4
-    assert not isolated_db.exists() or open_store(isolated_db).count_runs() == 0
+    assert not isolated_db.exists() or reads.count_runs(open_store(isolated_db)) == 0
 
 
 SWEEP = """
@@ -117,14 +115,15 @@ reference = { "training.learning_rate" = 0.02 }
 """
 
 
-def test_two_workers_a_failing_cell_and_resume(isolated_db, tmp_path):
+@pytest.mark.backends
+def test_two_workers_a_failing_cell_and_resume(backend, tmp_path):
     sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY))
     path = tmp_path / "tiny.toml"
     path.write_text(SWEEP.replace("{sets}", sets))
     result = runner.invoke(app, ["sweep", str(path), "--jobs", "2"])
     assert result.exit_code == 0, result.output
-    store = open_store(isolated_db)
-    runs = store.sweep_runs(1)
+    store = open_store(backend)
+    runs = reads.sweep_runs(store, 1)
     statuses = {(r.config["training"]["learning_rate"], r.config["loss"]["lambda_on"]): r.status for r in runs}
     # The lambda_on = 1e38 cells overflow in their first epoch: recorded failed with the reason, the sweep goes on.
     assert statuses == {
@@ -146,17 +145,17 @@ def test_two_workers_a_failing_cell_and_resume(isolated_db, tmp_path):
 
     # A completed cell whose result is lost (marked failed) runs again, alone, on the same row.
     done = next(r for r in runs if r.status == "completed")
-    con = sqlite3.connect(isolated_db)
-    con.execute("UPDATE run SET status='failed' WHERE id=?", (done.id,))
-    con.commit()
+    with store.write() as s:
+        s.get(Run, done.id).status = "failed"
     again = runner.invoke(app, ["sweep", "--resume", "1", "--no-retry"])
     assert "0 to run" in again.output
-    sqlite3.connect(isolated_db).execute("DELETE FROM epoch WHERE run_id=?", (done.id,)).connection.commit()
+    with store.write() as s:
+        s.exec(delete(Epoch).where(Epoch.run_id == done.id))
     redo = runner.invoke(app, ["sweep", str(path), "--jobs", "1"])
     assert redo.exit_code == 0
-    rerun = store.get_run(done.id)
-    assert rerun.status == "completed" and [e.epoch for e in store.epochs(done.id)] == [1, 2]
-    assert len(store.sweep_runs(1)) == 4  # no new rows
+    rerun = reads.get_run(store, done.id)
+    assert rerun.status == "completed" and [e.epoch for e in reads.epochs(store, done.id)] == [1, 2]
+    assert len(reads.sweep_runs(store, 1)) == 4  # no new rows
 
     summary = json.loads(runner.invoke(app, ["sweep", "show", "1", "--format", "json"]).output)
     ref = next(c for c in summary["cells"] if c["values"] == {"training.learning_rate": 0.02, "loss.lambda_on": 16.0})
@@ -168,10 +167,11 @@ def test_two_workers_a_failing_cell_and_resume(isolated_db, tmp_path):
     assert all(Path(p).stat().st_size > 5000 for p in plots)
     listed_sweeps = runner.invoke(app, ["sweep", "list"]).output
     assert "tiny" in listed_sweeps and "2 completed, 2 failed" in listed_sweeps
-    assert store.sweep_status_counts() == {1: {"completed": 2, "failed": 2}}
+    assert reads.sweep_status_counts(store) == {1: {"completed": 2, "failed": 2}}
 
 
-def test_seeds_are_pooled_as_mean_and_std(isolated_db, tmp_path):
+@pytest.mark.backends
+def test_seeds_are_pooled_as_mean_and_std(backend, tmp_path):
     sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY))
     path = tmp_path / "seeds.toml"
     path.write_text(
@@ -181,6 +181,46 @@ def test_seeds_are_pooled_as_mean_and_std(isolated_db, tmp_path):
     assert runner.invoke(app, ["sweep", str(path), "--jobs", "2"]).exit_code == 0
     summary = json.loads(runner.invoke(app, ["sweep", "show", "1", "--format", "json"]).output)
     (cell,) = summary["cells"]
-    losses = [r.last_test_loss for r in open_store(isolated_db).sweep_runs(1)]
+    losses = [r.last_test_loss for r in reads.sweep_runs(open_store(backend), 1)]
     assert cell["seeds"] == 2 and cell["test_loss"] == pytest.approx(sum(losses) / 2)
     assert cell["test_loss_std"] is not None and cell["test_loss_std"] > 0
+
+
+def test_persistent_workers_isolate_a_killed_worker_and_keep_each_runs_log(isolated_db, tmp_path):
+    """One worker trains the cells one after another; killed with SIGKILL mid-cell, its cell is crashed
+    and a fresh worker takes the cells still waiting."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from helpers import wait_for
+    from mftctl.store import layout
+
+    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY if "epochs" not in s))
+    path = tmp_path / "four.toml"
+    path.write_text(
+        f'name = "four"\nbase = "quick"\n[set]\n{sets}\ndevice = "cpu"\n'
+        '[zip]\nseed = [1, 2, 3, 4]\n"training.epochs" = [2, 400, 2, 2]\n"training.checkpoint_every" = [1, 0, 1, 1]\n'
+    )
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "mftctl", "sweep", str(path), "--jobs", "1"],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for(lambda: os.path.exists(isolated_db) and reads.count_runs(open_store(isolated_db)) == 4)
+    store = open_store(isolated_db)
+    first = wait_for(lambda: (r := reads.get_run(store, 1)).status == "completed" and r)
+    second = wait_for(lambda: (r := reads.get_run(store, 2)).status == "running" and r.epochs_done >= 1 and r)
+    assert second.pid == first.pid  # the same worker process took the next cell
+    os.kill(second.pid, signal.SIGKILL)
+    _, err = sweep.communicate(timeout=600)
+    assert sweep.returncode == 0, err
+    statuses = [reads.get_run(store, i).status for i in (1, 2, 3, 4)]
+    assert statuses == ["completed", "crashed", "completed", "completed"]
+    assert "exited with code -9" in reads.get_run(store, 2).error
+    assert reads.get_run(store, 3).pid != second.pid  # a fresh worker
+    for run_id in (1, 3):  # each run's stderr in its own log, nothing of the others'
+        log = (layout.run_dir(store, run_id) / "worker.log").read_text()
+        assert f"run {run_id}: started by worker" in log and log.count("started by worker") == 1

@@ -1,8 +1,8 @@
 """Keep large freed blocks in the training process (glibc's malloc only; a no-op elsewhere).
 
 glibc serves an allocation above its mmap threshold (32 MB at most under its dynamic rule) with a fresh
-mmap and unmaps it on free, so every step's 20–40 MB tensors are page-faulted anew: ~12 ms per 40 MB
-tensor here, a tenth of a reference step. Raising the threshold (and the heap-trim threshold with it)
+mmap and unmaps it on free, so every step's 20–40 MB tensors are page-faulted anew (docs/performance.md
+has the cost per step). Raising the threshold (and the heap-trim threshold with it)
 serves them from the heap, where the next step reuses the freed blocks. The cost is that the process
 holds its peak memory until it exits, which suits a worker that lives to train one run.
 """

@@ -1,4 +1,4 @@
-"""Loading a run's checkpoint as a model, and `diagnose`: the full analysis, cached in the database."""
+"""Loading a run's checkpoint as a model, and the `diagnose` analysis of one checkpoint, cached in the store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 from .artifacts import load_checkpoint
 from .config import ExperimentConfig, validate
 from .errors import MftctlError
-from .store import Checkpoint, Run, Store
+from .store import layout, reads, writes
+from .store.engine import Store
+from .store.tables import Checkpoint, Run
 
 # Bump when full_analysis changes what it computes: older cached results are then recomputed.
 DIAGNOSIS_VERSION = 2  # 2: the blob measurement modes-1
@@ -36,7 +38,7 @@ class LoadedCheckpoint:
 
 
 def pick_checkpoint(store: Store, run: Run, epoch: int | None) -> Checkpoint:
-    checkpoints = store.checkpoints(run.id)
+    checkpoints = reads.checkpoints(store, run.id)
     if not checkpoints:
         raise MftctlError(
             f"run {run.id} has no checkpoint ({run.status}, {run.epochs_done} epochs); "
@@ -53,15 +55,17 @@ def pick_checkpoint(store: Store, run: Run, epoch: int | None) -> Checkpoint:
 
 def load_run_checkpoint(store: Store, run: Run, epoch: int | None = None) -> LoadedCheckpoint:
     ckpt = pick_checkpoint(store, run, epoch)
-    state = load_checkpoint(store.checkpoint_path(ckpt), ckpt.sha256)
+    state = load_checkpoint(layout.checkpoint_path(store, ckpt), ckpt.sha256)
     return LoadedCheckpoint(run, ckpt, validate(state["config"]), state)
 
 
-def diagnose(store: Store, run_id: int, *, epoch: int | None = None, recompute: bool = False) -> dict[str, Any]:
+def diagnose_checkpoint(
+    store: Store, run_id: int, *, epoch: int | None = None, recompute: bool = False
+) -> dict[str, Any]:
     """The full analysis of one checkpoint, from the cache unless asked to recompute."""
-    run = store.get_run(run_id)
+    run = reads.get_run(store, run_id)
     ckpt = pick_checkpoint(store, run, epoch)
-    cached = None if recompute else store.get_diagnosis(run.id, ckpt.epoch, DIAGNOSIS_VERSION)
+    cached = None if recompute else reads.get_diagnosis(store, run.id, ckpt.epoch, DIAGNOSIS_VERSION)
     if cached is not None:
         return json.loads(cached.result_json) | {"cached": True}
 
@@ -85,5 +89,5 @@ def diagnose(store: Store, run_id: int, *, epoch: int | None = None, recompute: 
         "references": reference_losses(config),
         **full_analysis(model, config, np.random.default_rng([config.seed, ckpt.epoch, 7])),
     }
-    store.save_diagnosis(run.id, ckpt.epoch, DIAGNOSIS_VERSION, result)
+    writes.save_diagnosis(store, run.id, ckpt.epoch, DIAGNOSIS_VERSION, result)
     return result | {"cached": False}

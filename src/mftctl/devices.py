@@ -1,5 +1,6 @@
-"""Which devices this machine has, asked without importing torch (importing it costs seconds; the parent
-of a run only needs to refuse a device that cannot exist before it writes a row)."""
+"""What this machine has — CUDA devices and memory — asked without importing torch (importing it costs
+seconds; the parent of a run only needs to refuse a device or a size that cannot work before it writes
+a row)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import importlib.metadata
 import os
 import re
 
+from .config import ExperimentConfig
 from .errors import ConfigError
 
 NVIDIA_GPUS = "/proc/driver/nvidia/gpus"
@@ -62,3 +64,39 @@ def default_jobs(n_runs: int, device: str) -> int:
     if gpus:
         return max(1, min(n_runs, 4 * gpus, cores))
     return max(1, min(n_runs, cores))
+
+
+def estimated_bytes(config: ExperimentConfig) -> int:
+    """What training this config holds in memory at its peak, roughly (float32): weights with their
+    gradients and Adam's two moments, one batch's input, hidden and output tensors, the test set."""
+    d, h, b = config.data.d, config.model.hidden_size, config.training.batch_size
+    params = 2 * d * h + d + h
+    batch = b * (4 * d + 6 * h)
+    test = config.data.n_test * (d + 2 * config.data.sparsity)
+    return 4 * (4 * params + batch + test)
+
+
+def available_bytes() -> int | None:
+    """Memory the kernel says a new process can have (MemAvailable); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_fits(config: ExperimentConfig, what: str = "this config") -> None:
+    """Refuse, before any row is written, a model or batch that cannot fit this machine's memory. CUDA
+    devices are checked by the worker (torch would need to be imported here)."""
+    need, have = estimated_bytes(config), available_bytes()
+    if config.device.startswith("cuda") or have is None or need <= have:
+        return
+    gib = 1 << 30
+    raise ConfigError(
+        f"{what} needs about {need / gib:.1f} GiB (data.d={config.data.d}, model.hidden_size="
+        f"{config.model.hidden_size}, training.batch_size={config.training.batch_size}) but this machine has "
+        f"{have / gib:.1f} GiB available; make them smaller"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -18,6 +18,9 @@ from matplotlib.patches import Ellipse  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .science.blobs import FORMED_SEPARATION  # noqa: E402
+
+if TYPE_CHECKING:
+    from .sweep_summary import SweepSummary
 
 # One colour per blob, in the order blobs are reported (centre first, then by mass).
 BLOB_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -32,20 +35,15 @@ DEC_LABEL = "decoder weight W2[j, i]"
 
 @dataclass
 class Curve:
-    """One run's per-epoch series, for the loss and diagnostics figures."""
+    """One run's per-epoch series, for the loss and diagnostics figures: `series` holds a list per epoch
+    column of the store (train_loss, test_loss_on, separation, ...)."""
 
     label: str
     epoch: list[int]
-    train: list[float]
-    train_on: list[float]
-    train_off: list[float]
-    test: list[float]
-    test_on: list[float]
-    test_off: list[float]
-    n_clusters: list[float | None]
-    separation: list[float | None]
-    silhouette: list[float | None]
-    correlation: list[float | None]
+    series: dict[str, list[float | None]]
+
+    def __getitem__(self, column: str) -> list[float | None]:
+        return self.series[column]
 
 
 def _save(fig, path: Path) -> Path:
@@ -74,30 +72,16 @@ def plot_curves(curves: Sequence[Curve], references: dict[str, Any] | None, titl
     fig, ax = plt.subplots(figsize=(8, 5))
     if len(curves) == 1:
         c = curves[0]
-        for series, name, colour in (
-            (c.test, "total", "black"),
-            (c.test_on, "on", "#d62728"),
-            (c.test_off, "off", "#1f77b4"),
-        ):
-            ax.plot(c.epoch, series, color=colour, marker="o", markersize=3, label=f"test {name}")
-        for series, name, colour in (
-            (c.train, "total", "black"),
-            (c.train_on, "on", "#d62728"),
-            (c.train_off, "off", "#1f77b4"),
-        ):
-            ax.plot(c.epoch, series, color=colour, linestyle="--", alpha=0.6, label=f"train {name}")
+        for split, style in (("test", {"marker": "o", "markersize": 3}), ("train", {"linestyle": "--", "alpha": 0.6})):
+            for part, name, colour in (("", "total", "black"), ("_on", "on", "#d62728"), ("_off", "off", "#1f77b4")):
+                ax.plot(c.epoch, c[f"{split}_loss{part}"], color=colour, label=f"{split} {name}", **style)
     else:
         for i, c in enumerate(curves):
             colour = plt.cm.tab10(i % 10)
-            ax.plot(c.epoch, c.test, color=colour, marker="o", markersize=3, label=f"{c.label} test")
-            ax.plot(c.epoch, c.train, color=colour, linestyle="--", alpha=0.5, label=f"{c.label} train")
+            ax.plot(c.epoch, c["test_loss"], color=colour, marker="o", markersize=3, label=f"{c.label} test")
+            ax.plot(c.epoch, c["train_loss"], color=colour, linestyle="--", alpha=0.5, label=f"{c.label} train")
     # A part can be 0 throughout (no inactive coordinate when sparsity = d): the log axis ignores it.
-    positive = [
-        v
-        for c in curves
-        for series in (c.test, c.train, c.test_on, c.test_off, c.train_on, c.train_off)
-        for v in series
-    ]
+    positive = [v for c in curves for column, series in c.series.items() if "_loss" in column for v in series]
     lowest = min((v for v in positive if v is not None and v > 0), default=1.0)
     _reference_lines(ax, references, floor=lowest / 20)
     ax.set_yscale("log")
@@ -123,7 +107,7 @@ def plot_diagnostics(curves: Sequence[Curve], title: str, path: Path) -> Path:
     )
     for ax, (field, label) in zip(axes, panels, strict=True):
         for i, c in enumerate(curves):
-            values = [np.nan if v is None else v for v in getattr(c, field)]
+            values = [np.nan if v is None else v for v in c[field]]
             ax.plot(c.epoch, values, marker="o", markersize=3, color=plt.cm.tab10(i % 10), label=c.label)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -261,33 +245,32 @@ def _cluster_colour(k) -> str:  # noqa: ANN001
     return "#bbbbbb" if k is None else BLOB_COLOURS[int(round(k)) % len(BLOB_COLOURS)]
 
 
-def plot_sweep(summary: dict[str, Any], path: Path) -> Path:
+def plot_sweep_panels(summary: SweepSummary, path: Path) -> Path:
     """The research code's three panels, labelled by the varied values: training time against final
     loss coloured by cluster count (reference starred), cluster count per cell with the target line,
     separation per cell with the line above which blobs count as formed."""
-    cells = [c for c in summary["cells"] if c["completed"]]
+    cells = summary.finished
     if not cells:
         raise ValueError("no completed cell to plot")
-    ref = summary["reference"]
-    keys = [k for k in summary["varied"] if k != "seed"]
-    labels = [", ".join(str(c["values"].get(k)) for k in keys) or "base" for c in cells]
+    keys = [k for k in summary.varied if k != "seed"]
+    labels = [", ".join(str(c.values.get(k)) for k in keys) or "base" for c in cells]
     key_names = ", ".join(k.rsplit(".", 1)[-1] for k in keys)
     x = np.arange(len(cells))
     fig, axes = plt.subplots(1, 3, figsize=(17, 5.5), layout="constrained")
     ax = axes[0]
     for c, label in zip(cells, labels, strict=True):
         ax.scatter(
-            c["train_seconds"],
-            c["test_loss"],
-            color=_cluster_colour(c["n_clusters"]),
+            c.train_seconds,
+            c.test_loss,
+            color=_cluster_colour(c.n_clusters),
             s=70,
             edgecolor="black",
             zorder=3,
         )
-        if ref and all(c["values"].get(k) == v for k, v in ref.items()):
+        if c.is_reference:
             ax.scatter(
-                c["train_seconds"],
-                c["test_loss"],
+                c.train_seconds,
+                c.test_loss,
                 marker="*",
                 s=450,
                 facecolor="none",
@@ -296,8 +279,8 @@ def plot_sweep(summary: dict[str, Any], path: Path) -> Path:
                 zorder=4,
                 label="reference",
             )
-        ax.annotate(label, (c["train_seconds"], c["test_loss"]), fontsize=7, xytext=(5, 4), textcoords="offset points")
-    for k in sorted({round(c["n_clusters"]) for c in cells if c["n_clusters"] is not None}):
+        ax.annotate(label, (c.train_seconds, c.test_loss), fontsize=7, xytext=(5, 4), textcoords="offset points")
+    for k in sorted({round(c.n_clusters) for c in cells if c.n_clusters is not None}):
         ax.scatter([], [], color=_cluster_colour(k), edgecolor="black", label=f"{k} cluster(s)")
     ax.set_xlabel("training time (s, mean over seeds)")
     ax.set_ylabel("final test loss (mean over seeds)")
@@ -305,16 +288,16 @@ def plot_sweep(summary: dict[str, Any], path: Path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     ax = axes[1]
-    clusters = [c["n_clusters"] if c["n_clusters"] is not None else np.nan for c in cells]
-    ax.bar(x, clusters, color=[_cluster_colour(c["n_clusters"]) for c in cells], edgecolor="black")
-    target = summary["expected_clusters"]
+    clusters = [c.n_clusters if c.n_clusters is not None else np.nan for c in cells]
+    ax.bar(x, clusters, color=[_cluster_colour(c.n_clusters) for c in cells], edgecolor="black")
+    target = summary.expected_clusters
     ax.axhline(target, color="green", linestyle="--", label=f"target {target}")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("blobs (final epoch, mean over seeds)")
     ax.set_title("cluster formation")
     ax.legend(fontsize=8)
     ax = axes[2]
-    sep = [c["separation"] if c["separation"] is not None else np.nan for c in cells]
+    sep = [c.separation if c.separation is not None else np.nan for c in cells]
     ax.bar(x, sep, color="#4c72b0", edgecolor="black")
     ax.axhline(FORMED_SEPARATION, color="gray", linestyle="--", linewidth=1)
     ax.text(len(cells) - 0.45, FORMED_SEPARATION + 0.02, "formed", fontsize=8, color="gray", ha="right")
@@ -326,25 +309,22 @@ def plot_sweep(summary: dict[str, Any], path: Path) -> Path:
         ax.set_xlim(-0.6, len(cells) - 0.4)
         ax.set_xlabel(key_names)
         ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle(
-        f"sweep {summary['sweep']} {summary['name']}: {summary['runs']} runs, "
-        f"success rate {summary['success_rate']:.0%}"
-    )
+    fig.suptitle(f"sweep {summary.sweep} {summary.name}: {summary.runs} runs, success rate {summary.success_rate:.0%}")
     return _save(fig, path)
 
 
-def plot_sweep_heatmap(summary: dict[str, Any], keys: list[str], path: Path) -> Path:
+def plot_sweep_heatmap(summary: SweepSummary, keys: list[str], path: Path) -> Path:
     """Final test loss (mean over seeds) over the two varied keys."""
-    xs = sorted({c["values"][keys[0]] for c in summary["cells"]}, key=str)
-    ys = sorted({c["values"][keys[1]] for c in summary["cells"]}, key=str)
+    xs = sorted({c.values[keys[0]] for c in summary.cells}, key=str)
+    ys = sorted({c.values[keys[1]] for c in summary.cells}, key=str)
     if all(isinstance(v, int | float) for v in xs):
         xs = sorted(xs)
     if all(isinstance(v, int | float) for v in ys):
         ys = sorted(ys)
     grid = np.full((len(ys), len(xs)), np.nan)
-    for c in summary["cells"]:
-        if c["test_loss"] is not None:
-            grid[ys.index(c["values"][keys[1]]), xs.index(c["values"][keys[0]])] = c["test_loss"]
+    for c in summary.cells:
+        if c.test_loss is not None:
+            grid[ys.index(c.values[keys[1]]), xs.index(c.values[keys[0]])] = c.test_loss
     fig, ax = plt.subplots(figsize=(1.3 * len(xs) + 3, 1.0 * len(ys) + 2.5))
     im = ax.imshow(grid, cmap="viridis_r", origin="lower", aspect="auto")
     for (i, j), value in np.ndenumerate(grid):
@@ -365,5 +345,5 @@ def plot_sweep_heatmap(summary: dict[str, Any], keys: list[str], path: Path) -> 
     ax.set_xlabel(keys[0])
     ax.set_ylabel(keys[1])
     fig.colorbar(im, ax=ax, label="final test loss (mean over seeds)")
-    ax.set_title(f"sweep {summary['sweep']} {summary['name']}")
+    ax.set_title(f"sweep {summary.sweep} {summary.name}")
     return _save(fig, path)

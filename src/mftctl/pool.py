@@ -1,4 +1,10 @@
-"""A local pool of worker subprocesses with one live display: an overall bar and one bar per running run."""
+"""A local pool of persistent workers with one live display: an overall bar and one bar per running run.
+
+Each worker (`mftctl worker --serve`) imports torch once and trains the runs it is handed one after
+another, so a cell costs its training and little else. A run that fails is recorded by its worker, which
+goes on to the next; a worker that dies (killed, out of memory) has its current run marked `crashed`,
+and a fresh worker takes its place for the runs still waiting.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,11 @@ from dataclasses import dataclass, field
 from rich.console import Console
 
 from .config import config_from_json
-from .progress import fields, make_progress
-from .runner import ProgressState, parse_event, progress_state, start_worker, stop_worker
-from .store import ACTIVE, Store
+from .progress import ProgressState, fields, make_progress, progress_state
+from .runner import parse_event, start_server, stop_worker
+from .status import ACTIVE, RunStatus
+from .store import reads, writes
+from .store.engine import Store
 
 
 @dataclass
@@ -27,75 +35,129 @@ class PoolResult:
     left: dict[int, str] = field(default_factory=dict)
 
 
-def _relay(run_id: int, proc: subprocess.Popen, events: queue.Queue) -> None:
+@dataclass
+class _Slot:
+    """One persistent worker and the run it is training (None: idle or starting)."""
+
+    proc: subprocess.Popen
+    run_id: int | None = None
+    state: ProgressState | None = None
+    task: int | None = None
+
+
+def _relay(slot: int, proc: subprocess.Popen, events: queue.Queue) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
         event = parse_event(line)
         if event is not None:
-            events.put((run_id, event))
-    events.put((run_id, None))  # stdout closed: the worker is exiting
+            events.put((slot, event))
+    events.put((slot, None))  # stdout closed: the worker is exiting
 
 
 def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, label: str = "sweep") -> PoolResult:
-    """Run the queued runs, at most `jobs` at a time. Ctrl-C stops the running workers (they are marked
-    killed) and leaves the runs not yet started queued."""
+    """Run the queued runs, at most `jobs` at a time. Ctrl-C stops the running workers (their runs are
+    marked killed) and leaves the runs not yet started queued."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     env = {"MFTCTL_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
     pending = deque(run_ids)
-    active: dict[int, tuple[subprocess.Popen, ProgressState, int]] = {}
+    slots: dict[int, _Slot] = {}
     events: queue.Queue = queue.Queue()
     result = PoolResult()
+    next_slot = iter(range(1 << 30))
+
+    def start() -> None:
+        index = next(next_slot)
+        proc = start_server(store, env=env)
+        slots[index] = _Slot(proc)
+        threading.Thread(target=_relay, args=(index, proc, events), daemon=True).start()
+
+    def hand_out(slot: _Slot, progress) -> None:  # noqa: ANN001
+        """Give the worker the next run still queued, or close its stdin (it exits) when none is left."""
+        while pending:
+            run_id = pending.popleft()
+            run = reads.find_run(store, run_id)
+            if run is None or run.status != RunStatus.queued:
+                result.left[run_id] = "deleted" if run is None else f"{run.status} elsewhere"
+                progress.update(overall, advance=1)
+                continue
+            slot.run_id, slot.state = run_id, progress_state(config_from_json(run.config_json))
+            slot.task = progress.add_task(f"  run {run_id}", total=slot.state.total_steps, **fields(slot.state))
+            try:
+                slot.proc.stdin.write(f"{run_id}\n")
+                slot.proc.stdin.flush()
+            except OSError:  # the worker is exiting (its last run was stopped): the run waits for another
+                pending.appendleft(run_id)
+                progress.remove_task(slot.task)
+                slot.run_id = None
+            return
+        slot.run_id = None
+        slot.proc.stdin.close()
+
+    def finished(slot: _Slot, progress, reason: str | None) -> None:  # noqa: ANN001
+        """The slot's run ended (`done` event), or its worker died mid-run (reason given)."""
+        run_id, slot.run_id = slot.run_id, None
+        progress.remove_task(slot.task)
+        run = reads.find_run(store, run_id)
+        if run is None:  # deleted while it ran
+            result.left[run_id] = "deleted"
+            return
+        if run.status == RunStatus.running and run.pid != slot.proc.pid:  # another mftctl's worker claimed it
+            result.left[run_id] = "running elsewhere"
+            progress.update(overall, advance=1)
+            return
+        if run.status in ACTIVE and reason is not None:  # died without its final word
+            writes.finish_run(store, run_id, RunStatus.crashed, reason)
+        result.statuses[run_id] = reads.get_run(store, run_id).status
+        done = sum(s == RunStatus.completed for s in result.statuses.values())
+        progress.update(overall, advance=1, description=f"{label}: {done} done, {len(result.statuses) - done} failed")
+
     with make_progress(console) as progress:
         overall = progress.add_task(
             f"{label}: 0 done, 0 failed", total=len(run_ids), epoch="", loss="", test="", rate=""
         )
         try:
-            while pending or active:
-                while pending and len(active) < jobs:
-                    run_id = pending.popleft()
-                    run = store.find_run(run_id)
-                    if run is None or run.status != "queued":
-                        result.left[run_id] = "deleted" if run is None else f"{run.status} elsewhere"
-                        progress.update(overall, advance=1)
-                        continue
-                    state = progress_state(config_from_json(run.config_json))
-                    proc = start_worker(store, run_id, env=env)
-                    task = progress.add_task(f"  run {run_id}", total=state.total_steps, **fields(state))
-                    threading.Thread(target=_relay, args=(run_id, proc, events), daemon=True).start()
-                    active[run_id] = (proc, state, task)
+            for _ in range(min(jobs, len(pending))):
+                start()
+            while slots:
                 try:
-                    run_id, event = events.get(timeout=0.5)
+                    index, event = events.get(timeout=0.5)
                 except queue.Empty:
                     continue
-                proc, state, task = active[run_id]
-                if event is not None:
-                    state.apply(event)
-                    progress.update(task, completed=state.done_steps, **fields(state))
-                    continue
-                code = proc.wait()
-                del active[run_id]
-                progress.remove_task(task)
-                run = store.find_run(run_id)
-                if run is None:  # deleted while it ran
-                    result.left[run_id] = "deleted"
-                    continue
-                if run.status == "running" and run.pid != proc.pid:  # another mftctl's worker claimed it
-                    result.left[run_id] = "running elsewhere"
-                    progress.update(overall, advance=1)
-                    continue
-                if run.status in ACTIVE:  # died without its final word
-                    store.finish_run(run_id, "crashed", f"the worker exited with code {code} without finishing")
-                result.statuses[run_id] = store.get_run(run_id).status
-                done = sum(s == "completed" for s in result.statuses.values())
-                progress.update(
-                    overall, advance=1, description=f"{label}: {done} done, {len(result.statuses) - done} failed"
-                )
+                slot = slots[index]
+                if event is None:  # the worker exited: at the end, or died
+                    code = slot.proc.wait()
+                    del slots[index]
+                    if slot.run_id is not None:
+                        finished(slot, progress, f"the worker exited with code {code} without finishing")
+                    if pending:
+                        start()
+                elif event["event"] == "ready":
+                    hand_out(slot, progress)
+                elif event.get("run") != slot.run_id:
+                    continue  # a late event of a run already settled
+                elif event["event"] == "done":
+                    if event.get("status") is None:  # claimed by another mftctl first
+                        result.left[slot.run_id] = "running elsewhere"
+                        progress.remove_task(slot.task)
+                        progress.update(overall, advance=1)
+                        slot.run_id = None
+                    else:
+                        finished(slot, progress, None)
+                    if slot.proc.poll() is None and not slot.proc.stdin.closed:
+                        hand_out(slot, progress)
+                else:
+                    slot.state.apply(event)
+                    progress.update(slot.task, completed=slot.state.done_steps, **fields(slot.state))
         except KeyboardInterrupt:
             result.interrupted = True
-            for proc, _, _ in active.values():
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
-            for run_id, (proc, _, _) in active.items():
-                stop_worker(proc, store, run_id)
-                result.statuses[run_id] = store.get_run(run_id).status
+            for slot in slots.values():
+                if slot.proc.poll() is None:
+                    slot.proc.send_signal(signal.SIGINT)
+            for slot in slots.values():
+                if slot.run_id is not None:
+                    stop_worker(slot.proc, store, slot.run_id)
+                    result.statuses[slot.run_id] = reads.get_run(store, slot.run_id).status
+                else:
+                    slot.proc.kill()
+                    slot.proc.wait()
     return result

@@ -1,14 +1,57 @@
-"""Live progress for runs whose workers report on stdout: a rich progress bar fed by their events."""
+"""Live progress for runs whose workers report on stdout: each run's state folded from its events, and
+the rich progress bar that shows it."""
 
 from __future__ import annotations
 
+import math
 import subprocess
+from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+from .config import ExperimentConfig
 from .render import fmt
-from .runner import ProgressState, parse_event
+from .runner import parse_event
+
+
+@dataclass
+class ProgressState:
+    """What the live view shows of one run, folded from its worker's events."""
+
+    epochs: int
+    steps_per_epoch: int
+    epoch: int = 0
+    step: int = 0
+    loss: float | None = None
+    test_loss: float | None = None
+    samples_per_s: float | None = None
+    status: str | None = None
+    error: str | None = None
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def done_steps(self) -> int:
+        return max(0, self.epoch - 1) * self.steps_per_epoch + self.step
+
+    def apply(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind == "step":
+            self.epoch, self.step, self.loss = event["epoch"], event["step"], event["loss"]
+        elif kind == "epoch":
+            self.epoch, self.step = event["epoch"], self.steps_per_epoch
+            self.loss, self.test_loss = event["train_loss"], event["test_loss"]
+            self.samples_per_s = event["samples_per_s"]
+        elif kind == "done":
+            self.status, self.error = event["status"], event.get("error")
+
+
+def progress_state(config: ExperimentConfig) -> ProgressState:
+    return ProgressState(config.training.epochs, math.ceil(config.data.n_train / config.training.batch_size))
 
 
 def fields(state: ProgressState) -> dict[str, str]:

@@ -1,14 +1,18 @@
-"""The small query language of `list`: sort keys and `--where` conditions, checked and mapped to
-columns (or to JSON paths into the stored config)."""
+"""`mftctl list` as a library: the small query language (sort keys and `--where` conditions, checked and
+mapped to columns or to JSON paths into the stored config) and the listing itself, on the fast read path.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .catalog import RunFilter
 from .config import config_keys
 from .errors import MftctlError
+from .store.catalog import Catalog, RunFilter, RunView, open_catalog
+from .store.location import Location, resolve_location
 
 # User-facing name -> Run column. Metrics read the run's summary columns (its latest epoch).
 COLUMNS = {
@@ -109,3 +113,57 @@ def parse_where(text: str) -> RunFilter:
     if column == "parent_id" and value is None:
         return RunFilter(column, op, None)
     return RunFilter(column or "config_json", op, value, json_path=path)
+
+
+@dataclass
+class Listing:
+    runs: list[RunView]
+    total: int  # runs in the store, before filters and limit
+    location: Location
+
+
+def _current_catalog(location: Location) -> Catalog:
+    """The fast read path, after the full store has created or upgraded the database or marked dead
+    workers' runs crashed where that is needed."""
+    catalog = open_catalog(location)
+    if catalog is not None and not catalog.has_running():
+        return catalog
+    if catalog is not None:
+        catalog.close()
+    from .store.engine import open_store
+    from .store.liveness import reconcile
+
+    store = open_store(location)
+    reconcile(store)
+    store.close()
+    return open_catalog(location)
+
+
+def list_runs(
+    db: str | Path | None = None,
+    *,
+    sort: str | None = None,
+    desc: bool = False,
+    where: list[str] | None = None,
+    limit: int | None = None,
+) -> Listing:
+    """Runs sorted by any column or config key ('-' prefix: descending) and filtered by `--where` terms."""
+    if limit is not None and not 1 <= limit < 2**63:
+        raise MftctlError(f"--limit must be a positive number of runs, not {limit}")
+    column, descending = sort_spec(sort)
+    filters = [parse_where(w) for w in where or []]
+    location = resolve_location(db)
+    catalog = _current_catalog(location)
+    try:
+        runs = catalog.list_runs(sort=column, desc=descending or desc, filters=filters, limit=limit)
+        return Listing(runs, catalog.count_runs(), location)
+    finally:
+        catalog.close()
+
+
+def select_run_ids(db: str | Path | None, run_ids: list[int] | None, where: list[str] | None) -> list[int]:
+    """The ids given, plus those of every run matching all `--where` terms."""
+    ids = set(run_ids or [])
+    if where:
+        ids |= {r.id for r in list_runs(db, where=where).runs}
+    return sorted(ids)

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 from .analysis import load_run_checkpoint
 from .errors import CheckpointError, MftctlError
-from .store import ACTIVE, Store
+from .status import ACTIVE
+from .store import reads, writes
+from .store.engine import Store
 
 
 @dataclass
@@ -26,12 +28,12 @@ class Reanalysed:
 def reanalyse_run(store: Store, run_id: int, on_epoch: Callable[[], None] | None = None) -> Reanalysed:
     from .science.diagnostics import epoch_metrics
 
-    run = store.get_run(run_id)
+    run = reads.get_run(store, run_id)
     result = Reanalysed(run.id)
     if run.status in ACTIVE:
         result.skipped = f"{run.status}: its worker measures each epoch itself"
         return result
-    checkpoints = store.checkpoints(run.id)
+    checkpoints = reads.checkpoints(store, run.id)
     if not checkpoints:
         result.skipped = "no checkpoint: its blob numbers keep the method that made them"
     reports = {}
@@ -44,23 +46,23 @@ def reanalyse_run(store: Store, run_id: int, on_epoch: Callable[[], None] | None
         if on_epoch is not None:
             on_epoch()
     if reports:
-        store.replace_blob_measurements(run.id, reports)
+        writes.replace_blob_measurements(store, run.id, reports)
     result.epochs = sorted(reports)
-    result.kept = [e.epoch for e in store.epochs(run.id) if e.epoch not in reports and e.n_clusters is not None]
-    after = store.get_run(run.id)
+    result.kept = [e.epoch for e in reads.epochs(store, run.id) if e.epoch not in reports and e.n_clusters is not None]
+    after = reads.get_run(store, run.id)
     result.n_blobs, result.separation, result.blob_method = after.n_clusters, after.separation, after.blob_method
     return result
 
 
 def checkpoint_count(store: Store, run_ids: list[int]) -> int:
-    return sum(len(store.checkpoints(i)) for i in run_ids)
+    return sum(len(reads.checkpoints(store, i)) for i in run_ids)
 
 
 def select_runs(store: Store, run_ids: list[int], everything: bool) -> list[int]:
     if everything == bool(run_ids):
         raise MftctlError("give run ids, or --all (one of them)")
     if everything:
-        return store.run_ids()
-    for run_id in run_ids:
-        store.get_run(run_id)  # a one-line error for an unknown id, before any work
-    return sorted(set(run_ids))
+        return reads.run_ids(store)
+    ids = sorted(set(run_ids))
+    reads.runs_by_id(store, ids)  # a one-line error for an unknown id, before any work
+    return ids

@@ -17,19 +17,21 @@ from rich.table import Table
 from rich.text import Text
 
 from .config import flatten
+from .status import RunStatus
 from .terminal import safe
 
 if TYPE_CHECKING:
-    from .store import Checkpoint, Epoch, Run
+    from .store.tables import Checkpoint, Epoch, Run
+    from .sweep_summary import CellSummary, SweepSummary
 
-STATUS_STYLE = {
-    "completed": "green",
-    "running": "cyan",
-    "queued": "blue",
-    "failed": "red",
-    "crashed": "red",
-    "killed": "yellow",
-}
+
+def _status_style(status: str) -> str:
+    return RunStatus(status).style if status in RunStatus.__members__ else ""
+
+
+def _status(status: str) -> str:
+    style = _status_style(status)
+    return f"[{style}]{safe(status)}[/]" if style else safe(status)
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -83,6 +85,17 @@ def run_record(run: Run, *, with_config: bool = False) -> dict[str, Any]:
     return record
 
 
+def run_json(run: Run, epochs: list[Epoch], checkpoints: list[Checkpoint], children: list[Run]) -> dict[str, Any]:
+    """What `show --format json` prints: the run record with its error, facts, epochs, checkpoints, children."""
+    return run_record(run, with_config=True) | {
+        "error": run.error,
+        "extra": run.extra,
+        "epochs": [e.model_dump(exclude={"diagnostics_json", "id"}) | {"diagnostics": e.diagnostics} for e in epochs],
+        "checkpoints": [c.model_dump(exclude={"id"}) for c in checkpoints],
+        "children": [c.id for c in children],
+    }
+
+
 def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, default=str)
 
@@ -129,7 +142,7 @@ def runs_table(runs: list[Run], title: str | None = None) -> Table:
         table.add_row(
             str(run.id),
             name,
-            f"[{STATUS_STYLE.get(run.status, '')}]{run.status}[/]",
+            _status(run.status),
             run.preset or "-",
             f"{c['data']['d']}×{c['model']['hidden_size']}",
             c["training"]["optimizer"],
@@ -244,7 +257,7 @@ def run_detail(
     children: list[Run],
     config_title: str,
 ) -> Group:
-    status = Text(run.status, style=STATUS_STYLE.get(run.status, ""))
+    status = Text(run.status, style=_status_style(run.status))
     wall = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
     facts = [
         ("run", f"{run.id}  {run.name}"),
@@ -356,7 +369,7 @@ def diagnosis_view(result: dict[str, Any]) -> Group:
 REFERENCE_NAMES = {"zero": "output 0", "identity": "identity", "bayes": "Bayes posterior mean"}
 
 
-def stage2_table(store, parent: Run, children: list[Run]) -> Table:  # noqa: ANN001
+def stage2_table(parent: Run, children: list[Run], epochs: dict[int, list[Epoch]]) -> Table:
     """Children against the parent's test loss at the fitted checkpoint, and how fast they got there."""
     from .stage2 import time_to_reach
 
@@ -373,11 +386,11 @@ def stage2_table(store, parent: Run, children: list[Run]) -> Table:  # noqa: ANN
         "reaches parent at",
     ):
         table.add_column(name, justify="left" if name in ("control", "mixture", "status") else "right")
-    parent_epochs = {e.epoch: e for e in store.epochs(parent.id)}
+    parent_epochs = {e.epoch: e for e in epochs.get(parent.id, [])}
     for child in children:
         extra = child.extra
         target = parent_epochs.get(extra.get("parent_epoch"))
-        reach = time_to_reach(store.epochs(child.id), target.test_loss) if target else None
+        reach = time_to_reach(epochs.get(child.id, []), target.test_loss) if target else None
         table.add_row(
             str(child.id),
             extra.get("control", "-"),
@@ -418,44 +431,42 @@ def _pm(mean, std, digits: int = 4) -> str:  # noqa: ANN001
     return fmt(mean, digits) + (f" ± {fmt(std, 2)}" if std is not None else "")
 
 
-def sweep_summary_view(summary: dict[str, Any]) -> Group:
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["statuses"].items()))
-    rate = summary["success_rate"]
+def sweep_summary_view(summary: SweepSummary) -> Group:
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items()))
+    rate = summary.success_rate
     head = (
-        f"[bold]sweep {summary['sweep']} {safe(summary['name'])}[/]: {summary['runs']} runs ({counts}); "
-        f"success rate {rate:.0%}"
+        f"[bold]sweep {summary.sweep} {safe(summary.name)}[/]: {summary.runs} runs ({counts}); success rate {rate:.0%}"
         if rate is not None
-        else f"sweep {summary['sweep']}: no runs"
+        else f"sweep {summary.sweep}: no runs"
     )
     table = Table(header_style="bold", box=box.SIMPLE_HEAD)
     for name in ("cell", "seeds", "done", "final test loss", "train s", "speed-up", "K", "separation", "silh."):
         table.add_column(name, justify="left" if name == "cell" else "right")
-    ref = summary["reference"]
-    for c in sorted(summary["cells"], key=lambda c: (c["test_loss"] is None, c["test_loss"] or 0)):
-        mark = " [dim](reference)[/]" if ref and all(c["values"].get(k) == v for k, v in ref.items()) else ""
+    for c in sorted(summary.cells, key=lambda c: (c.test_loss is None, c.test_loss or 0)):
         table.add_row(
-            safe(c["label"]) + mark,
-            str(c["seeds"]),
-            str(c["completed"]),
-            _pm(c["test_loss"], c["test_loss_std"]),
-            _pm(c["train_seconds"], c["train_seconds_std"], 3),
-            "-" if c["speedup"] is None else f"{c['speedup']:.2f}×",
-            fmt(c["n_clusters"], 2) + (OLD_MARK if c.get("old_blob_method") else ""),
-            _pm(c.get("separation"), c.get("separation_std"), 3),
-            fmt(c["silhouette"], 3),
+            safe(c.label) + (" [dim](reference)[/]" if c.is_reference else ""),
+            str(c.seeds),
+            str(c.completed),
+            _pm(c.test_loss, c.test_loss_std),
+            _pm(c.train_seconds, c.train_seconds_std, 3),
+            "-" if c.speedup is None else f"{c.speedup:.2f}×",
+            fmt(c.n_clusters, 2) + (OLD_MARK if c.old_blob_method else ""),
+            _pm(c.separation, c.separation_std, 3),
+            fmt(c.silhouette, 3),
         )
+
+    def labels(cells: list[CellSummary]) -> str:
+        return "; ".join(safe(c.label) for c in cells) or "-"
+
     best = kv_table(
         "best cells",
         [
-            ("fastest", "; ".join(summary["fastest"]) or "-"),
-            ("lowest final test loss", "; ".join(summary["lowest_loss"]) or "-"),
-            (
-                f"best blobs (blobs near {summary['expected_clusters']}, then separation)",
-                "; ".join(summary["best_blobs"]) or "-",
-            ),
+            ("fastest", labels(summary.fastest)),
+            ("lowest final test loss", labels(summary.lowest_loss)),
+            (f"best blobs (blobs near {summary.expected_clusters}, then separation)", labels(summary.best_blobs)),
         ],
     )
-    if any(c.get("old_blob_method") for c in summary["cells"]):
+    if any(c.old_blob_method for c in summary.cells):
         table.caption = OLD_METHOD_NOTE
     return Group(head, table, best)
 
@@ -473,4 +484,27 @@ def sweeps_table(sweeps, counts: dict[int, dict[str, int]]) -> Table:  # noqa: A
             ", ".join(f"{n} {s}" for s, n in sorted(by.items())) or "-",
             fmt(sw.created_at),
         )
+    return table
+
+
+def presets_table() -> Table:
+    from .config import preset_names, preset_summary
+
+    rows = [preset_summary(name) for name in preset_names()]
+    table = Table(title="presets", header_style="bold")
+    for col in rows[0]:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(fmt(v) for v in row.values()))
+    return table
+
+
+def config_table(config, title: str) -> Table:  # noqa: ANN001
+    from .config import describe
+
+    table = Table(title=title, header_style="bold")
+    for col in ("key", "value", "meaning"):
+        table.add_column(col)
+    for key, value, meaning in describe(config):
+        table.add_row(key, safe(value), meaning)
     return table

@@ -1,16 +1,13 @@
 """Which checkpoints a run keeps: the newest full ones (with optimizer and RNG state, for resume) and
 the weights alone at a few evenly spaced epochs (for the blob evolution figure, `diagnose --epoch`,
-`reanalyse` and stage 2). At reference shapes a full checkpoint is 12.6 MB and the weights 4.2 MB."""
+`reanalyse` and stage 2). Sizes at reference shapes are in docs/performance.md."""
 
 from __future__ import annotations
 
 from .config import TrainingConfig
 from .science.checkpoints import is_full_epoch, snapshot_epochs
 
-FULL = "full"
-WEIGHTS = "weights"
-
-__all__ = ["FULL", "WEIGHTS", "full_to_drop", "is_full_epoch", "snapshot_epochs"]
+__all__ = ["full_to_drop", "is_full_epoch", "snapshot_epochs"]
 
 
 def full_to_drop(training: TrainingConfig, full_epochs: list[int]) -> list[int]:

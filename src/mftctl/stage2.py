@@ -11,12 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from .analysis import load_run_checkpoint
-from .config import ExperimentConfig, apply_overrides, validate
+from .config import ExperimentConfig, validate
+from .config_input import apply_overrides
+from .devices import check_fits
 from .errors import MftctlError
-from .runner import check_fits, create_run
-from .store import Run, Store
+from .runner import new_run
+from .status import FITTABLE, names
+from .store import reads
+from .store.engine import Store
+from .store.tables import Run
 
-FITTABLE_STATUSES = ("completed", "killed", "crashed")
 MIXTURE_FIT_SAMPLE = 200_000
 
 
@@ -58,11 +62,11 @@ def plan_children(
     name: str | None = None,
 ) -> list[Run]:
     """Check the parent, fit the mixture, write one queued child row per trace. Refusals write nothing."""
-    parent = store.get_run(parent_id)
-    if parent.status not in FITTABLE_STATUSES:
+    parent = reads.get_run(store, parent_id)
+    if parent.status not in FITTABLE:
         raise MftctlError(
             f"run {parent.id} is {parent.status}; stage 2 needs a finished parent "
-            f"({', '.join(FITTABLE_STATUSES)}) — wait for it or pick another run"
+            f"({names(FITTABLE)}) — wait for it or pick another run"
         )
     loaded = load_run_checkpoint(store, parent, epoch)
     config = child_config(loaded.config, stage2, hidden, overrides)
@@ -109,7 +113,7 @@ def plan_children(
         }
         label = name or f"{parent.name}-s2-{s2.control}"
         children.append(
-            create_run(
+            new_run(
                 store,
                 config,
                 name=f"{label}-{trace}",
@@ -150,7 +154,9 @@ def prepare_child(store: Store, run: Run, config: ExperimentConfig):  # noqa: AN
     model = TwoLayerNet.from_config(config.data.d, config.model)
     with torch.no_grad():
         if extra["control"] == "parent":
-            parent_model = load_run_checkpoint(store, store.get_run(run.parent_id), extra["parent_epoch"]).model()
+            parent_model = load_run_checkpoint(
+                store, reads.get_run(store, run.parent_id), extra["parent_epoch"]
+            ).model()
             model.fc1.weight.copy_(parent_model.fc1.weight)
             model.fc1.bias.copy_(parent_model.fc1.bias)
         else:

@@ -1,7 +1,10 @@
-"""The worker subprocess: load the run row, train, write epochs and checkpoints, end the run.
+"""The worker subprocess: load a run's row, train it, write its epochs and checkpoints, end it. One run
+(`mftctl worker ID`), or one after another as their ids arrive on stdin (`mftctl worker --serve`: the
+pools keep such workers, so torch is imported once per worker, not once per run).
 
 It reports progress to its parent as JSON lines on stdout (one `step` event every quarter second at
-most, one `epoch` event per epoch); the database is the record, stdout only the live view.
+most, one `epoch` event per epoch, one `done` event per run, each naming its run); the database is the
+record, stdout only the live view.
 """
 
 from __future__ import annotations
@@ -19,8 +22,13 @@ from typing import Any
 from .artifacts import save_checkpoint, weights_only
 from .config import TrainingConfig, config_from_json
 from .errors import MftctlError, environment_message
-from .retention import FULL, WEIGHTS, full_to_drop, is_full_epoch, snapshot_epochs
-from .store import HEARTBEAT_S, Run, Store, blob_summary, open_store
+from .retention import full_to_drop, is_full_epoch, snapshot_epochs
+from .status import RunStatus
+from .store import layout, reads, writes
+from .store.engine import Store, open_store
+from .store.layout import FULL, WEIGHTS
+from .store.liveness import HEARTBEAT_S
+from .store.tables import Run, blob_summary
 
 STEP_EVENT_INTERVAL_S = 0.25
 
@@ -49,14 +57,15 @@ class StoreSink:
         t = time.monotonic()
         if t - self._last_step_event >= STEP_EVENT_INTERVAL_S or step == steps:
             self._last_step_event = t
-            emit({"event": "step", "epoch": epoch, "step": step, "steps": steps, "loss": float(loss.detach())})
+            event = {"event": "step", "run": self.run.id, "epoch": epoch, "step": step, "steps": steps}
+            emit(event | {"loss": float(loss.detach())})
 
     def on_epoch(self, record) -> None:  # noqa: ANN001
         values = record.as_dict()
         diagnostics = values.pop("diagnostics")
-        self.store.record_epoch(self.run.id, values, diagnostics)
+        writes.record_epoch(self.store, self.run.id, values, diagnostics)
         summary = {k: v for k, v in blob_summary(diagnostics).items() if k in ("n_clusters", "separation")}
-        emit({"event": "epoch", **values, **summary})
+        emit({"event": "epoch", "run": self.run.id, **values, **summary})
 
     def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
         """Keep what retention.py asks for: a full checkpoint on full epochs (older ones beyond
@@ -65,24 +74,24 @@ class StoreSink:
             self._save(epoch, weights_only(state), WEIGHTS)
             return
         self._save(epoch, state, FULL)
-        full = [c.epoch for c in self.store.checkpoints(self.run.id) if c.kind == FULL]
+        full = [c.epoch for c in reads.checkpoints(self.store, self.run.id) if c.kind == FULL]
         for old in full_to_drop(self.training, full):
             if old in snapshot_epochs(self.training):
                 self._slim(old)
             else:
-                self.store.drop_checkpoint(self.run.id, old)
+                writes.drop_checkpoint(self.store, self.run.id, old)
 
     def _save(self, epoch: int, state: dict[str, Any], kind: str) -> None:
-        path = self.store.new_checkpoint_path(self.run.id, epoch, kind)
+        path = layout.new_checkpoint_path(self.store, self.run.id, epoch, kind)
         size, digest = save_checkpoint(path, state, epoch)
-        self.store.record_checkpoint(self.run.id, epoch, path, size, digest, kind)
+        writes.record_checkpoint(self.store, self.run.id, epoch, path, size, digest, kind)
 
     def _slim(self, epoch: int) -> None:
         """A full checkpoint that is also an evolution snapshot keeps its weights, loses the rest."""
         from .artifacts import load_checkpoint
 
-        row = next(c for c in self.store.checkpoints(self.run.id) if c.epoch == epoch)
-        full_path = self.store.checkpoint_path(row)
+        row = next(c for c in reads.checkpoints(self.store, self.run.id) if c.epoch == epoch)
+        full_path = layout.checkpoint_path(self.store, row)
         self._save(epoch, weights_only(load_checkpoint(full_path, row.sha256)), WEIGHTS)
         full_path.unlink(missing_ok=True)
 
@@ -90,7 +99,7 @@ class StoreSink:
 def _heartbeat(store: Store, run_id: int, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_S):
         try:
-            store.heartbeat(run_id)
+            writes.heartbeat(store, run_id)
         except Exception:  # a busy or vanished database must not kill the training thread
             pass
 
@@ -102,12 +111,19 @@ def _resume_state(store: Store, run: Run) -> dict[str, Any] | None:
         return None
     from .artifacts import load_checkpoint
 
-    ckpt = next(c for c in store.checkpoints(run.id) if c.epoch == epoch)
-    return load_checkpoint(store.checkpoint_path(ckpt), ckpt.sha256)
+    ckpt = next(c for c in reads.checkpoints(store, run.id) if c.epoch == epoch)
+    return load_checkpoint(layout.checkpoint_path(store, ckpt), ckpt.sha256)
+
+
+STOPPED = "stopped by the user (Ctrl-C or SIGTERM)"
+PREEMPTED = (
+    "stopped by Slurm (preempted or at its time limit: SIGUSR2); its checkpoints are kept and it resumes "
+    "from the last one when requeued or when the sweep is run again"
+)
 
 
 def _raise_interrupt(signum, frame):  # noqa: ANN001
-    raise KeyboardInterrupt
+    raise KeyboardInterrupt(PREEMPTED if signum == signal.SIGUSR2 else STOPPED)
 
 
 # Space the worker holds on the database's disk from the start: if the disk fills during the run, it is
@@ -116,7 +132,7 @@ BALLAST_BYTES = 256 * 1024
 
 
 def _hold_ballast(store: Store, run_id: int) -> Path | None:
-    path = store.run_dir(run_id) / ".ballast"
+    path = layout.run_dir(store, run_id) / ".ballast"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as fh:
@@ -128,73 +144,152 @@ def _hold_ballast(store: Store, run_id: int) -> Path | None:
         return None
 
 
-def _finish(store: Store, run_id: int, status: str, error: str | None, ballast: Path | None) -> None:
+def _finish(store: Store, run_id: int, status: RunStatus, error: str | None, ballast: Path | None) -> None:
     """Record the final status; on a full disk, give back the ballast and try once more."""
     try:
-        store.finish_run(run_id, status, error)
+        writes.finish_run(store, run_id, status, error)
     except Exception as exc:
         if ballast is not None:
             ballast.unlink(missing_ok=True)
         message = environment_message(exc)
-        store.finish_run(run_id, "failed" if status == "completed" else status, error or message)
+        final = RunStatus.failed if status == RunStatus.completed else status
+        writes.finish_run(store, run_id, final, error or message)
     finally:
         if ballast is not None:
             ballast.unlink(missing_ok=True)
 
 
-def run_worker(db_path: str, run_id: int) -> int:
+def _prepare_process() -> None:
+    """Once per worker process: the allocator setting, the threads it may use, the heavy imports."""
     from .allocator import keep_large_blocks
-    from .science.train import TrainingDiverged, resolve_device, train
 
     keep_large_blocks()
+    import torch
 
-    store = open_store(db_path, create=False, migrate=False)
-    run = store.get_run(run_id)
+    # Imported now, so that a persistent worker pays for them before its first run, not during it: the
+    # training loop, the blob measurement (scipy), and torch._dynamo, which torch.optim imports on the
+    # first optimizer it builds (over a second here: docs/performance.md).
+    import torch._dynamo  # noqa: F401
+
+    from .science import diagnostics, train  # noqa: F401
+
+    # The pool divides the cores among its workers; a Slurm cell has the cores its allocation gives it.
+    threads = os.environ.get("MFTCTL_THREADS") or os.environ.get("SLURM_CPUS_PER_TASK")
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def run_worker(db: str | None, run_id: int) -> int:
+    """`mftctl worker ID`: train one run, in this process."""
+    _prepare_process()
+    store = open_store(db, create=False, migrate=False)
+    try:
+        return 0 if _run_one(store, run_id) == RunStatus.completed else 1
+    finally:
+        store.close()
+
+
+def serve(db: str | None) -> int:
+    """`mftctl worker --serve`: a worker that stays alive and trains the runs whose ids arrive on stdin,
+    one per line, until stdin closes — torch and the science imported once for all of them. Each run's
+    stderr goes to its own worker.log; a run that fails is recorded and the next one starts. A run stopped
+    by a signal (Ctrl-C, SIGTERM, Slurm's SIGUSR2) ends the worker after it is recorded."""
+    _prepare_process()
+    emit({"event": "ready"})
+    store = None
+    try:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            run_id = int(line)
+            store = store or open_store(db, create=False, migrate=False)  # the parent made it before the first id
+            with _stderr_to(layout.ensure_run_dir(store, run_id) / "worker.log"):
+                status = _run_one(store, run_id)
+            if status == RunStatus.killed:
+                break
+            _restore_signals()
+    except KeyboardInterrupt:  # stopped while waiting for the next run: nothing to record
+        pass
+    finally:
+        if store is not None:
+            store.close()
+    return 0
+
+
+class _stderr_to:
+    """Point this process's stderr (fd 2: Python's, torch's and any library's) at a file, then back."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> None:
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        with open(self.path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+
+
+def _restore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGUSR2):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def _run_one(store: Store, run_id: int) -> RunStatus | None:
+    """Claim the run, train it, record how it ended; its final status (None if it was not ours to run)."""
+    from .science.train import TrainingDiverged, resolve_device, train
+
+    run = reads.get_run(store, run_id)
     try:
         config = config_from_json(run.config_json)
         device = resolve_device(config.device)
     except (MftctlError, ValueError) as exc:  # a bad device, or a row another version wrote: say why
-        store.finish_run(run_id, "failed", f"cannot start: {exc}")
-        emit({"event": "done", "status": "failed", "error": str(exc)})
-        return 1
-    if not store.mark_running(run_id, pid=os.getpid(), device=str(device)):
-        print(f"run {run_id} is {store.get_run(run_id).status}, not queued; nothing to do", file=sys.stderr)
-        return 1
-    if os.environ.get("MFTCTL_THREADS"):  # the pool divides the cores among its workers
-        import torch
-
-        torch.set_num_threads(int(os.environ["MFTCTL_THREADS"]))
+        writes.finish_run(store, run_id, RunStatus.failed, f"cannot start: {exc}")
+        emit({"event": "done", "run": run_id, "status": RunStatus.failed, "error": str(exc)})
+        return RunStatus.failed
+    if not writes.mark_running(store, run_id, pid=os.getpid(), device=str(device)):
+        status = reads.get_run(store, run_id).status
+        print(f"run {run_id} is {status}, not queued; nothing to do", file=sys.stderr)
+        emit({"event": "done", "run": run_id, "status": None, "error": f"{status} elsewhere"})
+        return None
+    print(f"run {run_id}: started by worker {os.getpid()} on {device}", file=sys.stderr, flush=True)
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGUSR2, _raise_interrupt)  # Slurm's warning before preemption or the time limit
     ballast = _hold_ballast(store, run_id)
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(store, run_id, stop), daemon=True).start()
     try:
         resume = _resume_state(store, run)
+        sink = StoreSink(store, run, config.training)
         if run.kind == "stage2":
             from .stage2 import prepare_child
 
             model = prepare_child(store, run, config)
-            train(config, StoreSink(store, run, config.training), model=model, frozen_encoder=True, resume=resume)
+            train(config, sink, model=model, frozen_encoder=True, resume=resume)
         else:
-            train(config, StoreSink(store, run, config.training), resume=resume)
-        status, error = "completed", None
-    except KeyboardInterrupt:
-        status, error = "killed", "stopped by the user (Ctrl-C or SIGTERM)"
+            train(config, sink, resume=resume)
+        status, error = RunStatus.completed, None
+    except KeyboardInterrupt as exc:
+        status, error = RunStatus.killed, (exc.args[0] if exc.args else STOPPED)
     except TrainingDiverged as exc:  # the user's config, not a bug: the message says it all
-        status, error = "failed", str(exc)
+        status, error = RunStatus.failed, str(exc)
     except Exception as exc:
-        status, error = "failed", traceback.format_exc()
+        status, error = RunStatus.failed, traceback.format_exc()
         message = environment_message(exc)
         if message is not None:  # a full disk or a vanished file: say so first, the traceback after
             error = f"{message}\n\n{error}"
     except BaseException:
-        status, error = "failed", traceback.format_exc()
+        status, error = RunStatus.failed, traceback.format_exc()
     finally:
         stop.set()
     # A second Ctrl-C must not interrupt the final write.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
+        signal.signal(signum, signal.SIG_IGN)
     _finish(store, run_id, status, error, ballast)
-    emit({"event": "done", "status": status, "error": error})
-    store.close()
-    return 0 if status == "completed" else 1
+    emit({"event": "done", "run": run_id, "status": status, "error": error})
+    return status

@@ -61,9 +61,9 @@ class NoiseStreams:
     """Standard normal noise from NOISE_STREAMS generators, each filling its own block of rows, in
     parallel threads on CPU.
 
-    torch's CPU normal_ runs on one core (one Mersenne Twister per generator): 40 ms for a reference
-    batch, a sixth of a step on 2 cores and more than half of one on a 16-core machine. Which rows each
-    generator fills is fixed, so the numbers depend on the seed alone, never on the thread count.
+    torch's CPU normal_ runs on one core (one Mersenne Twister per generator), a large share of a step
+    on a many-core machine (docs/performance.md). Which rows each generator fills is fixed, so the
+    numbers depend on the seed alone, never on the thread count.
     """
 
     def __init__(self, seed: int, device: torch.device):

@@ -10,9 +10,8 @@ from ..config import ModelConfig
 
 class _Tanh3(torch.autograd.Function):
     """tanh(z)^3 saving only tanh(z); its backward 3t²(1 − t²)·g is four in-place passes over one new
-    tensor, where autograd would keep both tanh's output and pow's input and run two backward kernels.
-    Each pass over a reference batch's (B, h) costs ~5 ms on CPU: a step's elementwise work is counted
-    in passes."""
+    tensor, where autograd would keep both tanh's output and pow's input and run two backward kernels
+    (a step's elementwise work is counted in passes: docs/performance.md has what one costs)."""
 
     @staticmethod
     def forward(ctx, z):  # noqa: ANN001, ANN205

@@ -1,10 +1,13 @@
 """The schema as an append-only list of named migrations. Never edit one that has shipped: add another.
 
-Kept apart from store.py (and free of SQLAlchemy) so that the fast read path can check the schema
-version without importing the ORM.
+Written in SQLite's dialect; `for_dialect` gives PostgreSQL the same schema (64-bit integers and
+self-numbering keys where SQLite's INTEGER is both, TIMESTAMP WITH TIME ZONE for DATETIME). Free of SQLAlchemy so that
+the fast read path can check the schema version without importing the ORM.
 """
 
 from __future__ import annotations
+
+import re
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     (
@@ -105,7 +108,26 @@ MIGRATIONS.append(
 # Checkpoints are full (optimizer and RNG state: resumable) or the weights alone (retention.py).
 MIGRATIONS.append(("006_checkpoint_kind", ["ALTER TABLE checkpoint ADD COLUMN kind VARCHAR NOT NULL DEFAULT 'full'"]))
 
+# Store-wide settings: on PostgreSQL, the folder of run files that every client and compute node uses.
+MIGRATIONS.append(("007_setting", ["CREATE TABLE mftctl_setting (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"]))
+
 MIGRATION_TABLE = "mftctl_migrations"
+MIGRATION_TABLE_DDL = f"CREATE TABLE IF NOT EXISTS {MIGRATION_TABLE} (name VARCHAR PRIMARY KEY, applied_at DATETIME)"
+
+_POSTGRES = [
+    (re.compile(r"\bINTEGER PRIMARY KEY\b"), "BIGSERIAL PRIMARY KEY"),
+    (re.compile(r"\bINTEGER\b"), "BIGINT"),
+    (re.compile(r"\bDATETIME\b"), "TIMESTAMP WITH TIME ZONE"),
+    (re.compile(r"\bFLOAT\b"), "DOUBLE PRECISION"),
+]
+
+
+def for_dialect(statement: str, dialect: str) -> str:
+    """A migration statement as the given database (sqlite | postgresql) spells it."""
+    if dialect == "postgresql":
+        for pattern, replacement in _POSTGRES:
+            statement = pattern.sub(replacement, statement)
+    return statement
 
 
 MIGRATION_NAMES = [name for name, _ in MIGRATIONS]

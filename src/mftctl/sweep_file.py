@@ -33,22 +33,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import (
-    ExperimentConfig,
-    apply_overrides,
-    config_hash,
-    deep_merge,
-    flatten,
-    parse_toml,
-    preset_dict,
-    read_config_file,
-    read_text_file,
-    validate,
-)
+from .config import ExperimentConfig, config_hash, deep_merge, flatten, preset_dict, validate
+from .config_input import apply_overrides, parse_toml, read_config_file, read_text_file
 from .errors import ConfigError
+from .slurm import slurm_parameters
 
-TOP_KEYS = {"name", "base", "base_config", "seeds", "expected_clusters", "reference", "set", "grid", "zip", "random"}
-TABLE_KEYS = ("set", "grid", "zip", "random", "reference")
+TOP_KEYS = {
+    "name",
+    "base",
+    "base_config",
+    "seeds",
+    "expected_clusters",
+    "reference",
+    "set",
+    "grid",
+    "zip",
+    "random",
+    "slurm",
+}
+TABLE_KEYS = ("set", "grid", "zip", "random", "reference", "slurm")
 # More cells than this is a typo more often than a plan (and expanding a billion would not end):
 # `mftctl sweep FILE --max-cells N` raises the cap on purpose.
 MAX_CELLS = 10_000
@@ -64,12 +67,19 @@ class Cell:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in self.values.items()) or "base"
+        return cell_label(self.values)
 
-    @property
-    def group(self) -> tuple:
-        """The cell without its seed: runs of one group are repeats over seeds."""
-        return tuple((k, v) for k, v in self.values.items() if k != "seed")
+
+def cell_label(values: dict[str, Any]) -> str:
+    """`learning_rate=0.02, batch_size=5000`: a cell's varied values by their last key part."""
+    return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in values.items()) or "base"
+
+
+def is_reference(values: dict[str, Any], reference: dict[str, Any]) -> bool:
+    """Whether a cell (or a group of cells over seeds) is the sweep's reference; a seed named in the
+    reference is passed over, since seeds are pooled."""
+    keys = {k: v for k, v in reference.items() if k != "seed"}
+    return bool(keys) and all(values.get(k) == v for k, v in keys.items())
 
 
 @dataclass
@@ -80,6 +90,8 @@ class SweepSpec:
     varied: list[str]  # varied keys, in the order they were declared
     expected_clusters: int = 3
     reference: dict[str, Any] = field(default_factory=dict)
+    base: str = "reference_3blob"  # the preset the cells start from (their `show` compares with it)
+    slurm: dict[str, Any] = field(default_factory=dict)  # the [slurm] table: sbatch settings for the cells
 
 
 def _literal(value: Any, where: str) -> list[Any]:
@@ -226,12 +238,23 @@ def expand(data: dict[str, Any], *, name: str, text: str, base_dir: Path, max_ce
     if not isinstance(reference, dict):
         raise ConfigError("reference must be a table of key = value picking one cell")
     reference = flatten(reference)
-    if reference and not any(all(c.values.get(k) == v for k, v in reference.items()) for c in cells):
+    if reference and not any(is_reference(c.values, reference) for c in cells):
         raise ConfigError(f"no cell matches reference {reference}")
     expected = data.get("expected_clusters", 3)
     if not isinstance(expected, int) or expected < 1:
         raise ConfigError("expected_clusters must be a positive integer")
-    return SweepSpec(name=name, text=text, cells=cells, varied=varied, expected_clusters=expected, reference=reference)
+    slurm = data.get("slurm", {})
+    slurm_parameters(slurm)  # a typo in [slurm] is refused whichever executor runs the file
+    return SweepSpec(
+        name=name,
+        text=text,
+        cells=cells,
+        varied=varied,
+        expected_clusters=expected,
+        reference=reference,
+        base=base,
+        slurm=slurm,
+    )
 
 
 def load_sweep(path: Path, *, name: str | None = None, max_cells: int = MAX_CELLS) -> SweepSpec:
@@ -244,3 +267,10 @@ def load_sweep(path: Path, *, name: str | None = None, max_cells: int = MAX_CELL
     if not isinstance(name, str) or not name:
         raise ConfigError("name must be a non-empty string")
     return expand(data, name=name, text=text, base_dir=path.parent, max_cells=max_cells)
+
+
+def stored_sweep(text: str, *, name: str, file_path: str | None) -> SweepSpec:
+    """A sweep as recorded in the store, expanded again (`sweep --resume ID`); a base_config file is read
+    relative to where the sweep file was."""
+    base_dir = Path(file_path).parent if file_path else Path.cwd()
+    return expand(parse_toml(text, f"stored sweep {name!r}"), name=name, text=text, base_dir=base_dir)

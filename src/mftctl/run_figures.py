@@ -1,13 +1,15 @@
-"""`mftctl plot`: gather a run's epochs and checkpoints from the store and draw its figures."""
+"""`mftctl plot`: gather a run's (or a sweep's) data from the store and hand it to plots.py, which draws."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .analysis import diagnose, load_run_checkpoint
+from .analysis import diagnose_checkpoint, load_run_checkpoint
 from .errors import MftctlError
 from .render import blob_headline
-from .store import Run, Store
+from .store import layout, reads
+from .store.engine import Store
+from .store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS, Run
 
 MAX_EVOLUTION_FRAMES = 8
 
@@ -18,24 +20,11 @@ def _curve(store: Store, run: Run):
     label = f"run {run.id} {run.name}"
     if run.kind == "stage2":
         label += f" ({run.extra.get('control')})"
-    epochs = store.epochs(run.id)
+    epochs = reads.epochs(store, run.id)
     if not epochs:
         raise MftctlError(f"run {run.id} has no completed epoch yet ({run.status}); nothing to plot")
-    column = lambda name: [getattr(e, name) for e in epochs]  # noqa: E731
-    return Curve(
-        label=label,
-        epoch=column("epoch"),
-        train=column("train_loss"),
-        train_on=column("train_loss_on"),
-        train_off=column("train_loss_off"),
-        test=column("test_loss"),
-        test_on=column("test_loss_on"),
-        test_off=column("test_loss_off"),
-        n_clusters=column("n_clusters"),
-        separation=column("separation"),
-        silhouette=column("silhouette"),
-        correlation=column("correlation"),
-    )
+    columns = EPOCH_VALUE_COLUMNS + BLOB_COLUMNS
+    return Curve(label, [e.epoch for e in epochs], {name: [getattr(e, name) for e in epochs] for name in columns})
 
 
 def _title(run: Run, extra: str = "") -> str:
@@ -50,7 +39,7 @@ def _title(run: Run, extra: str = "") -> str:
 def _frames(store: Store, run: Run) -> list[tuple[int, object]]:
     from .science.diagnostics import pairs_of
 
-    checkpoints = store.checkpoints(run.id)
+    checkpoints = reads.checkpoints(store, run.id)
     if len(checkpoints) > MAX_EVOLUTION_FRAMES:  # evenly spaced, always the first and the last
         step = (len(checkpoints) - 1) / (MAX_EVOLUTION_FRAMES - 1)
         checkpoints = [checkpoints[round(i * step)] for i in range(MAX_EVOLUTION_FRAMES)]
@@ -73,7 +62,7 @@ def plot_runs(
     from .config import validate
     from .science.baselines import reference_losses
 
-    runs = [store.get_run(i) for i in run_ids]
+    runs = reads.runs_by_id(store, run_ids)
     curves = [_curve(store, r) for r in runs]
     first = runs[0]
     references = reference_losses(validate(first.config))
@@ -84,22 +73,22 @@ def plot_runs(
             plots.plot_curves(curves, references, title, folder / f"curves.{fmt}"),
             plots.plot_diagnostics(curves, title, folder / f"diagnostics.{fmt}"),
         ]
-    folder = out or store.run_dir(first.id)
+    folder = out or layout.run_dir(store, first.id)
     paths = [
         plots.plot_curves(curves, references, _title(first), folder / f"curves.{fmt}"),
         plots.plot_diagnostics(curves, _title(first), folder / f"diagnostics.{fmt}"),
     ]
-    children = store.children(first.id)
+    children = reads.children(store, first.id)
     if children:
-        family = [curves[0]] + [_curve(store, c) for c in children if store.epochs(c.id)]
+        family = [curves[0]] + [_curve(store, c) for c in children if reads.epochs(store, c.id)]
         paths.append(
             plots.plot_curves(
                 family, references, _title(first, "\nwith its stage-2 children"), folder / f"children.{fmt}"
             )
         )
-    if not store.checkpoints(first.id):
+    if not reads.checkpoints(store, first.id):
         return paths  # no weights saved: curves only
-    analysis = diagnose(store, first.id, epoch=epoch)
+    analysis = diagnose_checkpoint(store, first.id, epoch=epoch)
     loaded = load_run_checkpoint(store, first, analysis["epoch"])
     model = loaded.model()
     from .science.diagnostics import off_path_pairs, pairs_of
@@ -120,16 +109,17 @@ def plot_runs(
     return paths
 
 
-def plot_sweep(store: Store, sweep_id: int, *, fmt: str = "png", out: Path | None = None) -> list[Path]:
+def plot_sweep_figures(store: Store, sweep_id: int, *, fmt: str = "png", out: Path | None = None) -> list[Path]:
+    """The sweep's summary panels, and a heat map of the final loss when two keys are varied."""
     from . import plots
-    from .sweep_runs import summarize
+    from .sweep_summary import summarize
 
-    summary = summarize(store, store.get_sweep(sweep_id))
-    if not any(c["completed"] for c in summary["cells"]):
+    summary = summarize(store, reads.get_sweep(store, sweep_id))
+    if not summary.finished:
         raise MftctlError(f"sweep {sweep_id} has no completed cell yet; nothing to plot")
     folder = out or store.runs_dir / f"sweep-{sweep_id}"
-    paths = [plots.plot_sweep(summary, folder / f"sweep.{fmt}")]
-    keys = [k for k in summary["varied"] if k != "seed"]
+    paths = [plots.plot_sweep_panels(summary, folder / f"sweep.{fmt}")]
+    keys = [k for k in summary.varied if k != "seed"]
     if len(keys) == 2:
         paths.append(plots.plot_sweep_heatmap(summary, keys, folder / f"heatmap.{fmt}"))
     return paths

@@ -1,0 +1,146 @@
+"""Housekeeping: presets and config keys, the database (info, upgrade, gc), and the internal worker."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ..terminal import safe
+from .common import ConfigFileOption, DbOption, Format, SetOption, console, print_data
+
+db_app = typer.Typer(help="Database maintenance.\n\nExample: mftctl db info", no_args_is_help=True)
+config_app = typer.Typer(help="Presets and config keys.\n\nExample: mftctl config show quick", no_args_is_help=True)
+
+
+def presets(
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+) -> None:
+    """List the named presets with their main settings.
+
+    Example: mftctl presets
+    """
+    from ..config import preset_dict, preset_names
+    from ..render import presets_table, to_json
+
+    if format is not Format.table:
+        print_data(to_json({name: preset_dict(name) for name in preset_names()}))
+        return
+    console.print(presets_table())
+    console.print("Full values: `mftctl config show PRESET`")
+
+
+@config_app.command("show")
+def config_show(
+    preset: Annotated[str, typer.Argument(help="A preset name.")] = "reference_3blob",
+    config_file: ConfigFileOption = None,
+    set_: SetOption = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+) -> None:
+    """Print a full, validated config: a preset plus an optional file and overrides.
+
+    Example: mftctl config show quick --set training.epochs=2 --format json
+    """
+    from ..config_input import load_config
+    from ..render import config_table
+
+    config = load_config(preset, config_file, set_ or [])
+    if format is not Format.table:
+        print_data(config.model_dump_json(indent=2))
+        return
+    console.print(config_table(config, f"config ({preset})"))
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Apply pending schema migrations (mftctl also does this on first use).
+
+    Example: mftctl db upgrade --db old.db
+    """
+    from ..store import open_store, schema_status, upgrade
+
+    store = open_store(db, create=False, migrate=False, check_pending=False)
+    applied = upgrade(store)
+    where = safe(store.location)
+    console.print(
+        f"{where}: applied {', '.join(applied)}"
+        if applied
+        else f"{where}: schema is current ({schema_status(store)[0][-1]})"
+    )
+
+
+@db_app.command("info")
+def db_info(db: DbOption = None) -> None:
+    """Where the database is, its schema version and how many runs it holds.
+
+    Example: mftctl db info
+    """
+    from ..render import kv_table
+    from ..store import open_store, reads, schema_status
+
+    store = open_store(db, create=False)
+    applied, pending = schema_status(store)
+    where = str(store.path.resolve()) if store.path else store.location.shown
+    console.print(
+        kv_table(
+            "database",
+            [
+                ("store", safe(where)),
+                ("engine", store.dialect),
+                ("schema", applied[-1] if applied else "-"),
+                ("pending migrations", ", ".join(pending) or "none"),
+                ("runs", reads.count_runs(store)),
+                ("artefacts", safe(store.runs_dir.resolve())),
+            ],
+        )
+    )
+
+
+def gc(
+    dry_run: Annotated[bool, typer.Option(help="Report, delete nothing.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Remove checkpoint files no row accounts for, and checkpoint rows whose files are gone.
+
+    Example: mftctl gc --dry-run
+    """
+    from ..store import open_store
+    from ..store.gc import collect, find_garbage
+    from ..store.liveness import reconcile
+
+    store = open_store(db, create=False)
+    reconcile(store)
+    garbage = find_garbage(store)
+    for path in garbage.orphans:
+        console.print(f"{'would remove' if dry_run else 'removed'} file {safe(path)}", soft_wrap=True)
+    for ckpt in garbage.lost:
+        verb = "would drop" if dry_run else "dropped"
+        console.print(f"{verb} row: run {ckpt.run_id} epoch {ckpt.epoch} ({safe(ckpt.path)} is gone)")
+    if not dry_run:
+        collect(store, garbage)
+    console.print(
+        f"{len(garbage.orphans)} orphan file(s), {len(garbage.lost)} row(s) without a file" + (" (dry run)" * dry_run)
+    )
+
+
+def worker(
+    run_id: Annotated[int | None, typer.Argument(help="Run to execute.")] = None,
+    serve: Annotated[bool, typer.Option(help="Train the runs whose ids arrive on stdin, one per line.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Internal: the subprocess that trains runs. Example: mftctl worker 3 --db mftctl.db"""
+    from ..errors import MftctlError
+    from ..worker import run_worker
+    from ..worker import serve as serve_runs
+
+    if (run_id is None) != serve:
+        raise MftctlError("give a run id, or --serve (one of them)")
+    raise typer.Exit(serve_runs(db) if serve else run_worker(db, run_id))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(presets)
+    app.add_typer(config_app, name="config")
+    app.add_typer(db_app, name="db")
+    app.command()(gc)
+    app.command(hidden=True)(worker)

@@ -1,0 +1,125 @@
+"""Commands that look at weights: diagnose, plot, reanalyse."""
+
+from __future__ import annotations
+
+import contextlib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import MftctlError
+from .common import DbOption, Format, console, err_console, print_data
+
+
+class FigureFormat(StrEnum):
+    png = "png"
+    svg = "svg"
+    pdf = "pdf"
+
+
+EpochOption = Annotated[int | None, typer.Option(help="Checkpoint epoch (default: the run's last).")]
+
+
+def diagnose(
+    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    epoch: EpochOption = None,
+    recompute: Annotated[bool, typer.Option(help="Ignore the cached analysis and compute it again.")] = False,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Blob analysis of a checkpoint: the blob measurement (the same numbers as `list`), each blob's mass,
+    centre and valley depth, the GMM shape model with BIC over K, the off-path control and the reference
+    losses. Kept in the database: a second call is a lookup.
+
+    Example: mftctl diagnose 3 --epoch 10
+    """
+    from ..analysis import diagnose_checkpoint
+    from ..render import diagnosis_view, to_json
+    from ..store import open_store
+
+    store = open_store(db, create=False)
+    with console.status("analysing weight pairs...") if format is Format.table else contextlib.nullcontext():
+        result = diagnose_checkpoint(store, run_id, epoch=epoch, recompute=recompute)
+    if format is Format.table:
+        console.print(diagnosis_view(result))
+    else:
+        print_data(to_json(result))
+
+
+def plot(
+    run_ids: Annotated[
+        list[int] | None, typer.Argument(help="One run for all its figures; several to overlay curves.")
+    ] = None,
+    epoch: EpochOption = None,
+    format: Annotated[FigureFormat, typer.Option("--format", "-f", help="png, svg or pdf.")] = FigureFormat.png,
+    out: Annotated[Path | None, typer.Option(help="Folder for the files (default: the run's folder).")] = None,
+    animate: Annotated[bool, typer.Option(help="Also write the blob evolution as a GIF.")] = False,
+    sweep: Annotated[
+        int | None, typer.Option(help="Plot sweep ID's summary panels (and a heat map for 2 keys).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Draw a run's figures: loss curves with reference lines, diagnostics over epochs, the weight-pair
+    scatter with GMM ellipses beside the off-path control, and the blob evolution.
+
+    Example: mftctl plot 3 --animate   |   mftctl plot 3 4 5  (overlaid curves)   |   mftctl plot --sweep 1
+    """
+    from ..run_figures import plot_runs, plot_sweep_figures
+    from ..store import open_store
+
+    if bool(run_ids) == (sweep is not None):
+        raise MftctlError("give run ids, or --sweep SWEEP_ID (one of them)")
+    if out is not None and out.exists() and not out.is_dir():
+        raise MftctlError(f"--out {out} is a file; give a folder for the figures")
+    store = open_store(db, create=False)
+    with console.status("drawing..."):
+        if sweep is not None:
+            paths = plot_sweep_figures(store, sweep, fmt=format.value, out=out)
+        else:
+            paths = plot_runs(store, run_ids, epoch=epoch, fmt=format.value, out=out, animate=animate)
+    for path in paths:
+        print_data(str(path))
+
+
+def reanalyse(
+    run_ids: Annotated[list[int] | None, typer.Argument(help="Runs to measure again.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every run in the database.")] = False,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Measure the blobs of stored runs again from their checkpoints, with the current measurement.
+
+    Runs from the first release carry blob numbers from its sampled DBSCAN (marked † in `list`); this
+    replaces them epoch by epoch. Epochs without a checkpoint keep their numbers and their mark.
+
+    Example: mftctl reanalyse --all   |   mftctl reanalyse 3 4
+    """
+    from dataclasses import asdict
+
+    from rich.progress import Progress
+
+    from ..reanalysis import checkpoint_count, reanalyse_run, select_runs
+    from ..render import reanalysis_table, to_json
+    from ..store import open_store
+    from ..store.liveness import reconcile
+
+    store = open_store(db, create=False)
+    reconcile(store)
+    ids = select_runs(store, run_ids or [], all_)
+    results = []
+    with Progress(console=err_console, transient=True, disable=format is not Format.table) as progress:
+        task = progress.add_task("measuring checkpoints", total=checkpoint_count(store, ids))
+        for run_id in ids:
+            results.append(reanalyse_run(store, run_id, on_epoch=lambda: progress.advance(task)))
+    if format is Format.table:
+        console.print(reanalysis_table(results))
+    else:
+        print_data(to_json([asdict(r) for r in results]))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(diagnose)
+    app.command()(plot)
+    app.command()(reanalyse)

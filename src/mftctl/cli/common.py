@@ -1,0 +1,96 @@
+"""What every command shares: the consoles, the option types, output helpers, and the one error boundary."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import typer.core
+from rich.console import Console
+
+from ..errors import MftctlError, environment_message
+from ..terminal import safe
+
+
+def _console(stderr: bool = False) -> Console:
+    # Piped output (logs, CI, `| less`) has no width; rich would assume 80 and crush the tables.
+    probe = Console(stderr=stderr)
+    wide = not probe.is_terminal and "COLUMNS" not in os.environ
+    # soft_wrap: a line of text (a file path to copy, a message) is never broken at the terminal's width.
+    return Console(stderr=stderr, width=160, soft_wrap=True) if wide else Console(stderr=stderr, soft_wrap=True)
+
+
+console = _console()
+err_console = _console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLite file or PostgreSQL URL (postgresql://user@host/db); default: $MFTCTL_DB, else ./mftctl.db.",
+        show_default=False,
+    ),
+]
+PresetOption = Annotated[str | None, typer.Option("--preset", "-p", help="Named preset (`mftctl presets`).")]
+ConfigFileOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML or JSON file of config sections.", exists=True, dir_okay=False),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override one key, e.g. --set training.learning_rate=0.01 (repeatable)."),
+]
+WhereOption = Annotated[
+    list[str] | None, typer.Option(help="Select runs with KEY OP VALUE (as `mftctl list --where`; repeatable).")
+]
+
+
+def error_line(message: str) -> None:
+    one_line = message.replace("\n", "\\n")  # user text inside a message must not break the line
+    err_console.print(f"[red]Error:[/] {safe(one_line)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1) from None
+
+
+class BoundaryGroup(typer.core.TyperGroup):
+    """The one error boundary, around every command: MftctlError -> `Error: ...` on stderr, exit code 1,
+    no traceback; the machine's failures (a full disk, a vanished file, a lost database) likewise."""
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201
+        try:
+            return super().invoke(ctx)
+        except MftctlError as exc:
+            error_line(str(exc))
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            message = environment_message(exc)
+            if message is None:
+                raise
+            error_line(message)
+
+
+def print_data(text: str) -> None:
+    """Machine-readable output goes to stdout untouched by rich."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def print_records(records: list[dict], fmt: Format) -> bool:
+    """JSON or CSV of plain records on stdout; False for a table (the caller renders it)."""
+    from ..render import to_csv, to_json
+
+    if fmt is Format.json:
+        print_data(to_json(records))
+    elif fmt is Format.csv:
+        print_data(to_csv(records))
+    return fmt is not Format.table

@@ -1,0 +1,274 @@
+"""Commands on single runs: train, list, show, rm, export."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import MftctlError
+from ..terminal import safe
+from .common import (
+    ConfigFileOption,
+    DbOption,
+    Format,
+    PresetOption,
+    SetOption,
+    WhereOption,
+    console,
+    err_console,
+    print_data,
+    print_records,
+)
+
+
+class ConfigView(StrEnum):
+    diff = "diff"
+    full = "full"
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+def train(
+    preset: PresetOption = None,
+    config_file: ConfigFileOption = None,
+    set_: SetOption = None,
+    epochs: Annotated[int | None, typer.Option(help="Shortcut for --set training.epochs=N.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Shortcut for --set seed=N.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (--set device=...).")] = None,
+    name: Annotated[str | None, typer.Option(help="A name for the run (default run-ID).")] = None,
+    detach: Annotated[bool, typer.Option(help="Start the worker and return at once with the run id.")] = False,
+    resume: Annotated[
+        int | None,
+        typer.Option(
+            help="Continue crashed/killed/failed run ID from its last good "
+            "checkpoint (same run id; other options ignored)."
+        ),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Train one run in a worker subprocess, with live progress.
+
+    The config is the preset (default reference_3blob), then --config, then each --set.
+
+    Example: mftctl train --preset quick --set training.learning_rate=0.01
+    """
+    from ..config_input import load_config
+    from ..devices import check_device, check_fits
+    from ..runner import new_run, start_worker
+    from ..store import open_store
+
+    if resume is not None:
+        _resume(resume, detach, db)
+        return
+    overrides = list(set_ or [])
+    overrides += [f"training.epochs={epochs}"] * (epochs is not None) + [f"seed={seed}"] * (seed is not None)
+    overrides += [f'device="{device}"'] * (device is not None)
+    config = load_config(preset, config_file, overrides)
+    check_fits(config)
+    check_device(config.device)  # refuse before any row is written
+    store = open_store(db)
+    run = new_run(store, config, name=name, preset=preset or "reference_3blob")
+    if detach:
+        proc = start_worker(store, run.id, detach=True)
+        console.print(
+            f"run [bold]{run.id}[/] started in the background (pid {proc.pid}); follow it with `mftctl show {run.id}`"
+        )
+        return
+    run_attached(store, run.id)
+    _finish_message(store, run.id)
+
+
+def _resume(run_id: int, detach: bool, db: str | None) -> None:
+    from ..resume import queue_resume
+    from ..runner import start_worker
+    from ..store import open_store
+    from ..store.liveness import reconcile
+
+    store = open_store(db, create=False)
+    reconcile(store)
+    epoch, skipped = queue_resume(store, run_id)
+    for reason in skipped:
+        err_console.print(f"passing over checkpoint {reason}")
+    console.print(
+        f"run [bold]{run_id}[/] resumes after epoch {epoch}"
+        if epoch
+        else f"run [bold]{run_id}[/] has no good checkpoint: it restarts from epoch 1"
+    )
+    if detach:
+        start_worker(store, run_id, detach=True)
+        return
+    run_attached(store, run_id)
+    _finish_message(store, run_id)
+
+
+def run_attached(store, run_id: int) -> None:  # noqa: ANN001
+    """Start the run's worker and show its progress; Ctrl-C stops it and marks it killed."""
+    from ..config import config_from_json
+    from ..progress import follow, progress_state
+    from ..runner import start_worker, stop_worker
+    from ..store import reads
+
+    config = config_from_json(reads.get_run(store, run_id).config_json)
+    proc = start_worker(store, run_id)
+    try:
+        follow(proc, progress_state(config), f"run {run_id}", console)
+    except KeyboardInterrupt:
+        stop_worker(proc, store, run_id)
+        err_console.print(f"run {run_id} stopped and marked killed")
+        raise typer.Exit(130) from None
+
+
+def _finish_message(store, run_id: int) -> None:  # noqa: ANN001
+    from ..render import fmt
+    from ..status import RunStatus
+    from ..store import reads
+    from ..store.liveness import reconcile
+
+    reconcile(store)
+    run = reads.get_run(store, run_id)
+    if run.status == RunStatus.completed:
+        console.print(
+            f"run [bold]{run.id}[/] completed: {run.epochs_done} epochs, test loss {fmt(run.last_test_loss)} "
+            f"(best {fmt(run.best_test_loss)}), {fmt(run.train_seconds, 3)} s training. "
+            f"Next: `mftctl show {run.id}`"
+        )
+        return
+    lines = (run.error or "").strip().splitlines() or ["no reason recorded"]
+    # A traceback's last line names the exception; a message recorded first (disk full) says more.
+    reason = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    raise MftctlError(f"run {run.id} {run.status}: {reason}; `mftctl show {run.id}` has the details")
+
+
+def list_(
+    sort: Annotated[str | None, typer.Option(help="Column or config key; '-' prefix for descending.")] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Sort descending.")] = False,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Filter KEY OP VALUE, e.g. status=completed, training.learning_rate>=0.01, "
+            "status=failed,crashed (repeatable; all must hold)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(help="At most N runs (default 50 for a table, all otherwise)."),
+    ] = None,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """List runs: one SQL query, sorted and filtered by any metric or config key.
+
+    Example: mftctl list --sort -silhouette --where status=completed --limit 10
+    """
+    from ..query import list_runs
+    from ..render import run_record, runs_table
+
+    if limit is None and format is Format.table:
+        limit = 50
+    listing = list_runs(db, sort=sort, desc=desc, where=where, limit=limit)
+    if not print_records([run_record(r, with_config=True) for r in listing.runs], format):
+        title = f"{len(listing.runs)} of {listing.total} runs in {safe(listing.location)}"
+        console.print(runs_table(listing.runs, title=title))
+
+
+def show(
+    run_id: Annotated[int, typer.Argument(help="The run's id (first column of `mftctl list`).")],
+    config_view: Annotated[
+        ConfigView, typer.Option("--config", help="diff: only what differs from the preset; full: every key.")
+    ] = ConfigView.diff,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """One run: status, timings, config, every epoch, checkpoints and children.
+
+    Example: mftctl show 3 --config full
+    """
+    from ..config import config_from_json, diff_from_preset, flatten
+    from ..render import run_detail, run_json, to_json
+    from ..store import open_store, reads
+    from ..store.liveness import reconcile
+
+    store = open_store(db, create=False)
+    reconcile(store)
+    run = reads.get_run(store, run_id)
+    epochs, checkpoints = reads.epochs(store, run_id), reads.checkpoints(store, run_id)
+    children = reads.children(store, run_id)
+    if format is not Format.table:
+        print_data(to_json(run_json(run, epochs, checkpoints, children)))
+        return
+    config = config_from_json(run.config_json)
+    if config_view is ConfigView.diff:
+        rows: list[tuple[str, Any]] = [
+            (k, f"{v[1]}  (preset: {v[0]})") for k, v in diff_from_preset(config, run.preset).items()
+        ]
+        title = f"config: differences from {run.preset or 'reference_3blob'}" + ("" if rows else " (none)")
+    else:
+        rows = list(flatten(config.model_dump()).items())
+        title = "config"
+    console.print(run_detail(run, epochs, checkpoints, rows, children, title))
+
+
+def rm(
+    run_ids: Annotated[list[int] | None, typer.Argument(help="Runs to delete.")] = None,
+    where: WhereOption = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Delete runs: their rows (epochs, checkpoints, analyses) and their files, together.
+
+    Example: mftctl rm 4 5   |   mftctl rm --where status=failed,crashed --yes
+    """
+    from ..query import select_run_ids
+    from ..store import open_store, writes
+    from ..store.liveness import reconcile
+
+    store = open_store(db, create=False)
+    reconcile(store)
+    ids = select_run_ids(store.location, run_ids, where)
+    if not ids:
+        raise MftctlError("no run selected; give run ids or --where")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise MftctlError(f"about to delete {len(ids)} run(s) ({_ids(ids)}); confirm with --yes")
+        typer.confirm(f"Delete {len(ids)} run(s) ({_ids(ids)}) and their files?", abort=True)
+    writes.delete_runs(store, ids)
+    console.print(f"deleted {len(ids)} run(s): {_ids(ids)}")
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(map(str, ids[:20])) + (f" … (+{len(ids) - 20})" if len(ids) > 20 else "")
+
+
+def export(
+    out: Annotated[Path, typer.Argument(help="Folder to write runs.FORMAT and epochs.FORMAT into.")],
+    where: WhereOption = None,
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv or json.")] = ExportFormat.csv,
+    db: DbOption = None,
+) -> None:
+    """Export runs (with their flattened config) and every epoch, for pandas or a spreadsheet.
+
+    Example: mftctl export out/ --where sweep=1   then   pandas.read_csv("out/epochs.csv")
+    """
+    from ..export import export_runs
+    from ..store import open_store
+    from ..store.liveness import reconcile
+
+    store = open_store(db, create=False)
+    reconcile(store)
+    for path in export_runs(store, out, where=where, fmt=format.value):
+        print_data(str(path))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(train)
+    app.command("list")(list_)
+    app.command()(show)
+    app.command()(rm)
+    app.command()(export)

@@ -1,0 +1,182 @@
+"""`mftctl sweep`: run a sweep file (locally or on Slurm), show one, list them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import typer.core
+
+from ..errors import MftctlError
+from ..terminal import safe
+from .common import DbOption, Format, console, err_console, print_data, print_records
+
+
+class Executor(StrEnum):
+    local = "local"
+    slurm = "slurm"
+
+
+class _DefaultRunGroup(typer.core.TyperGroup):
+    """`mftctl sweep FILE` means `mftctl sweep run FILE`; `show` and `list` stay subcommands."""
+
+    def parse_args(self, ctx, args):  # noqa: ANN001, ANN201
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+sweep_app = typer.Typer(
+    cls=_DefaultRunGroup,
+    no_args_is_help=True,
+    help="Many runs from one TOML grid file: parallel, resumable, summarised.\n\n"
+    "Example: mftctl sweep examples/lr_batch.toml --jobs 2   |   mftctl sweep show 1",
+)
+
+
+@sweep_app.command("run")
+def sweep_run(
+    file: Annotated[Path | None, typer.Argument(help="The sweep file (TOML).", exists=True, dir_okay=False)] = None,
+    jobs: Annotated[
+        int | None, typer.Option(help="Workers at once (default: one per core; four per GPU). Slurm: array tasks.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Print the expanded cells and what would run; run nothing.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed/--no-retry", help="Run failed, crashed and killed cells again.")
+    ] = True,
+    resume: Annotated[int | None, typer.Option(help="Resume sweep ID from its stored file text.")] = None,
+    name: Annotated[str | None, typer.Option(help="Record the sweep under this name instead of the file's.")] = None,
+    max_cells: Annotated[
+        int, typer.Option(min=1, help="Refuse sweeps with more cells than this (a guard against typos).")
+    ] = 10_000,
+    executor: Annotated[
+        Executor,
+        typer.Option(help="local: a pool of workers here; slurm: a job array through submitit (PostgreSQL store)."),
+    ] = Executor.local,
+    wait: Annotated[bool, typer.Option(help="Slurm: follow the cells until they finish.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Run a sweep file: every cell validated first, then a pool of workers (or a Slurm job array). Running
+    the same file again (same name) resumes: completed cells are skipped, failed/crashed/killed/unstarted ones
+    run.
+
+    Example: mftctl sweep examples/lr_batch.toml --jobs 2 --dry-run
+    """
+    from ..devices import default_jobs
+    from ..render import sweep_plan_table, sweep_summary_view
+    from ..store import open_store
+    from ..store.liveness import reconcile
+    from ..sweep_file import load_sweep
+    from ..sweep_plan import check_cells, find_target, materialise, plan_sweep
+    from ..sweep_summary import summarize
+
+    if (file is None) == (resume is None):
+        raise MftctlError("give a sweep FILE or --resume SWEEP_ID (one of them)")
+    if jobs is not None and jobs < 1:
+        raise MftctlError(f"--jobs must be at least 1, not {jobs}")
+    # A bad file is refused before the database opens.
+    spec = load_sweep(file, name=name, max_cells=max_cells) if file is not None else None
+    if executor is Executor.slurm:
+        from ..slurm import check_can_submit
+
+        check_can_submit(db, spec)
+    store = open_store(db)
+    reconcile(store)
+    target = find_target(store, spec, file, resume)
+    spec = target.spec
+    check_cells(spec)
+    plans = plan_sweep(store, target, retry_failed=retry_failed)
+    if dry_run:
+        console.print(sweep_plan_table(spec, plans))
+        todo = sum(p.runs for p in plans)
+        console.print(
+            f"{len(plans)} cells, {todo} to run" + (f" (sweep {target.sweep.id} exists)" if target.sweep else "")
+        )
+        return
+    if executor is Executor.slurm:
+        _submit(store, target, plans, jobs, wait)
+        return
+    from ..pool import run_pool
+
+    sweep, to_run = materialise(store, target, plans)
+    skipped = len(plans) - len(to_run)
+    n_jobs = jobs or default_jobs(len(to_run), spec.cells[0].config.device if spec.cells else "cpu")
+    console.print(
+        f"sweep [bold]{sweep.id}[/] {safe(spec.name)}: {len(to_run)} to run on {n_jobs} worker(s), "
+        f"{skipped} skipped (done or not retried)"
+    )
+    result = run_pool(store, to_run, jobs=n_jobs, console=console, label=f"sweep {sweep.id}") if to_run else None
+    console.print(sweep_summary_view(summarize(store, sweep)))
+    if result and result.interrupted:
+        err_console.print(f"interrupted: running cells marked killed; `mftctl sweep --resume {sweep.id}` continues")
+        raise typer.Exit(130)
+
+
+def _submit(store, target, plans, jobs: int | None, wait: bool) -> None:  # noqa: ANN001
+    from ..render import sweep_summary_view
+    from ..slurm import follow_sweep, submit_sweep
+    from ..sweep_plan import materialise
+    from ..sweep_summary import summarize
+
+    sweep, to_run = materialise(store, target, plans)
+    if not to_run:
+        console.print(f"sweep [bold]{sweep.id}[/] {safe(target.spec.name)}: nothing to run (all done or not retried)")
+        return
+    job_id = submit_sweep(store, sweep, to_run, target.spec.slurm, parallelism=jobs)
+    console.print(
+        f"sweep [bold]{sweep.id}[/] {safe(target.spec.name)}: {len(to_run)} cell(s) submitted as Slurm job "
+        f"{safe(job_id)}; follow with `mftctl sweep show {sweep.id}`"
+    )
+    if wait:
+        follow_sweep(store, sweep.id, to_run, console)
+        console.print(sweep_summary_view(summarize(store, sweep)))
+
+
+@sweep_app.command("show")
+def sweep_show(
+    sweep_id: Annotated[int, typer.Argument(help="The sweep's id (`mftctl sweep list`).")],
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="table, json or csv (one row per cell).")
+    ] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Summarise a sweep: success rate, fastest cells, lowest loss, best blobs, speed-up vs the reference,
+    mean ± std over seeds.
+
+    Example: mftctl sweep show 1 --format csv
+    """
+    from ..render import sweep_summary_view, to_json
+    from ..store import open_store, reads
+    from ..store.liveness import reconcile
+    from ..sweep_summary import summarize
+
+    store = open_store(db, create=False)
+    reconcile(store)
+    summary = summarize(store, reads.get_sweep(store, sweep_id))
+    if format is Format.json:
+        print_data(to_json(summary.as_dict()))
+    elif format is Format.csv:
+        print_records(
+            [{k: v for k, v in c.as_dict().items() if k not in ("runs", "statuses")} for c in summary.cells], format
+        )
+    else:
+        console.print(sweep_summary_view(summary))
+
+
+@sweep_app.command("list")
+def sweep_list(db: DbOption = None) -> None:
+    """List the sweeps in the database with their runs by status.
+
+    Example: mftctl sweep list
+    """
+    from ..render import sweeps_table
+    from ..store import open_store, reads
+
+    store = open_store(db, create=False)
+    console.print(sweeps_table(reads.sweeps(store), reads.sweep_status_counts(store)))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(sweep_app, name="sweep")

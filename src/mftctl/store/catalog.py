@@ -1,0 +1,211 @@
+"""The fast read path of `mftctl list` (and of `--where` selections): the run table through the plain
+DB-API driver — the standard library's sqlite3, or psycopg — with no ORM.
+
+Importing SQLAlchemy and SQLModel costs about 0.6 s, more than listing 10,000 runs should take in all.
+This module reads the same table with the same column names; writes.py stays the only writer and
+migrations.py the owner of the schema, and `list` falls back to the full store when the schema needs an
+upgrade or a run shows `running` and must be checked for a dead worker.
+
+The one dialect difference is reading a key of the stored config: SQLite's `json_extract(config_json,
+'$.a.b')` gives a typed SQL value; PostgreSQL's `config_json::jsonb #> '{a,b}'` gives a jsonb value, which
+compares and sorts by JSON type (numbers as numbers), so values are bound as jsonb there.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from ..errors import StoreError
+from ..status import RunStatus
+from .location import Location, postgres_driver
+from .migrations import MIGRATION_NAMES
+
+DATETIME_COLUMNS = ("created_at", "started_at", "finished_at", "heartbeat_at")
+TEXT_COLUMNS = ("name", "kind", "status", "preset", "config_hash", "device", "host", "blob_method")
+OPERATORS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+@dataclass
+class RunFilter:
+    """One `--where` condition: column (a run column, or a JSON path into the config), op, value."""
+
+    column: str
+    op: str
+    value: Any
+    json_path: str | None = None
+
+
+class RunView:
+    """A run row with the attribute names of `tables.Run`, for reading and rendering."""
+
+    def __init__(self, row: dict[str, Any]):
+        self._data = dict(row)
+        for key in DATETIME_COLUMNS:
+            if isinstance(self._data.get(key), str):
+                self._data[key] = datetime.fromisoformat(self._data[key])
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return json.loads(self._data["config_json"])
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return json.loads(self._data["extra_json"]) if self._data.get("extra_json") else {}
+
+
+class _Dialect:
+    """How one database spells a bound value and a config key."""
+
+    mark = "?"
+
+    def config_key(self, path: str) -> tuple[str, list[Any]]:
+        return "json_extract(config_json, ?)", [path]
+
+    def config_value(self, value: Any) -> tuple[str, Any]:
+        return "?", value
+
+    def column_value(self, column: str, value: Any) -> Any:
+        return value
+
+
+class _Postgres(_Dialect):
+    mark = "%s"
+
+    def config_key(self, path: str) -> tuple[str, list[Any]]:
+        return "(config_json::jsonb #> %s::text[])", [path.removeprefix("$.").split(".")]
+
+    def config_value(self, value: Any) -> tuple[str, Any]:
+        return "%s::jsonb", json.dumps(value)
+
+    def column_value(self, column: str, value: Any) -> Any:
+        # PostgreSQL compares a text column only with text: `--where name=5` means the name "5".
+        return str(value) if column in TEXT_COLUMNS and not isinstance(value, str) else value
+
+
+class Catalog:
+    """A read-only connection to the run table."""
+
+    def __init__(self, location: Location):
+        self.location = location
+        if location.is_sqlite:
+            self.dialect: _Dialect = _Dialect()
+            uri = f"file:{quote(str(location.path))}?mode=ro"  # quoted: `?`, `#` and `%` are not URI syntax
+            try:
+                self.con = sqlite3.connect(uri, uri=True, timeout=30)
+                self.con.row_factory = sqlite3.Row
+                self.con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"cannot open database {location.shown}: {exc}; check the file or use another --db"
+                ) from None
+            self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+        else:
+            psycopg = postgres_driver(location)
+            from psycopg.rows import dict_row
+
+            self.dialect = _Postgres()
+            try:
+                self.con = psycopg.connect(
+                    "postgresql://" + location.url.split("://", 1)[1], connect_timeout=10, row_factory=dict_row
+                )
+            except psycopg.Error as exc:
+                reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+                raise StoreError(
+                    f"cannot open database {location.shown}: {reason}; check the server, user and database"
+                ) from None
+            self.con.read_only = True
+            self._errors = (psycopg.Error,)
+
+    def _rows(self, sql: str, params: list[Any] | tuple = ()) -> list[Any]:
+        cur = self.con.execute(sql.replace("?", self.dialect.mark), params)
+        rows = cur.fetchall()
+        if not self.location.is_sqlite:
+            self.con.rollback()  # end the read transaction: a long-lived reader must not hold a snapshot
+        return rows
+
+    def applied_migrations(self) -> list[str] | None:
+        try:
+            return [_first(r) for r in self._rows("SELECT name FROM mftctl_migrations ORDER BY name")]
+        except self._errors:
+            if not self.location.is_sqlite:
+                self.con.rollback()
+            return None
+
+    def has_running(self) -> bool:
+        return bool(self._rows("SELECT 1 FROM run WHERE status = ? LIMIT 1", [RunStatus.running.value]))
+
+    def count_runs(self) -> int:
+        return _first(self._rows("SELECT count(*) FROM run")[0])
+
+    def list_runs(
+        self,
+        *,
+        sort: str | None = None,
+        desc: bool = False,
+        filters: list[RunFilter] | None = None,
+        limit: int | None = None,
+    ) -> list[RunView]:
+        """One query: WHERE from the filters, ORDER BY a column or config path (nulls last), LIMIT."""
+        where, params = [], []
+        for f in filters or []:
+            if f.json_path:
+                target, target_params = self.dialect.config_key(f.json_path)
+                bind = self.dialect.config_value
+            else:
+                target, target_params = f.column, []
+                bind = lambda v, column=f.column: ("?", self.dialect.column_value(column, v))  # noqa: E731
+            if isinstance(f.value, list):
+                bound = [bind(v) for v in f.value]
+                where.append(f"{target} {'NOT IN' if f.op == '!=' else 'IN'} ({', '.join(m for m, _ in bound)})")
+                params += target_params + [v for _, v in bound]
+            elif f.value is None:
+                where.append(f"{target} IS {'NOT ' if f.op == '!=' else ''}NULL")
+                params += target_params
+            else:
+                mark, value = bind(f.value)
+                where.append(f"{target} {OPERATORS[f.op]} {mark}")
+                params += target_params + [value]
+        sql = "SELECT * FROM run"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        direction = "DESC" if desc else "ASC"
+        if sort:
+            key, key_params = self.dialect.config_key(sort) if sort.startswith("$") else (sort, [])
+            sql += f" ORDER BY {key} IS NULL, {key} {direction}, id {direction}"
+            params += key_params * 2
+        else:
+            sql += " ORDER BY id DESC"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [RunView(dict(row)) for row in self._rows(sql, params)]
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _first(row: Any) -> Any:
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+def open_catalog(location: Location) -> Catalog | None:
+    """A read-only catalog, or None when the full store must open the database (missing, old schema)."""
+    if location.is_sqlite and not location.path.exists():
+        return None
+    catalog = Catalog(location)
+    applied = catalog.applied_migrations()
+    if applied is None or applied != MIGRATION_NAMES:
+        catalog.close()
+        return None
+    return catalog

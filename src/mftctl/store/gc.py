@@ -1,0 +1,46 @@
+"""Garbage in a store's runs folder: files no row accounts for, and rows whose file is gone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import layout, reads, writes
+from .engine import Store
+from .tables import Checkpoint
+
+
+@dataclass
+class Garbage:
+    orphans: list[Path] = field(default_factory=list)  # files and run folders no row accounts for
+    lost: list[Checkpoint] = field(default_factory=list)  # checkpoint rows whose file is gone
+
+
+def find_garbage(store: Store) -> Garbage:
+    """Folders of queued and running runs are left alone: their workers write there. Call
+    liveness.reconcile() first, so that a dead worker's run is not taken for a live one."""
+    run_ids, active = set(reads.run_ids(store)), reads.active_run_ids(store)
+    rows = reads.all_checkpoints(store)
+    recorded = {layout.checkpoint_path(store, c).resolve() for c in rows}
+    garbage = Garbage(lost=[c for c in rows if not layout.checkpoint_path(store, c).exists()])
+    if not store.runs_dir.exists():
+        return garbage
+    for folder in sorted(store.runs_dir.iterdir()):
+        if not folder.is_dir() or not folder.name.isdigit():
+            continue
+        run_id = int(folder.name)
+        if run_id not in run_ids:
+            # Only a folder this store made is its garbage: an unmarked one may belong to another database
+            # that shared the folder before runs folders were named after databases.
+            if layout.owns(store, folder):
+                garbage.orphans.append(folder)
+        elif run_id not in active:  # an active run's worker may be writing a checkpoint right now
+            files = layout.checkpoint_files(store, run_id)
+            garbage.orphans.extend(f for _, f in files if f.resolve() not in recorded)
+    return garbage
+
+
+def collect(store: Store, garbage: Garbage) -> None:
+    """Remove what find_garbage found."""
+    layout.remove_files(garbage.orphans)
+    writes.delete_checkpoint_rows(store, [c.id for c in garbage.lost])

@@ -1,0 +1,136 @@
+"""Reads: small typed queries over the store. None of them writes.
+
+(`mftctl list` has its own read path without the ORM: catalog.py.)
+"""
+
+from __future__ import annotations
+
+from sqlmodel import col, func, select
+
+from ..errors import StoreError
+from ..status import ACTIVE, RunStatus
+from .engine import Store
+from .tables import Checkpoint, Diagnosis, Epoch, Run, Sweep
+
+INT64 = range(-(2**63), 2**63)
+
+
+def find_run(store: Store, run_id: int) -> Run | None:
+    if run_id not in INT64:  # no such row can exist, and the database cannot bind the number
+        return None
+    with store.read() as s:
+        return s.get(Run, run_id)
+
+
+def get_run(store: Store, run_id: int) -> Run:
+    run = find_run(store, run_id)
+    if run is None:
+        raise StoreError(f"no run with id {run_id} in {store.location.shown}; `mftctl list` shows the runs")
+    return run
+
+
+def runs_by_id(store: Store, run_ids: list[int]) -> list[Run]:
+    """The runs, in the order asked; a one-line error naming every id that is not there."""
+    wanted = [i for i in run_ids if i in INT64]
+    with store.read() as s:
+        found = {r.id: r for r in s.exec(select(Run).where(col(Run.id).in_(wanted)))}
+    missing = [str(i) for i in run_ids if i not in found]
+    if missing:
+        raise StoreError(f"no run with id {', '.join(missing)} in {store.location.shown}; `mftctl list` shows the runs")
+    return [found[i] for i in run_ids]
+
+
+def run_ids(store: Store) -> list[int]:
+    with store.read() as s:
+        return list(s.exec(select(Run.id).order_by(Run.id)))
+
+
+def active_run_ids(store: Store) -> set[int]:
+    with store.read() as s:
+        return set(s.exec(select(Run.id).where(col(Run.status).in_(ACTIVE))))
+
+
+def running_runs(store: Store) -> list[Run]:
+    with store.read() as s:
+        return list(s.exec(select(Run).where(Run.status == RunStatus.running)))
+
+
+def count_runs(store: Store) -> int:
+    with store.read() as s:
+        return s.exec(select(func.count()).select_from(Run)).one()
+
+
+def children(store: Store, run_id: int) -> list[Run]:
+    with store.read() as s:
+        return list(s.exec(select(Run).where(Run.parent_id == run_id).order_by(Run.id)))
+
+
+def epochs(store: Store, run_id: int) -> list[Epoch]:
+    return epochs_of(store, [run_id])
+
+
+def epochs_of(store: Store, run_ids: list[int]) -> list[Epoch]:
+    with store.read() as s:
+        query = select(Epoch).where(col(Epoch.run_id).in_(run_ids)).order_by(Epoch.run_id, Epoch.epoch)
+        return list(s.exec(query))
+
+
+def checkpoints(store: Store, run_id: int) -> list[Checkpoint]:
+    with store.read() as s:
+        return list(s.exec(select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.epoch)))
+
+
+def all_checkpoints(store: Store) -> list[Checkpoint]:
+    with store.read() as s:
+        return list(s.exec(select(Checkpoint)))
+
+
+def get_diagnosis(store: Store, run_id: int, epoch: int, version: int) -> Diagnosis | None:
+    with store.read() as s:
+        query = select(Diagnosis).where(
+            Diagnosis.run_id == run_id, Diagnosis.epoch == epoch, Diagnosis.version == version
+        )
+        return s.exec(query).first()
+
+
+# --- sweeps ----------------------------------------------------------------------------------------------
+
+
+def find_sweep(store: Store, name: str) -> Sweep | None:
+    """The latest sweep of this name: running a sweep file again resumes it."""
+    with store.read() as s:
+        return s.exec(select(Sweep).where(Sweep.name == name).order_by(col(Sweep.id).desc())).first()
+
+
+def get_sweep(store: Store, sweep_id: int) -> Sweep:
+    sweep = None
+    if sweep_id in INT64:
+        with store.read() as s:
+            sweep = s.get(Sweep, sweep_id)
+    if sweep is None:
+        raise StoreError(f"no sweep with id {sweep_id} in {store.location.shown}; `mftctl sweep list` shows them")
+    return sweep
+
+
+def sweeps(store: Store) -> list[Sweep]:
+    with store.read() as s:
+        return list(s.exec(select(Sweep).order_by(col(Sweep.id).desc())))
+
+
+def sweep_status_counts(store: Store) -> dict[int, dict[str, int]]:
+    """{sweep id: {status: runs}} over every sweep, in one query."""
+    counts: dict[int, dict[str, int]] = {}
+    with store.read() as s:
+        rows = s.exec(
+            select(Run.sweep_id, Run.status, func.count())
+            .where(col(Run.sweep_id).is_not(None))
+            .group_by(Run.sweep_id, Run.status)
+        )
+        for sweep_id, status, n in rows:
+            counts.setdefault(sweep_id, {})[status] = n
+    return counts
+
+
+def sweep_runs(store: Store, sweep_id: int) -> list[Run]:
+    with store.read() as s:
+        return list(s.exec(select(Run).where(Run.sweep_id == sweep_id).order_by(Run.id)))

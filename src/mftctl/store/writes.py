@@ -1,0 +1,269 @@
+"""Writes: the run lifecycle, sweeps, checkpoints and analyses. Each function is one short transaction.
+
+A write that reads a row to decide (is this run still queued?) locks it first (`FOR UPDATE` on
+PostgreSQL; SQLite's write transaction already holds the whole database), so two processes never both
+win. The run's summary columns have one definition, `_refresh_summary`, used by every write that
+changes a run's epochs.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, text
+from sqlmodel import Session, col, func, select
+
+from ..errors import StoreError
+from ..faults import maybe_crash
+from ..status import ACTIVE, FINISHED, RunStatus
+from . import layout
+from .engine import Store
+from .tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS, Checkpoint, Diagnosis, Epoch, Run, Sweep, blob_summary, now
+
+# Tables whose rows belong to one run and carry its epoch.
+_PER_EPOCH = (Diagnosis, Checkpoint, Epoch)
+
+
+def _locked_run(s: Session, run_id: int) -> Run | None:
+    return s.get(Run, run_id, with_for_update=True)
+
+
+def _next_run_id(s: Session, dialect: str) -> int:
+    """Run ids come from a counter and are never reused, even after `rm` of the newest run."""
+    larger = "greatest" if dialect == "postgresql" else "max"
+    s.exec(
+        text(
+            f"UPDATE mftctl_counter SET value = {larger}(value, (SELECT coalesce(max(id), 0) FROM run)) + 1 "
+            "WHERE name = 'run'"
+        )
+    )
+    return s.exec(text("SELECT value FROM mftctl_counter WHERE name = 'run'")).one()[0]
+
+
+def create_run(
+    store: Store,
+    *,
+    name: str,
+    config_json: str,
+    config_hash: str,
+    seed: int,
+    epochs_total: int,
+    preset: str | None = None,
+    kind: str = "train",
+    parent_id: int | None = None,
+    sweep_id: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Run:
+    run = Run(
+        name=name,
+        kind=kind,
+        preset=preset,
+        config_json=config_json,
+        config_hash=config_hash,
+        seed=seed,
+        epochs_total=epochs_total,
+        parent_id=parent_id,
+        sweep_id=sweep_id,
+        extra_json=json.dumps(extra) if extra else None,
+    )
+    with store.write() as s:
+        run.id = _next_run_id(s, store.dialect)
+        run.name = name or f"run-{run.id}"
+        s.add(run)
+    return run
+
+
+def mark_running(store: Store, run_id: int, *, pid: int, device: str) -> bool:
+    """queued -> running, atomically; False if the run was not queued (someone else took it)."""
+    with store.write() as s:
+        run = _locked_run(s, run_id)
+        if run is None or run.status != RunStatus.queued:
+            return False
+        t = now()
+        run.status, run.pid, run.host, run.device = RunStatus.running, pid, socket.gethostname(), device
+        run.started_at = run.heartbeat_at = t
+    return True
+
+
+def heartbeat(store: Store, run_id: int) -> None:
+    with store.write() as s:
+        s.exec(text("UPDATE run SET heartbeat_at = :t WHERE id = :id"), params={"t": now(), "id": run_id})
+
+
+def finish_run(store: Store, run_id: int, status: RunStatus, error: str | None = None) -> bool:
+    """Active -> a finished status; a run already finished keeps the status it has."""
+    assert status in FINISHED
+    with store.write() as s:
+        run = _locked_run(s, run_id)
+        if run is None or run.status not in ACTIVE:
+            return False
+        run.status, run.error, run.finished_at = status, error, now()
+    return True
+
+
+def _refresh_summary(s: Session, run: Run) -> None:
+    """The run's summary columns from its epoch rows: the latest epoch's losses and speed, the best test
+    loss, the training time, and the blob numbers of the latest epoch that has a blob report."""
+    s.flush()
+    epochs_done, best, seconds = s.exec(
+        select(func.max(Epoch.epoch), func.min(Epoch.test_loss), func.sum(Epoch.train_seconds)).where(
+            Epoch.run_id == run.id
+        )
+    ).one()
+    latest = s.exec(select(Epoch).where(Epoch.run_id == run.id).order_by(col(Epoch.epoch).desc())).first()
+    measured = s.exec(
+        select(Epoch)
+        .where(Epoch.run_id == run.id, col(Epoch.n_clusters).is_not(None))
+        .order_by(col(Epoch.epoch).desc())
+    ).first()
+    run.epochs_done, run.best_test_loss, run.train_seconds = epochs_done or 0, best, seconds or 0.0
+    run.last_train_loss = latest.train_loss if latest else None
+    run.last_test_loss = latest.test_loss if latest else None
+    run.samples_per_s = latest.samples_per_s if latest else None
+    for key in BLOB_COLUMNS:
+        setattr(run, key, getattr(measured, key) if measured else None)
+    run.blob_method = measured.blob_method if measured else None
+
+
+def record_epoch(store: Store, run_id: int, values: dict[str, Any], diagnostics: dict[str, Any] | None) -> None:
+    """The epoch row and the run's summary columns, in one short transaction."""
+    row = Epoch(
+        run_id=run_id,
+        epoch=values["epoch"],
+        **{k: values[k] for k in EPOCH_VALUE_COLUMNS},
+        **blob_summary(diagnostics),
+        diagnostics_json=json.dumps(diagnostics) if diagnostics else None,
+    )
+    with store.write() as s:
+        s.add(row)
+        s.flush()
+        maybe_crash("epoch-write", values["epoch"])
+        run = _locked_run(s, run_id)
+        _refresh_summary(s, run)
+        run.heartbeat_at = now()
+
+
+def replace_blob_measurements(store: Store, run_id: int, reports: dict[int, dict[str, Any]]) -> None:
+    """New blob reports for some epochs of a run ({epoch: report}), and the run's summary columns again,
+    in one transaction (`mftctl reanalyse`)."""
+    with store.write() as s:
+        for epoch in s.exec(select(Epoch).where(Epoch.run_id == run_id, col(Epoch.epoch).in_(list(reports)))):
+            for key, value in blob_summary(reports[epoch.epoch]).items():
+                setattr(epoch, key, value)
+            epoch.diagnostics_json = json.dumps(reports[epoch.epoch])
+        _refresh_summary(s, _locked_run(s, run_id))
+
+
+def prepare_resume(store: Store, run_id: int, epoch: int) -> None:
+    """Back to `queued`, keeping epochs and checkpoints up to `epoch` (the checkpoint resumed from) and
+    dropping later ones, so that every epoch is recorded once after the resumed run finishes."""
+    with store.write() as s:
+        run = _locked_run(s, run_id)
+        if run is None or run.status in ACTIVE:
+            return
+        for table in _PER_EPOCH:
+            s.exec(delete(table).where(table.run_id == run_id, table.epoch > epoch))
+        _refresh_summary(s, run)
+        run.status, run.error, run.finished_at, run.pid = RunStatus.queued, None, None, None
+        run.extra_json = json.dumps(run.extra | {"resume_from_epoch": epoch})
+    layout.remove_files([path for e, path in layout.checkpoint_files(store, run_id) if e is not None and e > epoch])
+
+
+# --- checkpoints and analyses ------------------------------------------------------------------------------
+
+
+def _checkpoint_row(s: Session, run_id: int, epoch: int) -> Checkpoint | None:
+    return s.exec(select(Checkpoint).where(Checkpoint.run_id == run_id, Checkpoint.epoch == epoch)).first()
+
+
+def record_checkpoint(
+    store: Store, run_id: int, epoch: int, path: Path, size: int, sha256: str, kind: str = layout.FULL
+) -> None:
+    """Record a checkpoint file, replacing the row of the same epoch if there is one (a full checkpoint
+    slimmed to its weights)."""
+    rel = layout.relative_path(store, path)
+    with store.write() as s:
+        old = _checkpoint_row(s, run_id, epoch)
+        if old is not None:
+            s.delete(old)
+            s.flush()
+        s.add(Checkpoint(run_id=run_id, epoch=epoch, path=rel, bytes=size, sha256=sha256, kind=kind))
+
+
+def drop_checkpoint(store: Store, run_id: int, epoch: int) -> None:
+    """The row, then the file: a crash in between leaves an orphan file for gc, never a row without one."""
+    with store.write() as s:
+        row = _checkpoint_row(s, run_id, epoch)
+        if row is None:
+            return
+        path = layout.checkpoint_path(store, row)
+        s.delete(row)
+    path.unlink(missing_ok=True)
+
+
+def delete_checkpoint_rows(store: Store, ids: list[int]) -> None:
+    with store.write() as s:
+        s.exec(delete(Checkpoint).where(col(Checkpoint.id).in_(ids)))
+
+
+def save_diagnosis(store: Store, run_id: int, epoch: int, version: int, result: dict[str, Any]) -> None:
+    """Replace any earlier analysis of the same checkpoint and version."""
+    with store.write() as s:
+        s.exec(
+            delete(Diagnosis).where(Diagnosis.run_id == run_id, Diagnosis.epoch == epoch, Diagnosis.version == version)
+        )
+        s.add(Diagnosis(run_id=run_id, epoch=epoch, version=version, result_json=json.dumps(result)))
+
+
+# --- sweeps ------------------------------------------------------------------------------------------------
+
+
+def create_sweep(store: Store, *, name: str, file_text: str, file_path: str | None, meta: dict[str, Any]) -> Sweep:
+    sweep = Sweep(name=name, file_text=file_text, file_path=file_path, meta_json=json.dumps(meta))
+    with store.write() as s:
+        s.add(sweep)
+    return sweep
+
+
+def update_sweep_meta(store: Store, sweep_id: int, **changes: Any) -> Sweep:
+    """Merge keys into a sweep's meta (the Slurm job ids of its submissions, say)."""
+    with store.write() as s:
+        sweep = s.get(Sweep, sweep_id, with_for_update=True)
+        sweep.meta_json = json.dumps(sweep.meta | changes)
+    return sweep
+
+
+# --- deleting ---------------------------------------------------------------------------------------------
+
+
+def delete_runs(store: Store, run_ids: list[int]) -> None:
+    """Rows and files together. Refuses running runs, and parents whose children are not deleted too."""
+    ids = sorted(set(run_ids))
+    with store.write() as s:
+        runs = [s.get(Run, i, with_for_update=True) for i in ids]
+        missing = [i for i, r in zip(ids, runs, strict=True) if r is None]
+        if missing:
+            raise StoreError(f"no run with id {', '.join(map(str, missing))}; nothing was deleted")
+        busy = [r.id for r in runs if r.status == RunStatus.running]
+        if busy:
+            raise StoreError(f"run {', '.join(map(str, busy))} is running; stop it first (nothing was deleted)")
+        kids = s.exec(select(Run.id).where(col(Run.parent_id).in_(ids), col(Run.id).not_in(ids))).all()
+        if kids:
+            raise StoreError(
+                f"runs {', '.join(map(str, kids))} are children of runs being deleted; delete them "
+                "too (nothing was deleted)"
+            )
+        files = [
+            layout.checkpoint_path(store, c) for c in s.exec(select(Checkpoint).where(col(Checkpoint.run_id).in_(ids)))
+        ]
+        for table in _PER_EPOCH:
+            s.exec(delete(table).where(col(table.run_id).in_(ids)))
+        for run in sorted(runs, key=lambda r: -r.id):  # children (always newer) before their parents
+            s.delete(run)
+            s.flush()
+    # The files this store recorded, wherever they lie (a run of an old database may have written into a
+    # folder it shared), and the run's own folder in this store's runs folder; nothing else.
+    layout.remove_files(files + [layout.run_dir(store, i) for i in ids])

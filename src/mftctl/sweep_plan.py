@@ -1,0 +1,119 @@
+"""Sweeps in the store: which sweep a file (or `--resume ID`) means, what running it would do to each cell,
+and the run rows of the cells to run. Running the same file again resumes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .devices import check_device, check_fits
+from .errors import MftctlError
+from .resume import queue_resume
+from .runner import new_run
+from .status import RESUMABLE, RunStatus
+from .store import reads, writes
+from .store.engine import Store
+from .store.tables import Sweep
+from .sweep_file import SweepSpec, stored_sweep
+
+
+@dataclass
+class CellPlan:
+    index: int
+    label: str
+    run_id: int | None
+    action: str  # new | retry | resume-queued | done | skip-failed | running
+
+    @property
+    def runs(self) -> bool:
+        return self.action in ("new", "retry", "resume-queued")
+
+
+@dataclass
+class SweepTarget:
+    """The sweep a command works on: its cells, its row (None until first run) and its file."""
+
+    spec: SweepSpec
+    sweep: Sweep | None
+    path: Path | None
+
+
+def find_target(store: Store, spec: SweepSpec | None, path: Path | None, resume: int | None) -> SweepTarget:
+    """A sweep file's sweep (the latest of its name), or a stored sweep by id. A name already used by a
+    different file is refused: the cells would mix."""
+    if resume is not None:
+        sweep = reads.get_sweep(store, resume)
+        spec = stored_sweep(sweep.file_text, name=sweep.name, file_path=sweep.file_path)
+        return SweepTarget(spec, sweep, Path(sweep.file_path) if sweep.file_path else None)
+    assert spec is not None
+    sweep = reads.find_sweep(store, spec.name)
+    if sweep is not None and sweep.file_text != spec.text:
+        raise MftctlError(
+            f"sweep {spec.name!r} (id {sweep.id}) was run from a different file; running this one under "
+            f"the same name would mix unlike cells. Give it its own name with --name NAME, or resume the "
+            f"old one with --resume {sweep.id}"
+        )
+    return SweepTarget(spec, sweep, path)
+
+
+def check_cells(spec: SweepSpec) -> None:
+    """Every refusal before the first row: a cell too large for this machine, or a device it lacks."""
+    for cell in spec.cells:
+        try:
+            check_fits(cell.config, "it")
+            check_device(cell.config.device)
+        except MftctlError as exc:
+            raise MftctlError(f"sweep cell {cell.index} ({cell.label}): {exc}") from None
+
+
+def plan_sweep(store: Store, target: SweepTarget, *, retry_failed: bool) -> list[CellPlan]:
+    """What running the sweep would do to each cell, reading the store only."""
+    existing = {run.config_hash: run for run in reads.sweep_runs(store, target.sweep.id)} if target.sweep else {}
+    plans = []
+    for cell in target.spec.cells:
+        run = existing.get(cell.hash)
+        if run is None:
+            action = "new"
+        elif run.status == RunStatus.completed:
+            action = "done"
+        elif run.status in RESUMABLE:
+            action = "retry" if retry_failed else "skip-failed"
+        elif run.status == RunStatus.queued:
+            action = "resume-queued"
+        else:  # running: another mftctl is on it
+            action = "running"
+        plans.append(CellPlan(cell.index, cell.label, run.id if run else None, action))
+    return plans
+
+
+def materialise(store: Store, target: SweepTarget, plans: list[CellPlan]) -> tuple[Sweep, list[int]]:
+    """Write the sweep row (if new) and the cells' run rows; return the run ids to execute, in order."""
+    spec, sweep = target.spec, target.sweep
+    if sweep is None:
+        meta = {
+            "varied": spec.varied,
+            "reference": spec.reference,
+            "expected_clusters": spec.expected_clusters,
+            "cells": len(spec.cells),
+            "base": spec.base,
+        }
+        file_path = str(target.path) if target.path else None
+        sweep = writes.create_sweep(store, name=spec.name, file_text=spec.text, file_path=file_path, meta=meta)
+    to_run = []
+    for plan, cell in zip(plans, spec.cells, strict=True):
+        if plan.action == "new":
+            run = new_run(
+                store,
+                cell.config,
+                name=f"{spec.name}-{cell.index}",
+                preset=spec.base,
+                sweep_id=sweep.id,
+                extra={"cell": cell.index, "values": cell.values},
+            )
+            plan.run_id = run.id
+        elif plan.action == "retry":  # from its last good checkpoint, if it has one
+            queue_resume(store, plan.run_id)
+        elif plan.action != "resume-queued":
+            continue
+        to_run.append(plan.run_id)
+    return sweep, to_run

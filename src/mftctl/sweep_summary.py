@@ -1,0 +1,152 @@
+"""A sweep at a glance: per cell (seeds pooled) the loss, time, blob numbers and speed-up against the
+reference cell, and the best cells. Plain dataclasses: `sweep show`, its JSON and CSV, and the sweep
+figures all read these."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .status import RunStatus
+from .store import reads
+from .store.engine import Store
+from .store.tables import Run, Sweep
+from .sweep_file import cell_label, is_reference
+
+
+def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None, None
+    return statistics.fmean(present), (statistics.stdev(present) if len(present) > 1 else None)
+
+
+@dataclass
+class CellSummary:
+    values: dict[str, Any]  # the varied keys but the seed
+    runs: list[int]
+    statuses: list[str]
+    completed: int
+    seeds: int
+    test_loss: float | None = None
+    test_loss_std: float | None = None
+    train_seconds: float | None = None
+    train_seconds_std: float | None = None
+    silhouette: float | None = None
+    separation: float | None = None
+    separation_std: float | None = None
+    n_clusters: float | None = None
+    old_blob_method: bool = False  # some numbers come from the first release's measurement
+    is_reference: bool = False
+    speedup: float | None = None  # the reference cell's training time over this one's
+    cluster_gap: float | None = None  # |blobs - expected|
+
+    @property
+    def label(self) -> str:
+        return cell_label(self.values)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"values": data.pop("values"), "label": self.label} | data
+
+
+@dataclass
+class SweepSummary:
+    sweep: int
+    name: str
+    runs: int
+    statuses: dict[str, int]
+    success_rate: float | None
+    expected_clusters: int
+    reference: dict[str, Any]
+    varied: list[str]
+    cells: list[CellSummary] = field(default_factory=list)
+
+    @property
+    def finished(self) -> list[CellSummary]:
+        return [c for c in self.cells if c.completed]
+
+    @property
+    def fastest(self) -> list[CellSummary]:
+        return sorted(self.finished, key=lambda c: c.train_seconds or 1e18)[:3]
+
+    @property
+    def lowest_loss(self) -> list[CellSummary]:
+        return sorted(self.finished, key=lambda c: c.test_loss or 1e18)[:3]
+
+    @property
+    def best_blobs(self) -> list[CellSummary]:
+        """Blob count nearest the expected one, then the clearest separation."""
+
+        def key(c: CellSummary) -> tuple[float, float]:
+            gap = c.cluster_gap if c.cluster_gap is not None else 1e9
+            return gap, -(c.separation if c.separation is not None else -1)
+
+        return sorted(self.finished, key=key)[:3]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `sweep show --format json` record."""
+        data = {k: v for k, v in asdict(self).items() if k != "cells"}
+        return data | {
+            "cells": [c.as_dict() for c in self.cells],
+            "fastest": [c.label for c in self.fastest],
+            "lowest_loss": [c.label for c in self.lowest_loss],
+            "best_blobs": [c.label for c in self.best_blobs],
+        }
+
+
+def _cell(values: dict[str, Any], members: list[Run]) -> CellSummary:
+    done = [r for r in members if r.status == RunStatus.completed]
+    loss, loss_std = _mean_std([r.last_test_loss for r in done])
+    seconds, seconds_std = _mean_std([r.train_seconds for r in done])
+    separation, separation_std = _mean_std([r.separation for r in done])
+    return CellSummary(
+        values=values,
+        runs=[r.id for r in members],
+        statuses=sorted({r.status for r in members}),
+        completed=len(done),
+        seeds=len(members),
+        test_loss=loss,
+        test_loss_std=loss_std,
+        train_seconds=seconds,
+        train_seconds_std=seconds_std,
+        silhouette=_mean_std([r.silhouette for r in done])[0],
+        separation=separation,
+        separation_std=separation_std,
+        n_clusters=_mean_std([r.n_clusters for r in done])[0],
+        old_blob_method=any(r.n_clusters is not None and r.blob_method is None for r in done),
+    )
+
+
+def summarize(store: Store, sweep: Sweep) -> SweepSummary:
+    meta = sweep.meta
+    runs = reads.sweep_runs(store, sweep.id)
+    varied = meta.get("varied", [])
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        values = run.extra.get("values", {})
+        groups.setdefault(tuple((k, values.get(k)) for k in varied if k != "seed"), []).append(run)
+    reference = meta.get("reference") or {}
+    expected = meta.get("expected_clusters", 3)
+    cells = [_cell(dict(key), members) for key, members in groups.items()]
+    ref_cell = next((c for c in cells if is_reference(c.values, reference)), None)
+    for c in cells:
+        c.is_reference = c is ref_cell
+        if ref_cell and ref_cell.train_seconds and c.train_seconds:
+            c.speedup = ref_cell.train_seconds / c.train_seconds
+        c.cluster_gap = None if c.n_clusters is None else abs(c.n_clusters - expected)
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    return SweepSummary(
+        sweep=sweep.id,
+        name=sweep.name,
+        runs=len(runs),
+        statuses=counts,
+        success_rate=counts.get(RunStatus.completed, 0) / len(runs) if runs else None,
+        expected_clusters=expected,
+        reference=reference,
+        varied=varied,
+        cells=cells,
+    )
