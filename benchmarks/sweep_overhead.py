@@ -54,7 +54,7 @@ def main() -> None:
     print(f"{args.cells}-cell quick sweep")
     print(f"  pool, --jobs {args.jobs}, persistent workers: {pool_wall:6.1f} s wall, overhead {pool:5.2f} s per cell")
     print(
-        f"  one process per run (mftctl train x {args.cells}):   {each_wall:6.1f} s wall, overhead {each:5.2f} s per run"
+        f"  one process per run (mftctl train x {args.cells}): {each_wall:6.1f} s wall, overhead {each:5.2f} s per run"
     )
     print(
         f"  mean training seconds per cell: pool {sum(pool_train) / len(pool_train):.2f}, "

@@ -241,10 +241,11 @@ def test_db_upgrade_applies_the_pending_migrations(isolated_db):
             con.execute(statement)
         con.execute("INSERT INTO mftctl_migrations VALUES (?, '2026-01-01')", (name,))
     con.commit()
-    with pytest.raises(StoreError, match=r"needs a schema upgrade \(006_checkpoint_kind, 007_setting\)"):
+    pending = ", ".join(name for name, _ in MIGRATIONS[5:])  # 006_checkpoint_kind, 007_setting, ...
+    with pytest.raises(StoreError, match=rf"needs a schema upgrade \({pending}\)"):
         open_store(isolated_db, migrate=False)
     upgraded = invoke("db", "upgrade")
-    assert upgraded.exit_code == 0 and "applied 006_checkpoint_kind, 007_setting" in upgraded.output
-    assert "schema is current (007_setting)" in invoke("db", "upgrade").output
+    assert upgraded.exit_code == 0 and f"applied {pending}" in upgraded.output
+    assert f"schema is current ({MIGRATIONS[-1][0]})" in invoke("db", "upgrade").output
     columns = {r[1] for r in con.execute("PRAGMA table_info(checkpoint)")}
     assert "kind" in columns

@@ -46,6 +46,8 @@ COLUMNS = {
     "correlation": "correlation",
     "noise_fraction": "noise_fraction",
     "symmetry_error": "symmetry_error",
+    "tag": "tag",  # a run that has this tag (`mftctl tag`)
+    "note": "note",
 }
 
 _WHERE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|==|=|<|>)\s*(.*?)\s*$")
@@ -167,3 +169,35 @@ def select_run_ids(db: str | Path | None, run_ids: list[int] | None, where: list
     if where:
         ids |= {r.id for r in list_runs(db, where=where).runs}
     return sorted(ids)
+
+
+@dataclass
+class Column:
+    """A `list --columns` column: its header and where its value lives."""
+
+    header: str
+    column: str | None = None  # a run column
+    config_key: str | None = None  # or a dotted config key
+
+    def value(self, run: Any) -> Any:
+        if self.column == "tag":
+            return " ".join(run.tags)
+        if self.column is not None:
+            return getattr(run, self.column)
+        from .config import flatten
+
+        return flatten(run.config).get(self.config_key)
+
+
+def parse_columns(text: str) -> list[Column]:
+    """`id,name,lr,batch,test_loss,separation`: run columns (`mftctl list --help`), config keys, or their
+    short names (lr, batch, enc_init, ...)."""
+    from .short_names import LONG_NAMES, short
+
+    columns = []
+    for name in filter(None, (part.strip() for part in text.split(","))):
+        column, path = resolve_key(LONG_NAMES.get(name, name))
+        columns.append(Column(name, column) if column else Column(short(path.removeprefix("$.")), None, path[2:]))
+    if not columns:
+        raise MftctlError("--columns needs at least one column, e.g. --columns id,name,lr,test_loss")
+    return columns

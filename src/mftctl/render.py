@@ -18,7 +18,7 @@ from rich.text import Text
 
 from .config import flatten
 from .status import RunStatus
-from .terminal import safe
+from .terminal import plain, safe
 
 if TYPE_CHECKING:
     from .store.tables import Checkpoint, Epoch, Run
@@ -48,8 +48,8 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def run_record(run: Run, *, with_config: bool = False) -> dict[str, Any]:
-    """A run as plain data: what `list --format json|csv` prints."""
+def run_record(run: Run, *, with_config: bool = False, tags: list[str] | None = None) -> dict[str, Any]:
+    """A run as plain data: what `list --format json|csv` prints (a listed run carries its tags)."""
     config = run.config
     record = {
         "id": run.id,
@@ -79,15 +79,19 @@ def run_record(run: Run, *, with_config: bool = False) -> dict[str, Any]:
         "created": run.created_at.isoformat() if run.created_at else None,
         "started": run.started_at.isoformat() if run.started_at else None,
         "finished": run.finished_at.isoformat() if run.finished_at else None,
+        "tags": list(tags if tags is not None else getattr(run, "tags", None) or []),
+        "note": getattr(run, "note", None),
     }
     if with_config:
         record["config"] = config
     return record
 
 
-def run_json(run: Run, epochs: list[Epoch], checkpoints: list[Checkpoint], children: list[Run]) -> dict[str, Any]:
+def run_json(
+    run: Run, epochs: list[Epoch], checkpoints: list[Checkpoint], children: list[Run], tags: list[str]
+) -> dict[str, Any]:
     """What `show --format json` prints: the run record with its error, facts, epochs, checkpoints, children."""
-    return run_record(run, with_config=True) | {
+    return run_record(run, with_config=True, tags=tags) | {
         "error": run.error,
         "extra": run.extra,
         "epochs": [e.model_dump(exclude={"diagnostics_json", "id"}) | {"diagnostics": e.diagnostics} for e in epochs],
@@ -139,6 +143,8 @@ def runs_table(runs: list[Run], title: str | None = None) -> Table:
     for run in runs:
         c = run.config
         name = safe(run.name) if run.parent_id is None else f"{safe(run.name)} ← {run.parent_id}"
+        if getattr(run, "tags", None):
+            name += " [dim]" + safe(" ".join(f"#{t}" for t in run.tags)) + "[/]"
         table.add_row(
             str(run.id),
             name,
@@ -256,6 +262,7 @@ def run_detail(
     config_rows: list[tuple[str, Any]],
     children: list[Run],
     config_title: str,
+    tags: list[str],
 ) -> Group:
     status = Text(run.status, style=_status_style(run.status))
     wall = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
@@ -275,6 +282,8 @@ def run_detail(
         ("epochs", f"{run.epochs_done}/{run.epochs_total}"),
         ("test loss (last / best)", f"{fmt(run.last_test_loss)} / {fmt(run.best_test_loss)}"),
         ("config hash", run.config_hash),
+        ("tags", " ".join(tags) or "-"),
+        ("note", run.note or "-"),
     ]
     parts: list[Any] = [kv_table("run", facts)]
     parts.append(kv_table(config_title, config_rows) if config_rows else f"[bold]{config_title}[/]")
@@ -441,10 +450,10 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
     )
     table = Table(header_style="bold", box=box.SIMPLE_HEAD)
     for name in ("cell", "seeds", "done", "final test loss", "train s", "speed-up", "K", "separation", "silh."):
-        table.add_column(name, justify="left" if name == "cell" else "right")
+        table.add_column(name, justify="left" if name == "cell" else "right", no_wrap=name == "cell")
     for c in sorted(summary.cells, key=lambda c: (c.test_loss is None, c.test_loss or 0)):
         table.add_row(
-            safe(c.label) + (" [dim](reference)[/]" if c.is_reference else ""),
+            safe(c.short_label) + (" [dim](reference)[/]" if c.is_reference else ""),
             str(c.seeds),
             str(c.completed),
             _pm(c.test_loss, c.test_loss_std),
@@ -455,8 +464,8 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
             fmt(c.silhouette, 3),
         )
 
-    def labels(cells: list[CellSummary]) -> str:
-        return "; ".join(safe(c.label) for c in cells) or "-"
+    def labels(cells: list[CellSummary]) -> Text:
+        return Text("\n".join(plain(c.short_label) for c in cells) or "-")  # one cell per line
 
     best = kv_table(
         "best cells",
@@ -507,4 +516,71 @@ def config_table(config, title: str) -> Table:  # noqa: ANN001
         table.add_column(col)
     for key, value, meaning in describe(config):
         table.add_row(key, safe(value), meaning)
+    return table
+
+
+def comparison_table(comparison) -> Table:  # noqa: ANN001
+    """`mftctl compare`: a column per run; numbers after the first run show their delta against it."""
+    runs = comparison.runs
+    table = Table(
+        title=f"runs {', '.join(str(r.id) for r in runs)} (deltas against run {runs[0].id})",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("")
+    for run in runs:
+        table.add_column(f"{run.id} {safe(run.name)}", justify="right")
+
+    def cell(value: Any, delta: float | None, first: bool) -> str:
+        text = safe(value) if isinstance(value, str) else fmt(value)
+        if first or delta is None or delta == 0:
+            return text
+        return f"{text} [dim]({'+' if delta > 0 else ''}{fmt(delta, 3)})[/]"
+
+    for title, rows in (("config (differing keys)", comparison.config), ("results", comparison.metrics)):
+        table.add_row(f"[bold]{title}[/]", *([""] * len(runs)))
+        for row in rows:
+            table.add_row(
+                safe(row.label),
+                *(cell(v, d, i == 0) for i, (v, d) in enumerate(zip(row.values, row.deltas, strict=True))),
+            )
+        if not rows:
+            table.add_row("[dim](none)[/]", *([""] * len(runs)))
+    return table
+
+
+PIVOT_METRICS = {
+    "test_loss": "final test loss",
+    "train_seconds": "training seconds",
+    "speedup": "speed-up",
+    "n_clusters": "blobs",
+    "separation": "separation",
+    "silhouette": "silhouette",
+}
+
+
+def sweep_pivot_table(summary: SweepSummary, rows: str, columns: str, metric: str) -> Table:
+    """One metric over two varied keys: their values as rows and columns (seeds pooled)."""
+    from .short_names import short
+
+    row_values, column_values, cells = summary.pivot(rows, columns, metric)
+    title = f"sweep {summary.sweep} {safe(summary.name)}: {PIVOT_METRICS[metric]} (mean over seeds)"
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD)
+    table.add_column(f"{short(rows)} \\ {short(columns)}", style="bold")
+    for value in column_values:
+        table.add_column(fmt(value), justify="right")
+    for row in row_values:
+        table.add_row(fmt(row), *(fmt(cells.get((row, col))) for col in column_values))
+    return table
+
+
+def columns_table(runs: list, columns: list, title: str | None = None) -> Table:  # noqa: ANN001
+    """`list --columns`: the chosen columns, in the order given."""
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in columns:
+        table.add_column(
+            safe(column.header), justify="left" if column.column in ("name", "status", "preset") else "right"
+        )
+    for run in runs:
+        table.add_row(*(safe(v) if isinstance(v := column.value(run), str) else fmt(v) for column in columns))
     return table

@@ -28,8 +28,10 @@ def new_run(
     parent_id: int | None = None,
     sweep_id: int | None = None,
     extra: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    note: str | None = None,
 ) -> Run:
-    """A queued run for this config: its row, and its folder marked as this store's."""
+    """A queued run for this config: its row (with its tags and note), and its folder marked as this store's."""
     run = writes.create_run(
         store,
         name=name or "",
@@ -42,6 +44,8 @@ def new_run(
         parent_id=parent_id,
         sweep_id=sweep_id,
         extra=extra,
+        tags=tags,
+        note=note,
     )
     layout.claim_run_dir(store, run.id)
     return run
@@ -108,3 +112,38 @@ def stop_worker(proc: subprocess.Popen, store: Store, run_id: int, *, grace_s: f
     run = reads.find_run(store, run_id)
     if run is not None and run.pid in (None, proc.pid):  # never a run another mftctl's worker claimed
         writes.finish_run(store, run_id, RunStatus.killed, "stopped by the user (Ctrl-C)")
+
+
+def stop_run(store: Store, run_id: int, *, grace_s: float = STOP_GRACE_S) -> str:
+    """`mftctl stop`: end a queued or running run — its worker asked to stop (SIGINT: it records `killed`
+    after its last checkpoint), forced after grace_s — and return its status. Only this host's workers can
+    be signalled; a queued run is simply marked killed."""
+    import socket
+    import time
+
+    from .errors import MftctlError
+    from .status import ACTIVE
+    from .store.liveness import reconcile, worker_alive
+
+    run = reads.get_run(store, run_id)
+    if run.status not in ACTIVE:
+        raise MftctlError(f"run {run_id} is {run.status}; only queued or running runs can be stopped")
+    if run.status == RunStatus.queued:
+        writes.finish_run(store, run_id, RunStatus.killed, "stopped before it started (`mftctl stop`)")
+        return reads.get_run(store, run_id).status
+    if run.host != socket.gethostname():
+        raise MftctlError(
+            f"run {run_id} runs on {run.host} (pid {run.pid}); stop it there (or scancel its Slurm task): "
+            "once its heartbeat stops, `mftctl list` marks it crashed"
+        )
+    deadline = time.monotonic() + grace_s
+    if worker_alive(run.pid):
+        os.kill(run.pid, signal.SIGINT)
+        while worker_alive(run.pid) and reads.get_run(store, run_id).status == RunStatus.running:
+            if time.monotonic() > deadline:
+                os.kill(run.pid, signal.SIGKILL)
+                break
+            time.sleep(0.1)
+    writes.finish_run(store, run_id, RunStatus.killed, "stopped with `mftctl stop`")
+    reconcile(store)
+    return reads.get_run(store, run_id).status

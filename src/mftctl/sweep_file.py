@@ -3,6 +3,7 @@
     name = "lr_batch"              # default: the file's stem
     base = "quick"                 # a preset name, or base_config = "file.toml" (relative to this file)
     seeds = [0, 1]                 # repeat every cell over these seeds (default: the base's seed)
+    tags = ["lr-scan"]             # tags on every cell's run (`mftctl list --where tag=lr-scan`)
     expected_clusters = 3          # for the blob-quality summary
     reference = { "training.learning_rate" = 0.02 }   # the cell speed-ups are measured against
 
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .annotate import check_tag
 from .config import ExperimentConfig, config_hash, deep_merge, flatten, preset_dict, validate
 from .config_input import apply_overrides, parse_toml, read_config_file, read_text_file
 from .errors import ConfigError
@@ -50,6 +52,7 @@ TOP_KEYS = {
     "zip",
     "random",
     "slurm",
+    "tags",
 }
 TABLE_KEYS = ("set", "grid", "zip", "random", "reference", "slurm")
 # More cells than this is a typo more often than a plan (and expanding a billion would not end):
@@ -92,6 +95,7 @@ class SweepSpec:
     reference: dict[str, Any] = field(default_factory=dict)
     base: str = "reference_3blob"  # the preset the cells start from (their `show` compares with it)
     slurm: dict[str, Any] = field(default_factory=dict)  # the [slurm] table: sbatch settings for the cells
+    tags: list[str] = field(default_factory=list)  # tags every cell's run gets
 
 
 def _literal(value: Any, where: str) -> list[Any]:
@@ -244,6 +248,10 @@ def expand(data: dict[str, Any], *, name: str, text: str, base_dir: Path, max_ce
     if not isinstance(expected, int) or expected < 1:
         raise ConfigError("expected_clusters must be a positive integer")
     slurm = data.get("slurm", {})
+    tags = data.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ConfigError(f'tags must be a list of words, e.g. tags = ["lr-scan"], not {tags!r}')
+    tags = [check_tag(t) for t in tags]
     slurm_parameters(slurm)  # a typo in [slurm] is refused whichever executor runs the file
     return SweepSpec(
         name=name,
@@ -254,6 +262,7 @@ def expand(data: dict[str, Any], *, name: str, text: str, base_dir: Path, max_ce
         reference=reference,
         base=base,
         slurm=slurm,
+        tags=tags,
     )
 
 

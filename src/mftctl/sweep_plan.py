@@ -109,6 +109,7 @@ def materialise(store: Store, target: SweepTarget, plans: list[CellPlan]) -> tup
                 preset=spec.base,
                 sweep_id=sweep.id,
                 extra={"cell": cell.index, "values": cell.values},
+                tags=spec.tags,
             )
             plan.run_id = run.id
         elif plan.action == "retry":  # from its last good checkpoint, if it has one

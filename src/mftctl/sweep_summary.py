@@ -8,6 +8,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .short_names import label as short_label
 from .status import RunStatus
 from .store import reads
 from .store.engine import Store
@@ -24,6 +25,7 @@ def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
 
 @dataclass
 class CellSummary:
+    cell: str  # a short id, c0, c1, ... in the order of the sweep file
     values: dict[str, Any]  # the varied keys but the seed
     runs: list[int]
     statuses: list[str]
@@ -46,9 +48,14 @@ class CellSummary:
     def label(self) -> str:
         return cell_label(self.values)
 
+    @property
+    def short_label(self) -> str:
+        """`c3 lr=0.02 batch=5000`: the id and the varied values by their short names."""
+        return f"{self.cell} {short_label(self.values)}" if self.values else self.cell
+
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        return {"values": data.pop("values"), "label": self.label} | data
+        return {"values": data.pop("values"), "label": self.label, "short_label": self.short_label} | data
 
 
 @dataclass
@@ -85,6 +92,17 @@ class SweepSummary:
 
         return sorted(self.finished, key=key)[:3]
 
+    def pivot(self, rows: str, columns: str, metric: str) -> tuple[list[Any], list[Any], dict[tuple, Any]]:
+        """(row values, column values, {(row, column): the metric}) over two varied keys, seeds pooled."""
+
+        def ordered(values: set) -> list:
+            return sorted(values) if all(isinstance(v, int | float) for v in values) else sorted(values, key=str)
+
+        row_values = ordered({c.values.get(rows) for c in self.cells})
+        column_values = ordered({c.values.get(columns) for c in self.cells})
+        table = {(c.values.get(rows), c.values.get(columns)): getattr(c, metric) for c in self.cells}
+        return row_values, column_values, table
+
     def as_dict(self) -> dict[str, Any]:
         """The `sweep show --format json` record."""
         data = {k: v for k, v in asdict(self).items() if k != "cells"}
@@ -96,12 +114,13 @@ class SweepSummary:
         }
 
 
-def _cell(values: dict[str, Any], members: list[Run]) -> CellSummary:
+def _cell(cell: str, values: dict[str, Any], members: list[Run]) -> CellSummary:
     done = [r for r in members if r.status == RunStatus.completed]
     loss, loss_std = _mean_std([r.last_test_loss for r in done])
     seconds, seconds_std = _mean_std([r.train_seconds for r in done])
     separation, separation_std = _mean_std([r.separation for r in done])
     return CellSummary(
+        cell=cell,
         values=values,
         runs=[r.id for r in members],
         statuses=sorted({r.status for r in members}),
@@ -129,7 +148,7 @@ def summarize(store: Store, sweep: Sweep) -> SweepSummary:
         groups.setdefault(tuple((k, values.get(k)) for k in varied if k != "seed"), []).append(run)
     reference = meta.get("reference") or {}
     expected = meta.get("expected_clusters", 3)
-    cells = [_cell(dict(key), members) for key, members in groups.items()]
+    cells = [_cell(f"c{i}", dict(key), members) for i, (key, members) in enumerate(groups.items())]
     ref_cell = next((c for c in cells if is_reference(c.values, reference)), None)
     for c in cells:
         c.is_reference = c is ref_cell

@@ -10,6 +10,11 @@ from rich.markup import escape
 _CONTROL = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)])
 
 
+def plain(text: Any) -> str:
+    """User text for a rich Text object (which never reads markup): control characters removed only."""
+    return str(text).translate(_CONTROL)
+
+
 def safe(text: Any, *, multiline: bool = False) -> str:
     """User text (names, notes, paths, tracebacks) for a rich renderable: control characters and escape
     sequences removed, rich markup escaped, so `[/]` or `[link=…]` in a name is shown as typed."""

@@ -3,7 +3,9 @@ Heavy imports (torch, scikit-learn, matplotlib, even SQLAlchemy) happen inside t
 them, so that `mftctl --help` and `mftctl list` start at once. Errors become one line at one boundary
 (common.BoundaryGroup), around every command.
 
-    runs.py      train, list, show, rm, export
+    runs.py      train, list, show, compare, stop, rm, export
+    annotate.py  tag, note
+    browse.py    ui (Datasette)
     sweeps.py    sweep run | show | list
     stage2.py    stage2
     analysis.py  diagnose, plot, reanalyse
@@ -16,7 +18,7 @@ import sys
 
 import typer
 
-from . import admin, analysis, runs, stage2, sweeps
+from . import admin, analysis, annotate, browse, runs, stage2, sweeps
 from .common import BoundaryGroup, console, err_console
 
 app = typer.Typer(
@@ -29,7 +31,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
     add_completion=False,
 )
-for group in (runs, sweeps, stage2, analysis, admin):
+for group in (runs, annotate, sweeps, stage2, analysis, browse, admin):
     group.register(app)
 
 

@@ -43,6 +43,8 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Shortcut for --set seed=N.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (--set device=...).")] = None,
     name: Annotated[str | None, typer.Option(help="A name for the run (default run-ID).")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Tag the run (repeatable; `list --where tag=NAME`).")] = None,
+    note: Annotated[str | None, typer.Option(help="A note on the run, shown by `show`.")] = None,
     detach: Annotated[bool, typer.Option(help="Start the worker and return at once with the run id.")] = False,
     resume: Annotated[
         int | None,
@@ -59,6 +61,7 @@ def train(
 
     Example: mftctl train --preset quick --set training.learning_rate=0.01
     """
+    from ..annotate import check_tag
     from ..config_input import load_config
     from ..devices import check_device, check_fits
     from ..runner import new_run, start_worker
@@ -73,8 +76,9 @@ def train(
     config = load_config(preset, config_file, overrides)
     check_fits(config)
     check_device(config.device)  # refuse before any row is written
+    tags = [check_tag(t) for t in tag or []]
     store = open_store(db)
-    run = new_run(store, config, name=name, preset=preset or "reference_3blob")
+    run = new_run(store, config, name=name, preset=preset or "reference_3blob", tags=tags, note=note)
     if detach:
         proc = start_worker(store, run.id, detach=True)
         console.print(
@@ -160,22 +164,35 @@ def list_(
         int | None,
         typer.Option(help="At most N runs (default 50 for a table, all otherwise)."),
     ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated columns: run columns, config keys or their short names "
+            "(lr, batch, h, enc_init, ...), e.g. id,name,lr,batch,test_loss,separation."
+        ),
+    ] = None,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
     db: DbOption = None,
 ) -> None:
-    """List runs: one SQL query, sorted and filtered by any metric or config key.
+    """List runs: one SQL query, sorted and filtered by any metric, config key or tag.
 
-    Example: mftctl list --sort -silhouette --where status=completed --limit 10
+    Example: mftctl list --sort -silhouette --where status=completed --where tag=baseline --columns id,lr,separation
     """
-    from ..query import list_runs
-    from ..render import run_record, runs_table
+    from ..query import list_runs, parse_columns
+    from ..render import columns_table, run_record, runs_table
 
+    chosen = parse_columns(columns) if columns is not None else None
     if limit is None and format is Format.table:
         limit = 50
     listing = list_runs(db, sort=sort, desc=desc, where=where, limit=limit)
-    if not print_records([run_record(r, with_config=True) for r in listing.runs], format):
+    if chosen is not None:
+        records = [{c.header: c.value(r) for c in chosen} for r in listing.runs]
+    else:
+        records = [run_record(r, with_config=True) for r in listing.runs]
+    if not print_records(records, format):
         title = f"{len(listing.runs)} of {listing.total} runs in {safe(listing.location)}"
-        console.print(runs_table(listing.runs, title=title))
+        table = columns_table(listing.runs, chosen, title) if chosen else runs_table(listing.runs, title=title)
+        console.print(table)
 
 
 def show(
@@ -200,8 +217,9 @@ def show(
     run = reads.get_run(store, run_id)
     epochs, checkpoints = reads.epochs(store, run_id), reads.checkpoints(store, run_id)
     children = reads.children(store, run_id)
+    tags = reads.tags_of(store, [run_id]).get(run_id, [])
     if format is not Format.table:
-        print_data(to_json(run_json(run, epochs, checkpoints, children)))
+        print_data(to_json(run_json(run, epochs, checkpoints, children, tags)))
         return
     config = config_from_json(run.config_json)
     if config_view is ConfigView.diff:
@@ -212,7 +230,7 @@ def show(
     else:
         rows = list(flatten(config.model_dump()).items())
         title = "config"
-    console.print(run_detail(run, epochs, checkpoints, rows, children, title))
+    console.print(run_detail(run, epochs, checkpoints, rows, children, title, tags))
 
 
 def rm(
@@ -266,9 +284,52 @@ def export(
         print_data(str(path))
 
 
+def compare(
+    run_ids: Annotated[list[int], typer.Argument(help="Two or more run ids; deltas are against the first.")],
+    all_: Annotated[bool, typer.Option("--all", help="Every config key, not only those that differ.")] = False,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Runs side by side: the config keys that differ, then final and best losses, blob numbers, training
+    time and speed, with deltas against the first run.
+
+    Example: mftctl compare 3 4 5   |   mftctl compare 3 4 --all --format csv
+    """
+    from ..compare import compare_runs
+    from ..render import comparison_table
+    from ..store import open_store
+    from ..store.liveness import reconcile
+
+    store = open_store(db, create=False)
+    reconcile(store)
+    comparison = compare_runs(store, run_ids, every_key=all_)
+    if not print_records(comparison.records(), format):
+        console.print(comparison_table(comparison))
+
+
+def stop(
+    run_ids: Annotated[list[int], typer.Argument(help="Runs to stop (queued or running on this host).")],
+    db: DbOption = None,
+) -> None:
+    """Stop detached or runaway runs: each worker is asked to stop (it records `killed` and keeps its
+    checkpoints; `train --resume ID` continues it), and forced after 15 s.
+
+    Example: mftctl stop 7   |   mftctl train --resume 7
+    """
+    from ..runner import stop_run
+    from ..store import open_store, reads
+
+    store = open_store(db, create=False)
+    reads.runs_by_id(store, run_ids)  # every id known before any is stopped
+    for run_id in run_ids:
+        console.print(f"run {run_id}: {stop_run(store, run_id)}")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(train)
     app.command("list")(list_)
     app.command()(show)
+    app.command()(compare)
+    app.command()(stop)
     app.command()(rm)
     app.command()(export)

@@ -140,14 +140,20 @@ def sweep_show(
     format: Annotated[
         Format, typer.Option("--format", "-f", help="table, json or csv (one row per cell).")
     ] = Format.table,
+    pivot: Annotated[
+        str | None, typer.Option(help="Two varied keys ROWS,COLUMNS (short names work): one metric as a grid.")
+    ] = None,
+    metric: Annotated[
+        str, typer.Option(help="With --pivot: test_loss, train_seconds, speedup, n_clusters, separation, silhouette.")
+    ] = "test_loss",
     db: DbOption = None,
 ) -> None:
     """Summarise a sweep: success rate, fastest cells, lowest loss, best blobs, speed-up vs the reference,
-    mean ± std over seeds.
+    mean ± std over seeds. Cells are named c0, c1, ... with their varied values in short names.
 
-    Example: mftctl sweep show 1 --format csv
+    Example: mftctl sweep show 1   |   mftctl sweep show 1 --pivot lr,batch --metric separation
     """
-    from ..render import sweep_summary_view, to_json
+    from ..render import PIVOT_METRICS, sweep_pivot_table, sweep_summary_view, to_json
     from ..store import open_store, reads
     from ..store.liveness import reconcile
     from ..sweep_summary import summarize
@@ -155,6 +161,12 @@ def sweep_show(
     store = open_store(db, create=False)
     reconcile(store)
     summary = summarize(store, reads.get_sweep(store, sweep_id))
+    if pivot is not None:
+        rows, columns = _pivot_keys(pivot, summary.varied)
+        if metric not in PIVOT_METRICS:
+            raise MftctlError(f"--metric {metric!r} is not one of {', '.join(PIVOT_METRICS)}")
+        console.print(sweep_pivot_table(summary, rows, columns, metric))
+        return
     if format is Format.json:
         print_data(to_json(summary.as_dict()))
     elif format is Format.csv:
@@ -163,6 +175,28 @@ def sweep_show(
         )
     else:
         console.print(sweep_summary_view(summary))
+
+
+def _pivot_keys(text: str, varied: list[str]) -> tuple[str, str]:
+    """`lr,batch` -> the two varied dotted keys they name."""
+    from ..short_names import LONG_NAMES, short
+
+    names = [part.strip() for part in text.split(",")]
+    choices = [k for k in varied if k != "seed"]
+    if len(names) != 2:
+        raise MftctlError(
+            f"--pivot takes two keys ROWS,COLUMNS, e.g. --pivot {','.join(map(short, choices[:2])) or 'lr,batch'}"
+        )
+    keys = []
+    for name in names:
+        key = LONG_NAMES.get(name, name)
+        match = [k for k in choices if k == key or k.rsplit(".", 1)[-1] == key]
+        if len(match) != 1:
+            raise MftctlError(
+                f"--pivot {name!r} is not a key this sweep varies; it varies {', '.join(map(short, choices)) or 'none'}"
+            )
+        keys.append(match[0])
+    return keys[0], keys[1]
 
 
 @sweep_app.command("list")

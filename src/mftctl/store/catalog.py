@@ -26,7 +26,7 @@ from .location import Location, postgres_driver
 from .migrations import MIGRATION_NAMES
 
 DATETIME_COLUMNS = ("created_at", "started_at", "finished_at", "heartbeat_at")
-TEXT_COLUMNS = ("name", "kind", "status", "preset", "config_hash", "device", "host", "blob_method")
+TEXT_COLUMNS = ("name", "kind", "status", "preset", "config_hash", "device", "host", "blob_method", "note")
 OPERATORS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -159,6 +159,14 @@ class Catalog:
         """One query: WHERE from the filters, ORDER BY a column or config path (nulls last), LIMIT."""
         where, params = [], []
         for f in filters or []:
+            if f.column == "tag":  # a run has the tag (=), or none of them (!=); a list: any of them
+                tags = f.value if isinstance(f.value, list) else [f.value]
+                marks = ", ".join("?" * len(tags))
+                where.append(
+                    f"id {'NOT IN' if f.op == '!=' else 'IN'} (SELECT run_id FROM run_tag WHERE tag IN ({marks}))"
+                )
+                params += [str(t) for t in tags]
+                continue
             if f.json_path:
                 target, target_params = self.dialect.config_key(f.json_path)
                 bind = self.dialect.config_value
@@ -189,7 +197,21 @@ class Catalog:
         if limit:
             sql += " LIMIT ?"
             params.append(limit)
-        return [RunView(dict(row)) for row in self._rows(sql, params)]
+        views = [RunView(dict(row)) for row in self._rows(sql, params)]
+        self._attach_tags(views)
+        return views
+
+    def _attach_tags(self, views: list[RunView]) -> None:
+        """Each view's tags, in one query for all of them."""
+        by_id: dict[int, list[str]] = {v.id: [] for v in views}
+        for start in range(0, len(views), 500):  # stay under any bound-parameter limit
+            ids = [v.id for v in views[start : start + 500]]
+            marks = ", ".join("?" * len(ids))
+            for row in self._rows(f"SELECT run_id, tag FROM run_tag WHERE run_id IN ({marks}) ORDER BY tag", ids):
+                values = list(row.values()) if isinstance(row, dict) else list(row)
+                by_id[values[0]].append(values[1])
+        for view in views:
+            view._data["tags"] = by_id[view.id]
 
     def close(self) -> None:
         self.con.close()

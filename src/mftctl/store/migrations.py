@@ -111,6 +111,19 @@ MIGRATIONS.append(("006_checkpoint_kind", ["ALTER TABLE checkpoint ADD COLUMN ki
 # Store-wide settings: on PostgreSQL, the folder of run files that every client and compute node uses.
 MIGRATIONS.append(("007_setting", ["CREATE TABLE mftctl_setting (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL)"]))
 
+# Tags (many per run, filterable) and a free-text note per run, added after a run as well as before.
+MIGRATIONS.append(
+    (
+        "008_tags_notes",
+        [
+            """CREATE TABLE run_tag (
+                run_id INTEGER NOT NULL REFERENCES run(id), tag VARCHAR NOT NULL, PRIMARY KEY (run_id, tag))""",
+            "CREATE INDEX ix_run_tag_tag ON run_tag (tag)",
+            "ALTER TABLE run ADD COLUMN note VARCHAR",
+        ],
+    )
+)
+
 MIGRATION_TABLE = "mftctl_migrations"
 MIGRATION_TABLE_DDL = f"CREATE TABLE IF NOT EXISTS {MIGRATION_TABLE} (name VARCHAR PRIMARY KEY, applied_at DATETIME)"
 

@@ -10,7 +10,7 @@ from sqlmodel import col, func, select
 from ..errors import StoreError
 from ..status import ACTIVE, RunStatus
 from .engine import Store
-from .tables import Checkpoint, Diagnosis, Epoch, Run, Sweep
+from .tables import Checkpoint, Diagnosis, Epoch, Run, RunTag, Sweep
 
 INT64 = range(-(2**63), 2**63)
 
@@ -134,3 +134,12 @@ def sweep_status_counts(store: Store) -> dict[int, dict[str, int]]:
 def sweep_runs(store: Store, sweep_id: int) -> list[Run]:
     with store.read() as s:
         return list(s.exec(select(Run).where(Run.sweep_id == sweep_id).order_by(Run.id)))
+
+
+def tags_of(store: Store, run_ids: list[int]) -> dict[int, list[str]]:
+    """{run id: its tags, sorted} for the runs that have any."""
+    tags: dict[int, list[str]] = {}
+    with store.read() as s:
+        for run_id, tag in s.exec(select(RunTag.run_id, RunTag.tag).where(col(RunTag.run_id).in_(run_ids))):
+            tags.setdefault(run_id, []).append(tag)
+    return {k: sorted(v) for k, v in tags.items()}

@@ -95,6 +95,7 @@ class Run(SQLModel, table=True):
     # Which blob measurement made the numbers above: None for the first release's sampled DBSCAN
     # (`mftctl reanalyse` replaces them from the checkpoints).
     blob_method: str | None = None
+    note: str | None = None  # the researcher's words about the run (`mftctl note`)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -103,6 +104,14 @@ class Run(SQLModel, table=True):
     @property
     def extra(self) -> dict[str, Any]:
         return json.loads(self.extra_json) if self.extra_json else {}
+
+
+class RunTag(SQLModel, table=True):
+    """A tag on a run (`mftctl tag`); a run has any number, a tag any number of runs."""
+
+    __tablename__ = "run_tag"
+    run_id: int = Field(foreign_key="run.id", primary_key=True, sa_type=BigInteger)
+    tag: str = Field(primary_key=True, index=True)
 
 
 class Epoch(EpochValues, BlobColumns, table=True):

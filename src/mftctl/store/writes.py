@@ -21,7 +21,18 @@ from ..faults import maybe_crash
 from ..status import ACTIVE, FINISHED, RunStatus
 from . import layout
 from .engine import Store
-from .tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS, Checkpoint, Diagnosis, Epoch, Run, Sweep, blob_summary, now
+from .tables import (
+    BLOB_COLUMNS,
+    EPOCH_VALUE_COLUMNS,
+    Checkpoint,
+    Diagnosis,
+    Epoch,
+    Run,
+    RunTag,
+    Sweep,
+    blob_summary,
+    now,
+)
 
 # Tables whose rows belong to one run and carry its epoch.
 _PER_EPOCH = (Diagnosis, Checkpoint, Epoch)
@@ -56,7 +67,10 @@ def create_run(
     parent_id: int | None = None,
     sweep_id: int | None = None,
     extra: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+    note: str | None = None,
 ) -> Run:
+    """A queued run, its tags with it, in one transaction."""
     run = Run(
         name=name,
         kind=kind,
@@ -68,11 +82,14 @@ def create_run(
         parent_id=parent_id,
         sweep_id=sweep_id,
         extra_json=json.dumps(extra) if extra else None,
+        note=note or None,
     )
     with store.write() as s:
         run.id = _next_run_id(s, store.dialect)
         run.name = name or f"run-{run.id}"
         s.add(run)
+        s.flush()
+        s.add_all(RunTag(run_id=run.id, tag=t) for t in sorted(set(tags or [])))
     return run
 
 
@@ -259,7 +276,7 @@ def delete_runs(store: Store, run_ids: list[int]) -> None:
         files = [
             layout.checkpoint_path(store, c) for c in s.exec(select(Checkpoint).where(col(Checkpoint.run_id).in_(ids)))
         ]
-        for table in _PER_EPOCH:
+        for table in (*_PER_EPOCH, RunTag):
             s.exec(delete(table).where(col(table.run_id).in_(ids)))
         for run in sorted(runs, key=lambda r: -r.id):  # children (always newer) before their parents
             s.delete(run)
@@ -267,3 +284,21 @@ def delete_runs(store: Store, run_ids: list[int]) -> None:
     # The files this store recorded, wherever they lie (a run of an old database may have written into a
     # folder it shared), and the run's own folder in this store's runs folder; nothing else.
     layout.remove_files(files + [layout.run_dir(store, i) for i in ids])
+
+
+# --- tags and notes ---------------------------------------------------------------------------------------
+
+
+def tag_runs(store: Store, run_ids: list[int], tag: str, *, remove: bool = False) -> None:
+    """Add a tag to runs (a run that has it keeps it once), or take it off them."""
+    with store.write() as s:
+        have = set(s.exec(select(RunTag.run_id).where(RunTag.tag == tag, col(RunTag.run_id).in_(run_ids))))
+        if remove:
+            s.exec(delete(RunTag).where(RunTag.tag == tag, col(RunTag.run_id).in_(run_ids)))
+        else:
+            s.add_all(RunTag(run_id=i, tag=tag) for i in run_ids if i not in have)
+
+
+def set_note(store: Store, run_id: int, note: str | None) -> None:
+    with store.write() as s:
+        _locked_run(s, run_id).note = note or None

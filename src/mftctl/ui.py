@@ -1,0 +1,107 @@
+"""`mftctl ui`: the store in a web page, read-only, with no code to write — Datasette over the SQLite file
+(it reads a database another process is writing), with canned queries for the questions asked most and
+the run folders served beside it, so a run's figures are a click away."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import MftctlError
+from .store.engine import Store, sqlite_runs_dir
+
+LEADERBOARD = """
+SELECT id, name, status, preset, sweep_id AS sweep, epochs_done AS epochs,
+       round(last_test_loss, 4) AS test_loss, round(best_test_loss, 4) AS best_loss,
+       n_clusters AS blobs, round(separation, 3) AS separation, round(silhouette, 3) AS silhouette,
+       round(train_seconds, 1) AS train_s,
+       (SELECT group_concat(tag, ' ') FROM run_tag WHERE run_tag.run_id = run.id) AS tags,
+       note, {base} || id || '/curves.png' AS curves, {base} || id || '/diagnostics.png' AS diagnostics
+FROM run
+WHERE status = 'completed'
+ORDER BY separation IS NULL, separation DESC, last_test_loss
+LIMIT 200
+"""
+SWEEP_CELLS = """
+SELECT id, name, status, json_extract(extra_json, '$.cell') AS cell, json_extract(extra_json, '$.values') AS "values",
+       round(last_test_loss, 4) AS test_loss, n_clusters AS blobs, round(separation, 3) AS separation,
+       round(train_seconds, 1) AS train_s
+FROM run WHERE sweep_id = :sweep ORDER BY id
+"""
+RUN_EPOCHS = """
+SELECT epoch, round(train_loss, 4) AS train_loss, round(test_loss, 4) AS test_loss, round(test_loss_on, 4) AS on_part,
+       round(test_loss_off, 4) AS off_part, n_clusters AS blobs, round(separation, 3) AS separation,
+       round(silhouette, 3) AS silhouette, round(seconds, 2) AS seconds
+FROM epoch WHERE run_id = :run ORDER BY epoch
+"""
+
+
+def metadata(store: Store, host: str, port: int) -> dict[str, Any]:
+    """Datasette's metadata: the canned queries, and figures linked by absolute URL (Datasette makes a
+    link of any value that is a URL)."""
+    base = f"'http://{host}:{port}/figures/'"
+    name = store.path.stem
+    return {
+        "title": f"mftctl: {store.path.name}",
+        "description": "Runs, epochs and sweeps of an mftctl store, read-only (`mftctl plot RUN` draws figures).",
+        "databases": {
+            name: {
+                "queries": {
+                    "leaderboard": {"title": "Runs leaderboard", "sql": LEADERBOARD.format(base=base)},
+                    "sweep_cells": {"title": "A sweep's cells", "sql": SWEEP_CELLS},
+                    "run_epochs": {"title": "A run's epochs", "sql": RUN_EPOCHS},
+                }
+            }
+        },
+    }
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise MftctlError(f"port {port} on {host} is in use ({exc.strerror}); choose another with --port") from None
+
+
+def datasette_command(store: Store, host: str, port: int, metadata_path: Path) -> list[str]:
+    if not store.location.is_sqlite:
+        raise MftctlError(
+            f"`mftctl ui` serves SQLite stores; {store.location.shown} is PostgreSQL. Use `mftctl list`, "
+            "`mftctl export` (CSV/JSON for pandas), or a PostgreSQL browser such as pgAdmin on the same database"
+        )
+    try:
+        import datasette  # noqa: F401
+    except ImportError:
+        raise MftctlError("`mftctl ui` needs Datasette; install it with `pip install 'mftctl[ui]'`") from None
+    check_port_free(host, port)
+    runs = sqlite_runs_dir(store.path)
+    runs.mkdir(parents=True, exist_ok=True)
+    metadata_path.write_text(json.dumps(metadata(store, host, port), indent=2))
+    return [
+        sys.executable,
+        "-m",
+        "datasette",
+        "serve",
+        str(store.path),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--metadata",
+        str(metadata_path),
+        "--static",
+        f"figures:{runs}",
+        "--setting",
+        "sql_time_limit_ms",
+        "5000",
+    ]
+
+
+def serve(store: Store, host: str, port: int, metadata_path: Path) -> subprocess.Popen:
+    """Start Datasette (read-only: it opens the file with mode=ro) and return its process."""
+    return subprocess.Popen(datasette_command(store, host, port, metadata_path))

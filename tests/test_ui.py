@@ -1,0 +1,98 @@
+"""`mftctl ui`: Datasette over the store, checked in a real headless browser (Debian's chromium). Skipped
+only where no browser is installed; CI installs one."""
+
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from helpers import SETS, invoke, one_line_refusal, wait_for
+
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def served():
+    assert invoke("train", "--preset", "quick", *SETS, "--name", "leader", "--tag", "best").exit_code == 0
+    assert invoke("train", "--preset", "quick", *SETS, "--seed", 5, "--name", "second").exit_code == 0
+    assert invoke("plot", 1).exit_code == 0
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mftctl", "ui", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for(lambda: _answers(port) or proc.poll() is not None)
+        assert proc.poll() is None, proc.stdout.read().decode()
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no headless browser installed (apt-get install chromium)")
+def test_the_leaderboard_page_shows_the_runs_in_a_real_browser(served, tmp_path):
+    url = f"http://127.0.0.1:{served}/mftctl/leaderboard"
+    page = subprocess.run(
+        [
+            BROWSER,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert "Runs leaderboard" in page
+    rows = page.split("<tbody>", 1)[1].split("</tbody>", 1)[0].count("<tr")
+    assert rows == 2 and "leader" in page and "second" in page and "best" in page
+    figure = f'href="http://127.0.0.1:{served}/figures/1/curves.png"'
+    assert figure in page  # the run's figure is linked ...
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            BROWSER,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1400,900",
+            f"http://127.0.0.1:{served}/figures/1/curves.png",
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.stat().st_size > 10_000  # ... and served
+
+
+def test_the_pages_answer_without_a_browser(served):
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{served}/mftctl/run_epochs.json?run=1&_shape=array") as reply:
+        epochs = json.load(reply)
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    with urllib.request.urlopen(f"http://127.0.0.1:{served}/mftctl/run.json?_shape=array") as reply:
+        assert len(json.load(reply)) == 2
+
+
+def test_ui_refusals_are_one_line(served, postgres_url):
+    one_line_refusal(invoke("ui", "--port", served, "--db", "mftctl.db"), f"port {served} on 127.0.0.1 is in use")
+    one_line_refusal(invoke("ui"), "serves SQLite stores", "mftctl export")
