@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import SETS, add_run, invoke
+from helpers import SETS, TINY, add_run, invoke, one_line_refusal
 from mftctl.analysis import load_run_checkpoint
 from mftctl.stage2 import sample_encoder
 from mftctl.store import open_store, reads
@@ -117,3 +117,91 @@ def test_unfinished_or_checkpointless_parents_are_refused(isolated_db):
     assert result.exit_code == 1 and "stage 2 needs a finished parent" in result.output
     assert rows(isolated_db) == 2
     assert invoke("stage2", 99).exit_code == 1
+
+
+def test_samplers_keep_what_they_say_they_keep():
+    """iid keeps the cloud; row keeps each row's outlier count; row-sign each row's blob composition (up to
+    the row's sign); shuffle each row's values exactly."""
+    from mftctl.science.mixture import Mixture
+    from mftctl.science.samplers import assign, row_compositions, sample_pairs, shuffle_rows
+
+    mixture = Mixture(
+        np.array([0.96, 0.02, 0.02]),
+        np.array([[0.0, 0.0], [1.5, 0.17], [-1.5, -0.17]]),
+        np.array([np.diag([0.01, 0.0003])] * 3),
+    )
+    h, d, rng = 64, 200, np.random.default_rng(0)
+    # A parent whose every row has exactly one + and one - outlier.
+    labels = np.zeros((h, d), dtype=int)
+    for i in range(h):
+        plus, minus = rng.choice(d, 2, replace=False)
+        labels[i, plus], labels[i, minus] = 1, 2
+    from mftctl.science.samplers import _from_components
+
+    pairs = _from_components(mixture, labels, rng).reshape(-1, 2)
+    comps = row_compositions(mixture, pairs, h)
+    assert (comps == [d - 2, 1, 1]).all()
+
+    iid = sample_pairs("iid", mixture, None, h, d, np.random.default_rng(1))
+    outer_iid = (assign(mixture, iid.reshape(-1, 2)).reshape(h, d) > 0).sum(axis=1)
+    assert outer_iid.std() > 0.5  # rows differ: nothing per row is kept
+
+    row = sample_pairs("row", mixture, comps, h, d, np.random.default_rng(2))
+    row_labels = assign(mixture, row.reshape(-1, 2)).reshape(h, d)
+    assert ((row_labels > 0).sum(axis=1) == 2).all()  # two outliers per row, as in the parent ...
+    assert ((row_labels == 1).sum(axis=1) != 1).any()  # ... but not always one of each sign
+
+    signed = sample_pairs("row-sign", mixture, comps, h, d, np.random.default_rng(3))
+    signed_labels = assign(mixture, signed.reshape(-1, 2)).reshape(h, d)
+    assert ((signed_labels == 1).sum(axis=1) == 1).all() and ((signed_labels == 2).sum(axis=1) == 1).all()
+
+    encoder = pairs[:, 0].reshape(h, d)
+    shuffled = shuffle_rows(encoder, np.random.default_rng(4))
+    assert np.array_equal(np.sort(shuffled, axis=1), np.sort(encoder, axis=1)) and not np.array_equal(shuffled, encoder)
+
+
+def test_samplers_children_and_their_summary(parent):
+    from mftctl.analysis import load_run_checkpoint as load
+
+    args = ["--traces", 2, "--sampler", "row-sign", "--sampler", "shuffle", "--set", "training.epochs=1"]
+    result = invoke("stage2", 1, *args)
+    assert result.exit_code == 0, result.output
+    assert "stage 2 of run 1: each method over its traces" in result.output
+    kids = [reads.get_run(parent, i) for i in (2, 3, 4, 5)]
+    assert [k.extra["sampler"] for k in kids] == ["row-sign", "row-sign", "shuffle", "shuffle"]
+    assert len(kids[0].extra["row_compositions"]) == 16  # one composition per parent row
+    parent_enc = load(parent, reads.get_run(parent, 1)).model().fc1.weight.detach()
+    child_enc = load(parent, kids[2], 1).model().fc1.weight.detach()
+    assert torch.equal(child_enc.sort(dim=1).values, parent_enc.sort(dim=1).values)  # each row's values, kept
+    assert not torch.equal(child_enc, parent_enc)
+    shown = json.loads(invoke("show", 1, "--format", "json").output)["stage2"]
+    assert [(m["method"], m["traces"], m["completed"]) for m in shown] == [
+        ("gmm/row-sign", 2, 2),
+        ("gmm/shuffle", 2, 2),
+    ]
+    finals = [reads.get_run(parent, i).last_test_loss for i in (2, 3)]
+    assert shown[0]["final"] == pytest.approx(np.mean(finals)) and shown[0]["final_std"] == pytest.approx(
+        np.std(finals, ddof=1)
+    )
+    one_line_refusal(invoke("stage2", 1, "--sampler", "row", "--control", "gaussian"), "needs --control gmm")
+    one_line_refusal(invoke("stage2", 1, "--sampler", "shuffle", "--hidden", 8), "cannot have --hidden 8")
+
+
+def test_stage2_on_every_completed_run_of_a_sweep(backend, tmp_path):
+    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY if "epochs" not in s))
+    path = tmp_path / "w.toml"
+    path.write_text(f'name = "w"\nbase = "quick"\n[set]\n{sets}\n"training.epochs" = 1\n[grid]\nseed = [1, 2]\n')
+    assert invoke("sweep", path, "--jobs", "1").exit_code == 0
+    result = invoke("stage2", "--sweep", 1, "--sampler", "iid", "--sampler", "shuffle", "--jobs", 2)
+    assert result.exit_code == 0, result.output
+    store = open_store(backend)
+    children = [r for r in (reads.get_run(store, i) for i in reads.run_ids(store)) if r.kind == "stage2"]
+    assert sorted((c.parent_id, c.extra["sampler"]) for c in children) == [
+        (1, "iid"),
+        (1, "shuffle"),
+        (2, "iid"),
+        (2, "shuffle"),
+    ]
+    assert all(c.status == "completed" for c in children)
+    one_line_refusal(invoke("stage2", 1, "--sweep", 1), "one of them")
+    one_line_refusal(invoke("stage2", "--sweep", 9), "no sweep with id 9")

@@ -380,12 +380,12 @@ REFERENCE_NAMES = {"zero": "output 0", "identity": "identity", "bayes": "Bayes p
 
 def stage2_table(parent: Run, children: list[Run], epochs: dict[int, list[Epoch]]) -> Table:
     """Children against the parent's test loss at the fitted checkpoint, and how fast they got there."""
-    from .stage2 import time_to_reach
+    from .stage2 import child_method, time_to_reach
 
     table = Table(title=f"stage 2 children of run {parent.id}", header_style="bold", box=box.SIMPLE_HEAD)
     for name in (
         "run",
-        "control",
+        "method",
         "mixture",
         "h'",
         "status",
@@ -394,7 +394,7 @@ def stage2_table(parent: Run, children: list[Run], epochs: dict[int, list[Epoch]
         "parent test",
         "reaches parent at",
     ):
-        table.add_column(name, justify="left" if name in ("control", "mixture", "status") else "right")
+        table.add_column(name, justify="left" if name in ("method", "mixture", "status") else "right")
     parent_epochs = {e.epoch: e for e in epochs.get(parent.id, [])}
     for child in children:
         extra = child.extra
@@ -402,7 +402,7 @@ def stage2_table(parent: Run, children: list[Run], epochs: dict[int, list[Epoch]
         reach = time_to_reach(epochs.get(child.id, []), target.test_loss) if target else None
         table.add_row(
             str(child.id),
-            extra.get("control", "-"),
+            child_method(child),
             "-" if extra.get("control") == "parent" else extra.get("mixture_kind", "-"),
             str(child.config["model"]["hidden_size"]),
             child.status,
@@ -410,6 +410,27 @@ def stage2_table(parent: Run, children: list[Run], epochs: dict[int, list[Epoch]
             fmt(child.best_test_loss),
             fmt(target.test_loss if target else None),
             f"epoch {reach[0]} ({reach[1]:.1f} s)" if reach else "not reached",
+        )
+    return table
+
+
+def stage2_summary_table(parent: Run, summaries) -> Table:  # noqa: ANN001
+    """Each stage-2 method's children of a parent: mean ± std over traces against the parent's loss."""
+    table = Table(
+        title=f"stage 2 of run {parent.id}: each method over its traces", header_style="bold", box=box.SIMPLE_HEAD
+    )
+    for name in ("method", "traces", "final test", "best test", "parent test", "gap", "reached parent", "in"):
+        table.add_column(name, justify="left" if name == "method" else "right")
+    for m in summaries:
+        table.add_row(
+            m.method,
+            f"{m.completed}/{m.traces}",
+            _pm(m.final, m.final_std),
+            _pm(m.best, m.best_std),
+            fmt(m.parent_loss),
+            fmt(m.gap),
+            f"{m.reached}/{m.completed}",
+            "-" if m.seconds_to_reach is None else f"{m.seconds_to_reach:.1f} s",
         )
     return table
 

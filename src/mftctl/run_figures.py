@@ -19,7 +19,9 @@ def _curve(store: Store, run: Run):
 
     label = f"run {run.id} {run.name}"
     if run.kind == "stage2":
-        label += f" ({run.extra.get('control')})"
+        from .stage2 import child_method
+
+        label += f" ({child_method(run)})"
     epochs = reads.epochs(store, run.id)
     if not epochs:
         raise MftctlError(f"run {run.id} has no completed epoch yet ({run.status}); nothing to plot")

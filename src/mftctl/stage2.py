@@ -8,6 +8,7 @@ stage-2 run is reproducible from the database alone.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .analysis import load_run_checkpoint
@@ -22,6 +23,15 @@ from .store.engine import Store
 from .store.tables import Run
 
 MIXTURE_FIT_SAMPLE = 200_000
+
+
+def stage2_parents(store: Store, sweep_id: int) -> list[int]:
+    """The completed stage-1 runs of a sweep (`stage2 --sweep`), in id order."""
+    sweep = reads.get_sweep(store, sweep_id)
+    parents = [r.id for r in reads.sweep_runs(store, sweep.id) if r.kind == "train" and r.status == "completed"]
+    if not parents:
+        raise MftctlError(f"sweep {sweep_id} has no completed run yet; `mftctl sweep show {sweep_id}` says why")
+    return parents
 
 
 def child_config(
@@ -86,19 +96,33 @@ def plan_children(
         raise MftctlError("--decoder-init sampled needs the 2-D pair mixture (--mixture pair, control gmm or gaussian)")
     if s2.control == "parent" and config.stage2.num_traces > 1:
         raise MftctlError("--control parent has one encoder to freeze; use --traces 1")
+    if s2.sampler != "iid" and s2.control != "gmm":
+        raise MftctlError(f"--sampler {s2.sampler} draws from the fitted mixture: it needs --control gmm")
+    if s2.sampler == "shuffle" and config.model.hidden_size != loaded.config.model.hidden_size:
+        raise MftctlError(
+            f"--sampler shuffle permutes the parent's {loaded.config.model.hidden_size} rows; "
+            f"it cannot have --hidden {config.model.hidden_size}"
+        )
+    if s2.sampler == "shuffle" and s2.decoder_init == "sampled":
+        raise MftctlError("--sampler shuffle keeps the parent's encoder values; --decoder-init sampled needs a draw")
 
     from .science.diagnostics import epoch_metrics, pairs_of
 
     # The parent's blobs by the one measurement, recorded beside the mixture fitted to the same pairs.
     parent_blobs = epoch_metrics(model, loaded.config)
-    mixture = None
+    mixture = compositions = None
     if s2.control != "parent":
-        mixture = fit_child_mixture(pairs_of(model), config, seed=config.seed + loaded.checkpoint.epoch)
+        pairs = pairs_of(model)
+        mixture = fit_child_mixture(pairs, config, seed=config.seed + loaded.checkpoint.epoch)
+        if s2.sampler in ("row", "row-sign"):
+            compositions = parent_row_compositions(mixture, pairs, config, loaded.config.model.hidden_size)
     children = []
     for trace in range(s2.num_traces):
         extra = {
             "parent_epoch": loaded.checkpoint.epoch,
             "control": s2.control,
+            "sampler": s2.sampler if s2.control == "gmm" else None,
+            "row_compositions": compositions,
             "mixture_kind": s2.mixture,
             "decoder_init": s2.decoder_init,
             "trace": trace,
@@ -111,7 +135,7 @@ def plan_children(
                 "method": parent_blobs["method"],
             },
         }
-        label = name or f"{parent.name}-s2-{s2.control}"
+        label = name or f"{parent.name}-s2-{s2.sampler if s2.control == 'gmm' else s2.control}"
         children.append(
             new_run(
                 store,
@@ -126,19 +150,35 @@ def plan_children(
     return children
 
 
-def sample_encoder(extra: dict[str, Any], h: int, d: int):  # noqa: ANN201
-    """(W1', W2' or None) drawn from the child's recorded mixture, entry by entry, in one call."""
+def parent_row_compositions(mixture: dict[str, Any], pairs, config: ExperimentConfig, h: int) -> list:  # noqa: ANN001
+    """How many of each parent row's entries fall in each mixture component (plain lists, for the row)."""
+    from .science.mixture import Mixture
+    from .science.samplers import row_compositions
+
+    points = pairs if config.stage2.mixture == "pair" else pairs[:, :1]
+    return row_compositions(Mixture.from_dict(mixture), points, h).tolist()
+
+
+def sample_encoder(extra: dict[str, Any], h: int, d: int, parent_encoder=None):  # noqa: ANN001, ANN201
+    """(W1', W2' or None) for a child, from its recorded mixture and sampler (shuffle: from the parent's
+    encoder, which the caller passes), reproducibly from its sampling seed."""
     import numpy as np
     import torch
 
     from .science.mixture import Mixture
+    from .science.samplers import sample_pairs, shuffle_rows
 
-    mixture = Mixture.from_dict(extra["mixture"])
-    draws = mixture.sample(h * d, np.random.default_rng(extra["sampling_seed"]))
-    encoder = torch.from_numpy(draws[:, 0].reshape(h, d)).float()
+    rng = np.random.default_rng(extra["sampling_seed"])
+    sampler = extra.get("sampler") or "iid"
+    if sampler == "shuffle":
+        return torch.from_numpy(shuffle_rows(np.asarray(parent_encoder), rng)).float(), None
+    compositions = extra.get("row_compositions")
+    compositions = np.asarray(compositions, dtype=np.int64) if compositions is not None else None
+    draws = sample_pairs(sampler, Mixture.from_dict(extra["mixture"]), compositions, h, d, rng)
+    encoder = torch.from_numpy(np.ascontiguousarray(draws[..., 0])).float()
     decoder = None
     if extra["decoder_init"] == "sampled":
-        decoder = torch.from_numpy(draws[:, 1].reshape(h, d).T.copy()).float()
+        decoder = torch.from_numpy(np.ascontiguousarray(draws[..., 1].T)).float()
     return encoder, decoder
 
 
@@ -153,14 +193,16 @@ def prepare_child(store: Store, run: Run, config: ExperimentConfig):  # noqa: AN
     seed_everything(config.seed)
     model = TwoLayerNet.from_config(config.data.d, config.model)
     with torch.no_grad():
+        parent_model = None
+        if extra["control"] == "parent" or extra.get("sampler") == "shuffle":
+            parent_run = reads.get_run(store, run.parent_id)
+            parent_model = load_run_checkpoint(store, parent_run, extra["parent_epoch"]).model()
         if extra["control"] == "parent":
-            parent_model = load_run_checkpoint(
-                store, reads.get_run(store, run.parent_id), extra["parent_epoch"]
-            ).model()
             model.fc1.weight.copy_(parent_model.fc1.weight)
             model.fc1.bias.copy_(parent_model.fc1.bias)
         else:
-            encoder, decoder = sample_encoder(extra, config.model.hidden_size, config.data.d)
+            parent_encoder = parent_model.fc1.weight.numpy() if parent_model is not None else None
+            encoder, decoder = sample_encoder(extra, config.model.hidden_size, config.data.d, parent_encoder)
             model.fc1.weight.copy_(encoder)
             model.fc1.bias.zero_()
             if decoder is not None:
@@ -176,3 +218,65 @@ def time_to_reach(epochs, target: float) -> tuple[int, float] | None:  # noqa: A
         if e.test_loss <= target:
             return e.epoch, seconds
     return None
+
+
+def child_method(run: Run) -> str:
+    """What made a child's encoder: gmm/SAMPLER, gaussian or parent."""
+    extra = run.extra
+    control = extra.get("control", "-")
+    return f"gmm/{extra.get('sampler') or 'iid'}" if control == "gmm" else control
+
+
+@dataclass
+class MethodSummary:
+    """A stage-2 method's children of one parent: test losses as mean ± std over traces, and how many
+    reached the parent's test loss at the fitted checkpoint (and how fast, in training seconds)."""
+
+    method: str
+    traces: int
+    completed: int
+    final: float | None
+    final_std: float | None
+    best: float | None
+    best_std: float | None
+    parent_loss: float | None
+    reached: int
+    seconds_to_reach: float | None
+
+    @property
+    def gap(self) -> float | None:
+        """Mean final test loss over the parent's (0: as good as the learned encoder)."""
+        return None if self.final is None or self.parent_loss is None else self.final - self.parent_loss
+
+
+def summarize_children(parent_epochs: list, children: list[Run], child_epochs: dict[int, list]) -> list[MethodSummary]:
+    """One MethodSummary per method, in the order the methods first appear."""
+    from .sweep_summary import mean_std
+
+    by_method: dict[str, list[Run]] = {}
+    for child in children:
+        by_method.setdefault(child_method(child), []).append(child)
+    at = {e.epoch: e.test_loss for e in parent_epochs}
+    rows = []
+    for method, runs in by_method.items():
+        done = [r for r in runs if r.status == "completed"]
+        target = at.get(runs[0].extra.get("parent_epoch"))
+        reaches = [time_to_reach(child_epochs.get(r.id, []), target) for r in done] if target is not None else []
+        reached = [x for x in reaches if x is not None]
+        final, final_std = mean_std([r.last_test_loss for r in done])
+        best, best_std = mean_std([r.best_test_loss for r in done])
+        rows.append(
+            MethodSummary(
+                method,
+                len(runs),
+                len(done),
+                final,
+                final_std,
+                best,
+                best_std,
+                target,
+                len(reached),
+                mean_std([s for _, s in reached])[0],
+            )
+        )
+    return rows

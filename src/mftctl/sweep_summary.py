@@ -16,7 +16,8 @@ from .store.tables import Run, Sweep
 from .sweep_file import cell_label, is_reference
 
 
-def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation of the values present (None: none, or one for the std)."""
     present = [v for v in values if v is not None]
     if not present:
         return None, None
@@ -116,9 +117,9 @@ class SweepSummary:
 
 def _cell(cell: str, values: dict[str, Any], members: list[Run]) -> CellSummary:
     done = [r for r in members if r.status == RunStatus.completed]
-    loss, loss_std = _mean_std([r.last_test_loss for r in done])
-    seconds, seconds_std = _mean_std([r.train_seconds for r in done])
-    separation, separation_std = _mean_std([r.separation for r in done])
+    loss, loss_std = mean_std([r.last_test_loss for r in done])
+    seconds, seconds_std = mean_std([r.train_seconds for r in done])
+    separation, separation_std = mean_std([r.separation for r in done])
     return CellSummary(
         cell=cell,
         values=values,
@@ -130,10 +131,10 @@ def _cell(cell: str, values: dict[str, Any], members: list[Run]) -> CellSummary:
         test_loss_std=loss_std,
         train_seconds=seconds,
         train_seconds_std=seconds_std,
-        silhouette=_mean_std([r.silhouette for r in done])[0],
+        silhouette=mean_std([r.silhouette for r in done])[0],
         separation=separation,
         separation_std=separation_std,
-        n_clusters=_mean_std([r.n_clusters for r in done])[0],
+        n_clusters=mean_std([r.n_clusters for r in done])[0],
         old_blob_method=any(r.n_clusters is not None and r.blob_method is None for r in done),
     )
 

@@ -218,8 +218,12 @@ def show(
     epochs, checkpoints = reads.epochs(store, run_id), reads.checkpoints(store, run_id)
     children = reads.children(store, run_id)
     tags = reads.tags_of(store, [run_id]).get(run_id, [])
+    stage2 = _stage2_summaries(store, epochs, children)
     if format is not Format.table:
-        print_data(to_json(run_json(run, epochs, checkpoints, children, tags)))
+        from dataclasses import asdict
+
+        record = run_json(run, epochs, checkpoints, children, tags)
+        print_data(to_json(record | {"stage2": [asdict(m) | {"gap": m.gap} for m in stage2]}))
         return
     config = config_from_json(run.config_json)
     if config_view is ConfigView.diff:
@@ -231,6 +235,19 @@ def show(
         rows = list(flatten(config.model_dump()).items())
         title = "config"
     console.print(run_detail(run, epochs, checkpoints, rows, children, title, tags))
+    if stage2:
+        from ..render import stage2_summary_table
+
+        console.print(stage2_summary_table(run, stage2))
+
+
+def _stage2_summaries(store, parent_epochs, children):  # noqa: ANN001, ANN202
+    """A parent's stage-2 children summarised per method (none for a run without such children)."""
+    from ..stage2 import summarize_children
+    from ..store import reads
+
+    kids = [c for c in children if c.kind == "stage2"]
+    return summarize_children(parent_epochs, kids, {c.id: reads.epochs(store, c.id) for c in kids}) if kids else []
 
 
 def rm(

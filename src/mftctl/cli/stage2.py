@@ -27,8 +27,18 @@ class DecoderInit(StrEnum):
     sampled = "sampled"
 
 
+class Sampler(StrEnum):
+    iid = "iid"
+    row = "row"
+    row_sign = "row-sign"
+    shuffle = "shuffle"
+
+
 def stage2(
-    parent_id: Annotated[int, typer.Argument(help="The finished stage-1 run whose weight pairs are fitted.")],
+    parent_id: Annotated[
+        int | None, typer.Argument(help="The finished stage-1 run whose weight pairs are fitted.")
+    ] = None,
+    sweep: Annotated[int | None, typer.Option(help="Instead of one parent: every completed run of sweep ID.")] = None,
     epoch: Annotated[int | None, typer.Option(help="Parent checkpoint epoch (default: its last).")] = None,
     components: Annotated[
         int | None,
@@ -37,7 +47,14 @@ def stage2(
         ),
     ] = None,
     hidden: Annotated[int | None, typer.Option(help="Hidden units h' of the children (default: the parent's).")] = None,
-    traces: Annotated[int, typer.Option(help="Independent encoder samples, one child run each.")] = 1,
+    traces: Annotated[int, typer.Option(help="Independent encoder samples per sampler, one child run each.")] = 1,
+    sampler: Annotated[
+        list[Sampler] | None,
+        typer.Option(
+            help="How --control gmm draws W1' (repeatable: children for each): iid entries; row: per-row outlier "
+            "counts; row-sign: per-row blob composition, random row sign; shuffle: the parent's rows permuted."
+        ),
+    ] = None,
     mixture: Annotated[
         MixtureKind,
         typer.Option(
@@ -54,61 +71,80 @@ def stage2(
     decoder_init: Annotated[
         DecoderInit, typer.Option(help="xavier as stage 1, or the sampled decoder coordinate of each pair.")
     ] = DecoderInit.xavier,
+    jobs: Annotated[int | None, typer.Option(help="Children trained at once (default: one per core).")] = None,
     set_: SetOption = None,
     name: Annotated[str | None, typer.Option(help="Name prefix of the children.")] = None,
     detach: Annotated[bool, typer.Option(help="Start every child in the background and return.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Sample frozen encoders from a finished run's blob mixture and train only their decoders.
+    """Sample frozen encoders from a finished run's blob statistics and train only their decoders.
 
-    Each trace is a child run (its own worker, epochs and checkpoints) recording its parent, the
-    checkpoint epoch, the fitted mixture and the sampling seed.
+    Each trace is a child run (its own epochs and checkpoints) recording its parent, the checkpoint
+    epoch, the fitted mixture, the sampler and the sampling seed. Several children train in a pool.
 
-    Example: mftctl stage2 3 --traces 2   |   mftctl stage2 3 --control gaussian
+    Example: mftctl stage2 3 --traces 3 --sampler iid --sampler row-sign --sampler shuffle   |
+    mftctl stage2 --sweep 2 --traces 2 --sampler iid --sampler shuffle
     """
-    from ..render import stage2_table
+    from ..devices import default_jobs
+    from ..errors import MftctlError
+    from ..pool import run_pool
+    from ..render import stage2_summary_table, stage2_table
     from ..runner import start_worker
-    from ..stage2 import plan_children
+    from ..stage2 import plan_children, stage2_parents, summarize_children
     from ..status import RunStatus
     from ..store import open_store, reads, writes
     from ..store.liveness import reconcile
 
+    if (parent_id is None) == (sweep is None):
+        raise MftctlError("give a PARENT run id, or --sweep SWEEP_ID (one of them)")
     store = open_store(db, create=False)
     reconcile(store)
+    parents = [parent_id] if parent_id is not None else stage2_parents(store, sweep)
+    samplers = [s.value for s in sampler or [Sampler.iid]]
+    children = []
     with console.status("fitting the mixture..."):
-        children = plan_children(
-            store,
-            parent_id,
-            epoch=epoch,
-            hidden=hidden,
-            overrides=list(set_ or []),
-            name=name,
-            stage2={
-                "num_clusters": components,
-                "num_traces": traces,
-                "mixture": mixture.value,
-                "control": control.value,
-                "decoder_init": decoder_init.value,
-            },
-        )
+        for parent in parents:
+            for chosen in samplers:
+                children += plan_children(
+                    store,
+                    parent,
+                    epoch=epoch,
+                    hidden=hidden,
+                    overrides=list(set_ or []),
+                    name=name,
+                    stage2={
+                        "num_clusters": components,
+                        "num_traces": traces,
+                        "mixture": mixture.value,
+                        "control": control.value,
+                        "decoder_init": decoder_init.value,
+                        "sampler": chosen,
+                    },
+                )
     console.print(
-        f"parent {parent_id}: children {', '.join(str(c.id) for c in children)} "
-        f"({control.value}, {mixture.value} mixture)"
+        f"parent(s) {', '.join(map(str, parents))}: children {', '.join(str(c.id) for c in children)} "
+        f"({control.value}{', ' + ', '.join(samplers) if control is Control.gmm else ''}; {mixture.value} mixture)"
     )
     if detach:
         for child in children:
             start_worker(store, child.id, detach=True)
-        console.print(f"started in the background; follow with `mftctl list --where parent={parent_id}`")
+        console.print("started in the background; follow with `mftctl list --where kind=stage2`")
         return
     try:
-        for child in children:
-            run_attached(store, child.id)
+        if len(children) == 1:
+            run_attached(store, children[0].id)
+        else:
+            n_jobs = jobs or default_jobs(len(children), children[0].config["device"])
+            run_pool(store, [c.id for c in children], jobs=n_jobs, console=console, label="stage 2")
     finally:
         for child in children:  # Ctrl-C: the children never started are not left queued
             writes.finish_run(store, child.id, RunStatus.killed, "never started: the stage-2 command was stopped")
-    family = reads.runs_by_id(store, [parent_id, *(c.id for c in children)])
-    epochs = {run.id: reads.epochs(store, run.id) for run in family}
-    console.print(stage2_table(family[0], family[1:], epochs))
+    for parent in parents:
+        family = reads.runs_by_id(store, [parent, *(c.id for c in children if c.parent_id == parent)])
+        epochs = {run.id: reads.epochs(store, run.id) for run in family}
+        console.print(stage2_table(family[0], family[1:], epochs))
+        summaries = summarize_children(epochs[parent], family[1:], epochs)
+        console.print(stage2_summary_table(family[0], summaries))
 
 
 def register(app: typer.Typer) -> None:
