@@ -117,3 +117,19 @@ def test_apply_overrides_does_not_mutate_input():
     raw = preset_dict("quick")
     apply_overrides(raw, ["training.epochs=9"])
     assert raw["training"]["epochs"] == 5
+
+
+def test_the_cli_offers_exactly_the_values_the_config_accepts():
+    """The stage2 command's choices are plain enums (so `--help` needs no pydantic): they must match."""
+    from typing import get_args
+
+    from mftctl.cli import stage2
+    from mftctl.config import Stage2Config
+
+    for field, enum in (
+        ("mixture", stage2.MixtureKind),
+        ("control", stage2.Control),
+        ("decoder_init", stage2.DecoderInit),
+        ("sampler", stage2.Sampler),
+    ):
+        assert [e.value for e in enum] == list(get_args(Stage2Config.model_fields[field].annotation)), field

@@ -220,17 +220,6 @@ def test_list_never_imports_torch_or_the_orm(isolated_db, store):
     assert '"status": "completed"' in out.stdout
 
 
-def test_the_epoch_schema_is_the_training_loops_record():
-    """The store keeps every number the training loop reports, under the same names (one schema)."""
-    from dataclasses import fields
-
-    from mftctl.science.train import EpochRecord
-    from mftctl.store.tables import EPOCH_VALUE_COLUMNS
-
-    reported = [f.name for f in fields(EpochRecord) if f.name not in ("epoch", "diagnostics")]
-    assert list(EPOCH_VALUE_COLUMNS) == reported
-
-
 def test_db_upgrade_applies_the_pending_migrations(isolated_db):
     from helpers import invoke
 

@@ -18,20 +18,9 @@ from .store.tables import Run
 STOP_GRACE_S = 15
 
 
-def new_run(
-    store: Store,
-    config: ExperimentConfig,
-    *,
-    name: str | None = None,
-    preset: str | None = None,
-    kind: str = "train",
-    parent_id: int | None = None,
-    sweep_id: int | None = None,
-    extra: dict[str, Any] | None = None,
-    tags: list[str] | None = None,
-    note: str | None = None,
-) -> Run:
-    """A queued run for this config: its row (with its tags and note), and its folder marked as this store's."""
+def new_run(store: Store, config: ExperimentConfig, *, name: str | None = None, **row: Any) -> Run:
+    """A queued run for this config: its row (the other fields as writes.create_run takes them: preset,
+    kind, parent_id, sweep_id, extra, tags, note), and its folder marked as this store's."""
     run = writes.create_run(
         store,
         name=name or "",
@@ -39,13 +28,7 @@ def new_run(
         config_hash=config_hash(config),
         seed=config.seed,
         epochs_total=config.training.epochs,
-        preset=preset,
-        kind=kind,
-        parent_id=parent_id,
-        sweep_id=sweep_id,
-        extra=extra,
-        tags=tags,
-        note=note,
+        **row,
     )
     layout.claim_run_dir(store, run.id)
     return run

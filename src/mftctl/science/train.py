@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,27 +21,9 @@ from .data import Batch, NoiseStreams, fixed_test_set, make_generator, two_hot_b
 from .losses import decoder_loss_parts, l2_penalty
 from .model import TwoLayerNet
 from .optim import build_optimizer, build_scheduler
+from .records import EpochRecord
 
 CHECKPOINT_FORMAT = "mftctl-checkpoint-1"
-
-
-@dataclass
-class EpochRecord:
-    epoch: int  # 1-based
-    train_loss: float
-    train_loss_on: float
-    train_loss_off: float
-    test_loss: float
-    test_loss_on: float
-    test_loss_off: float
-    seconds: float  # the whole epoch: training, evaluation, diagnostics
-    train_seconds: float
-    samples_per_s: float  # training samples per second of training time
-    lr: float
-    diagnostics: dict[str, Any] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

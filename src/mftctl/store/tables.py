@@ -4,12 +4,15 @@ checks that they do on SQLite and on PostgreSQL), every integer 64-bit as the sc
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import create_model
 from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
+from ..science.records import EpochRecord
 from ..status import RunStatus
 
 
@@ -31,20 +34,13 @@ def blob_summary(diagnostics: dict[str, Any] | None) -> dict[str, Any]:
     return values
 
 
-class EpochValues(SQLModel):
-    """The numbers of one epoch as the training loop reports them (science.train.EpochRecord, less the
-    blob report, which is stored as its summary columns and JSON)."""
-
-    train_loss: float
-    train_loss_on: float
-    train_loss_off: float
-    test_loss: float
-    test_loss_on: float
-    test_loss_off: float
-    seconds: float  # the whole epoch: training, evaluation, diagnostics
-    train_seconds: float
-    samples_per_s: float
-    lr: float
+# The numbers of one epoch, declared once, by the training loop (science.train.EpochRecord: every float
+# field but the blob report, which is stored as BlobColumns and JSON); the store's columns follow it.
+EpochValues = create_model(
+    "EpochValues",
+    __base__=SQLModel,
+    **{f.name: (float, ...) for f in fields(EpochRecord) if f.name not in ("epoch", "diagnostics")},
+)
 
 
 class BlobColumns(SQLModel):
