@@ -35,6 +35,8 @@ def main() -> None:
         children = [c for c in reads.children(store, parent.id) if c.kind == "stage2"]
         epochs = {c.id: reads.epochs(store, c.id) for c in children}
         for m in summarize_children(reads.epochs(store, parent.id), children, epochs):
+            if m.final is None:  # no child of this method completed (yet)
+                continue
             std = m.final_std or 0.0
             print(
                 f"| {d} | {h} | {m.parent_loss:.3f} | {m.method} | {m.completed} | {m.final:.3f} ± {std:.3f} "

@@ -183,6 +183,8 @@ def test_samplers_children_and_their_summary(parent):
     assert shown[0]["final"] == pytest.approx(np.mean(finals)) and shown[0]["final_std"] == pytest.approx(
         np.std(finals, ddof=1)
     )
+    figures = invoke("plot", 1).output.split()
+    assert any(p.endswith("stage2.png") for p in figures) and any(p.endswith("children.png") for p in figures)
     one_line_refusal(invoke("stage2", 1, "--sampler", "row", "--control", "gaussian"), "needs --control gmm")
     one_line_refusal(invoke("stage2", 1, "--sampler", "shuffle", "--hidden", 8), "cannot have --hidden 8")
 

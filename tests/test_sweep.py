@@ -163,7 +163,7 @@ def test_two_workers_a_failing_cell_and_resume(backend, tmp_path):
     csv_rows = runner.invoke(app, ["sweep", "show", "1", "--format", "csv"]).output.splitlines()
     assert len(csv_rows) == 5 and csv_rows[0].startswith("values.")
     plots = runner.invoke(app, ["plot", "--sweep", "1"]).output.split()
-    assert [p.rsplit("/", 1)[-1] for p in plots] == ["sweep.png", "heatmap.png"]
+    assert [p.rsplit("/", 1)[-1] for p in plots] == ["sweep.png", "parallel.png", "heatmap.png"]
     assert all(Path(p).stat().st_size > 5000 for p in plots)
     listed_sweeps = runner.invoke(app, ["sweep", "list"]).output
     assert "tiny" in listed_sweeps and "2 completed, 2 failed" in listed_sweeps

@@ -347,3 +347,77 @@ def plot_sweep_heatmap(summary: SweepSummary, keys: list[str], path: Path) -> Pa
     fig.colorbar(im, ax=ax, label="final test loss (mean over seeds)")
     ax.set_title(f"sweep {summary.sweep} {summary.name}")
     return _save(fig, path)
+
+
+def plot_stage2_methods(summaries: Sequence[Any], parent_label: str, title: str, path: Path) -> Path:
+    """Each stage-2 method's final and best test loss, mean ± std over its traces, against the parent's."""
+    rows = [m for m in summaries if m.final is not None]
+    if not rows:
+        raise ValueError("no completed stage-2 child to plot")
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(rows)), layout="constrained")
+    y = np.arange(len(rows))
+    ax.errorbar(
+        [m.final for m in rows],
+        y - 0.12,
+        xerr=[m.final_std or 0 for m in rows],
+        fmt="o",
+        capsize=4,
+        label="final test loss",
+    )
+    ax.errorbar(
+        [m.best for m in rows],
+        y + 0.12,
+        xerr=[m.best_std or 0 for m in rows],
+        fmt="s",
+        capsize=4,
+        label="best test loss",
+        alpha=0.7,
+    )
+    parent = rows[0].parent_loss
+    if parent is not None:
+        ax.axvline(parent, color="black", linestyle="--", linewidth=1, label=f"{parent_label} ({parent:.3g})")
+    ax.set_yticks(y, [f"{m.method} (×{m.completed}, reached {m.reached})" for m in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("test loss (mean ± std over traces)")
+    ax.set_title(title)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)
+
+
+def plot_sweep_parallel(summary: SweepSummary, path: Path) -> Path:
+    """Parallel coordinates: one line per completed cell through its varied keys, final test loss and
+    separation (each axis scaled to its own range, log for keys spanning a decade), coloured by separation."""
+    from .short_names import short
+
+    cells = summary.finished
+    keys = [k for k in summary.varied if k != "seed"]
+    axes_spec = [(short(k), [c.values.get(k) for c in cells]) for k in keys]
+    axes_spec += [("final test loss", [c.test_loss for c in cells]), ("separation", [c.separation for c in cells])]
+    numeric = [(name, values) for name, values in axes_spec if all(isinstance(v, int | float) for v in values)]
+    if len(numeric) < 2 or not cells:
+        raise ValueError("a parallel-coordinates figure needs completed cells and two numeric axes")
+    scaled = []
+    for _, values in numeric:
+        v = np.asarray(values, dtype=float)
+        if v.min() > 0 and v.max() / v.min() >= 10:
+            v = np.log10(v)
+        span = v.max() - v.min()
+        scaled.append((v - v.min()) / span if span else np.full_like(v, 0.5))
+    scaled = np.stack(scaled, axis=1)
+    fig, ax = plt.subplots(figsize=(1.8 * len(numeric) + 2, 5), layout="constrained")
+    separation = np.array([c.separation if c.separation is not None else np.nan for c in cells])
+    colours = plt.cm.viridis(np.nan_to_num(separation, nan=0.0))
+    x = np.arange(len(numeric))
+    for row, colour, cell in zip(scaled, colours, cells, strict=True):
+        ax.plot(x, row, color=colour, linewidth=2.5 if cell.is_reference else 1.2, alpha=0.85)
+    for i, (_, values) in enumerate(numeric):
+        ax.axvline(i, color="gray", linewidth=0.8)
+        ax.text(i, -0.06, f"{min(values):.3g}", ha="center", va="top", fontsize=8)
+        ax.text(i, 1.04, f"{max(values):.3g}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, [name for name, _ in numeric])
+    ax.set_yticks([])
+    ax.set_ylim(-0.12, 1.12)
+    fig.colorbar(plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, 1)), ax=ax, label="separation")
+    ax.set_title(f"sweep {summary.sweep} {summary.name}: varied keys against final loss and blob score")
+    return _save(fig, path)

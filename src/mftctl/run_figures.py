@@ -88,6 +88,17 @@ def plot_runs(
                 family, references, _title(first, "\nwith its stage-2 children"), folder / f"children.{fmt}"
             )
         )
+        from .stage2 import summarize_children
+
+        kids = [c for c in children if c.kind == "stage2"]
+        summaries = summarize_children(
+            reads.epochs(store, first.id), kids, {c.id: reads.epochs(store, c.id) for c in kids}
+        )
+        if any(m.final is not None for m in summaries):
+            stage2_title = _title(first, "\nstage 2: each method over its traces")
+            paths.append(
+                plots.plot_stage2_methods(summaries, f"parent run {first.id}", stage2_title, folder / f"stage2.{fmt}")
+            )
     if not reads.checkpoints(store, first.id):
         return paths  # no weights saved: curves only
     analysis = diagnose_checkpoint(store, first.id, epoch=epoch)
@@ -121,6 +132,8 @@ def plot_sweep_figures(store: Store, sweep_id: int, *, fmt: str = "png", out: Pa
         raise MftctlError(f"sweep {sweep_id} has no completed cell yet; nothing to plot")
     folder = out or store.runs_dir / f"sweep-{sweep_id}"
     paths = [plots.plot_sweep_panels(summary, folder / f"sweep.{fmt}")]
+    if len([k for k in summary.varied if k != "seed"]) >= 1 and len(summary.finished) >= 2:
+        paths.append(plots.plot_sweep_parallel(summary, folder / f"parallel.{fmt}"))
     keys = [k for k in summary.varied if k != "seed"]
     if len(keys) == 2:
         paths.append(plots.plot_sweep_heatmap(summary, keys, folder / f"heatmap.{fmt}"))
