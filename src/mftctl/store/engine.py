@@ -58,11 +58,13 @@ class Store:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
+    def __post_init__(self) -> None:
+        self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: on SQLite it holds the database's write lock from its first statement."""
-        writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
-        with Session(writer, expire_on_commit=False) as session, session.begin():
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
 
     def close(self) -> None:
@@ -149,7 +151,7 @@ def schema_status(store: Store) -> tuple[list[str], list[str]]:
 def upgrade(store: Store) -> list[str]:
     """Apply pending migrations in one transaction under the write lock; returns the names applied."""
     applied_now = []
-    with store.engine.execution_options(sqlite_begin="IMMEDIATE").connect() as conn, conn.begin():
+    with store._writer.connect() as conn, conn.begin():
         if store.dialect == "postgresql":  # a second process opening a new database waits here, then sees them
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         applied = _applied_migrations(conn)
@@ -196,12 +198,17 @@ def _postgres_runs_dir(store: Store) -> Path:
     it), so that every client and compute node finds the same files."""
     if os.environ.get("MFTCTL_RUNS_DIR"):
         return Path(os.environ["MFTCTL_RUNS_DIR"]).resolve()
-    with store.write() as s:
+    query = text("SELECT value FROM mftctl_setting WHERE name = :n")
+    with store.read() as s:
+        row = s.exec(query, params={"n": RUNS_DIR_SETTING}).first()
+    if row is not None:
+        return Path(row[0])
+    with store.write() as s:  # the first process to open a new store records where its files go
         s.exec(
             text("INSERT INTO mftctl_setting (name, value) VALUES (:n, :v) ON CONFLICT (name) DO NOTHING"),
             params={"n": RUNS_DIR_SETTING, "v": str((Path.cwd() / "mftctl-runs").resolve())},
         )
-        row = s.exec(text("SELECT value FROM mftctl_setting WHERE name = :n"), params={"n": RUNS_DIR_SETTING}).one()
+        row = s.exec(query, params={"n": RUNS_DIR_SETTING}).one()
     return Path(row[0])
 
 
