@@ -28,8 +28,8 @@ def main() -> None:
     store = open_store(args.db, create=False)
     parents = [r for r in reads.sweep_runs(store, args.sweep) if r.kind == "train" and r.status == "completed"]
     lines: dict[str, list[tuple[int, float, float, str]]] = {}
-    print("| d | h | parent test loss | method | traces | final (mean ± std) | best | gap | reached |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| d | h | parent test loss | method | traces | final (mean ± std) | best | gap | gap / parent | reached |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for parent in sorted(parents, key=lambda r: r.config["data"]["d"]):
         d, h = parent.config["data"]["d"], parent.config["model"]["hidden_size"]
         children = [c for c in reads.children(store, parent.id) if c.kind == "stage2"]
@@ -40,7 +40,7 @@ def main() -> None:
             std = m.final_std or 0.0
             print(
                 f"| {d} | {h} | {m.parent_loss:.3f} | {m.method} | {m.completed} | {m.final:.3f} ± {std:.3f} "
-                f"| {m.best:.3f} | {m.gap:+.3f} | {m.reached}/{m.completed} |"
+                f"| {m.best:.3f} | {m.gap:+.3f} | {m.gap / m.parent_loss:+.1%} | {m.reached}/{m.completed} |"
             )
             lines.setdefault(m.method, []).append((d, m.gap, std, f"{m.gap / m.parent_loss:+.0%}"))
     fig, ax = plt.subplots(figsize=(8, 5), layout="constrained")

@@ -38,8 +38,9 @@ def served():
         assert proc.poll() is None, proc.stdout.read().decode()
         yield port
     finally:
-        proc.terminate()
+        proc.terminate()  # SIGTERM: `mftctl ui` must take Datasette down with it
         proc.wait(60)
+    wait_for(lambda: not _answers(port))
 
 
 @pytest.mark.skipif(BROWSER is None, reason="no headless browser installed (apt-get install chromium)")

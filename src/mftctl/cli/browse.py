@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +27,8 @@ def ui(
     from ..ui import serve
 
     store = open_store(db, create=False)
+    # SIGTERM (a service manager, `kill`) ends Datasette too, as Ctrl-C does, instead of orphaning it.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     with tempfile.TemporaryDirectory(prefix="mftctl-ui-") as folder:
         proc = serve(store, host, port, Path(folder) / "metadata.json")
         console.print(
