@@ -470,8 +470,12 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
         else f"sweep {summary.sweep}: no runs"
     )
     table = Table(header_style="bold", box=box.SIMPLE_HEAD)
+    # Numbers are never cut: on a narrow terminal the cell's label wraps between its key=value words.
     for name in ("cell", "seeds", "done", "final test loss", "train s", "speed-up", "K", "separation", "silh."):
-        table.add_column(name, justify="left" if name == "cell" else "right", no_wrap=name == "cell")
+        if name == "cell":
+            table.add_column(name, ratio=1)
+        else:
+            table.add_column(name, justify="right", no_wrap=True, min_width=len(name) if len(name) < 9 else 12)
     for c in sorted(summary.cells, key=lambda c: (c.test_loss is None, c.test_loss or 0)):
         table.add_row(
             safe(c.short_label) + (" [dim](reference)[/]" if c.is_reference else ""),
