@@ -157,10 +157,22 @@ def list_runs(
     location = resolve_location(db)
     catalog = _current_catalog(location)
     try:
+        _check_tags(filters, catalog.tags())
         runs = catalog.list_runs(sort=column, desc=descending or desc, filters=filters, limit=limit)
         return Listing(runs, catalog.count_runs(), location)
     finally:
         catalog.close()
+
+
+def _check_tags(filters: list[RunFilter], in_use: list[str]) -> None:
+    """`--where tag=NAME` with a tag no run has is a typo more often than a question: say so."""
+    for f in filters:
+        if f.column != "tag":
+            continue
+        for tag in f.value if isinstance(f.value, list) else [f.value]:
+            if str(tag) not in in_use:
+                known = ", ".join(in_use[:20]) or "none yet (`mftctl tag RUN... NAME` adds one)"
+                raise MftctlError(f"no run has the tag {str(tag)!r}; tags in use: {known}")
 
 
 def select_run_ids(db: str | Path | None, run_ids: list[int] | None, where: list[str] | None) -> list[int]:

@@ -142,6 +142,10 @@ class Catalog:
                 self.con.rollback()
             return None
 
+    def tags(self) -> list[str]:
+        """Every tag in use."""
+        return [_first(r) for r in self._rows("SELECT DISTINCT tag FROM run_tag ORDER BY tag")]
+
     def has_running(self) -> bool:
         return bool(self._rows("SELECT 1 FROM run WHERE status = ? LIMIT 1", [RunStatus.running.value]))
 
