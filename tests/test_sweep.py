@@ -224,3 +224,33 @@ def test_persistent_workers_isolate_a_killed_worker_and_keep_each_runs_log(isola
     for run_id in (1, 3):  # each run's stderr in its own log, nothing of the others'
         log = (layout.run_dir(store, run_id) / "worker.log").read_text()
         assert f"run {run_id}: started by worker" in log and log.count("started by worker") == 1
+
+
+def test_a_stopped_cell_ends_its_worker_and_the_next_cell_runs_on_a_fresh_one(isolated_db, tmp_path):
+    """`mftctl stop` on a sweep's running cell: that cell is killed; its worker exits; the cells after it
+    are neither lost nor marked crashed — a fresh worker runs them."""
+    import subprocess
+    import sys
+
+    from helpers import invoke, wait_for
+
+    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY if "epochs" not in s))
+    path = tmp_path / "three.toml"
+    path.write_text(
+        f'name = "three"\nbase = "quick"\n[set]\n{sets}\ndevice = "cpu"\n"training.enable_diagnostics" = false\n'
+        '[zip]\nseed = [1, 2, 3]\n"training.epochs" = [400, 2, 2]\n'
+    )
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "mftctl", "sweep", str(path), "--jobs", "1"],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for(lambda: isolated_db.exists() and reads.count_runs(open_store(isolated_db)) == 3)
+    store = open_store(isolated_db)
+    first = wait_for(lambda: (r := reads.get_run(store, 1)).status == "running" and r.epochs_done >= 1 and r)
+    assert invoke("stop", 1).exit_code == 0
+    _, err = sweep.communicate(timeout=600)
+    assert sweep.returncode == 0, err
+    assert [reads.get_run(store, i).status for i in (1, 2, 3)] == ["killed", "completed", "completed"]
+    assert reads.get_run(store, 2).pid != first.pid

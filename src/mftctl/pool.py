@@ -72,7 +72,7 @@ def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, l
         threading.Thread(target=_relay, args=(index, proc, events), daemon=True).start()
 
     def hand_out(slot: _Slot, progress) -> None:  # noqa: ANN001
-        """Give the worker the next run still queued, or close its stdin (it exits) when none is left."""
+        """Give a ready worker the next run still queued, or close its stdin (it exits) when none is left."""
         while pending:
             run_id = pending.popleft()
             run = reads.find_run(store, run_id)
@@ -85,7 +85,7 @@ def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, l
             try:
                 slot.proc.stdin.write(f"{run_id}\n")
                 slot.proc.stdin.flush()
-            except OSError:  # the worker is exiting (its last run was stopped): the run waits for another
+            except OSError:  # it died since it said ready: the run waits for the fresh worker that replaces it
                 pending.appendleft(run_id)
                 progress.remove_task(slot.task)
                 slot.run_id = None
@@ -143,8 +143,6 @@ def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, l
                         slot.run_id = None
                     else:
                         finished(slot, progress, None)
-                    if slot.proc.poll() is None and not slot.proc.stdin.closed:
-                        hand_out(slot, progress)
                 else:
                     slot.state.apply(event)
                     progress.update(slot.task, completed=slot.state.done_steps, **fields(slot.state))

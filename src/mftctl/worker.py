@@ -193,7 +193,9 @@ def serve(db: str | None) -> int:
     """`mftctl worker --serve`: a worker that stays alive and trains the runs whose ids arrive on stdin,
     one per line, until stdin closes — torch and the science imported once for all of them. Each run's
     stderr goes to its own worker.log; a run that fails is recorded and the next one starts. A run stopped
-    by a signal (Ctrl-C, SIGTERM, Slurm's SIGUSR2) ends the worker after it is recorded."""
+    by a signal (Ctrl-C, SIGTERM, Slurm's SIGUSR2) ends the worker after it is recorded. It says `ready`
+    whenever it will take another id, and only then: a parent hands out runs on `ready` alone, so no id is
+    ever written to a worker that is on its way out."""
     _prepare_process()
     emit({"event": "ready"})
     store = None
@@ -208,6 +210,7 @@ def serve(db: str | None) -> int:
             if status == RunStatus.killed:
                 break
             _restore_signals()
+            emit({"event": "ready"})
     except KeyboardInterrupt:  # stopped while waiting for the next run: nothing to record
         pass
     finally:
