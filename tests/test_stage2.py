@@ -93,6 +93,8 @@ def test_sampled_decoder_init(parent):
     ("args", "message"),
     [
         (["--control", "parent", "--hidden", 8], "cannot have --hidden 8"),
+        # the second sampler is refused: the first one's children are not written either
+        (["--sampler", "iid", "--sampler", "shuffle", "--hidden", 8], "shuffle permutes the parent's 16 rows"),
         (["--control", "parent", "--traces", 2], "use --traces 1"),
         (["--set", "data.d=64"], "stage 2 keeps the parent's data.d (32)"),
         (["--epoch", 9], "no checkpoint at epoch 9"),

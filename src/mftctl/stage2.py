@@ -61,17 +61,52 @@ def fit_child_mixture(pairs, config: ExperimentConfig, seed: int) -> dict[str, A
     return mixture.as_dict()
 
 
+@dataclass
+class ChildPlan:
+    """A stage-2 child not yet written: its config, name and the facts its row records."""
+
+    parent: Run
+    config: ExperimentConfig
+    name: str
+    extra: dict[str, Any]
+
+
+def _refuse_unfit(config: ExperimentConfig, parent_config: ExperimentConfig) -> None:
+    """The combinations of options a child cannot be made from, each in one line."""
+    s2, parent_h, h = config.stage2, parent_config.model.hidden_size, config.model.hidden_size
+    if config.data.d != parent_config.data.d:
+        raise MftctlError(
+            f"stage 2 keeps the parent's data.d ({parent_config.data.d}); the children asked for {config.data.d}"
+        )
+    if s2.control == "parent" and h != parent_h:
+        raise MftctlError(
+            f"--control parent freezes the parent's own encoder ({parent_h} hidden units); it cannot have --hidden {h}"
+        )
+    if s2.decoder_init == "sampled" and (s2.mixture != "pair" or s2.control == "parent"):
+        raise MftctlError("--decoder-init sampled needs the 2-D pair mixture (--mixture pair, control gmm or gaussian)")
+    if s2.control == "parent" and s2.num_traces > 1:
+        raise MftctlError("--control parent has one encoder to freeze; use --traces 1")
+    if s2.sampler != "iid" and s2.control != "gmm":
+        raise MftctlError(f"--sampler {s2.sampler} draws from the fitted mixture: it needs --control gmm")
+    if s2.sampler == "shuffle" and h != parent_h:
+        raise MftctlError(f"--sampler shuffle permutes the parent's {parent_h} rows; it cannot have --hidden {h}")
+    if s2.sampler == "shuffle" and s2.decoder_init == "sampled":
+        raise MftctlError("--sampler shuffle keeps the parent's encoder values; --decoder-init sampled needs a draw")
+
+
 def plan_children(
     store: Store,
     parent_id: int,
     *,
     epoch: int | None,
     stage2: dict[str, Any],
+    samplers: list[str],
     hidden: int | None,
     overrides: list[str],
     name: str | None = None,
-) -> list[Run]:
-    """Check the parent, fit the mixture, write one queued child row per trace. Refusals write nothing."""
+) -> list[ChildPlan]:
+    """Check the parent and every sampler's config, fit the mixture once, and plan one child per sampler
+    and trace. Writes nothing: `write_children` does, once every parent and sampler has been checked."""
     parent = reads.get_run(store, parent_id)
     if parent.status not in FITTABLE:
         raise MftctlError(
@@ -79,75 +114,67 @@ def plan_children(
             f"({names(FITTABLE)}) — wait for it or pick another run"
         )
     loaded = load_run_checkpoint(store, parent, epoch)
-    config = child_config(loaded.config, stage2, hidden, overrides)
-    s2 = config.stage2
-    check_fits(config, "the stage-2 children")
+    configs = {
+        sampler: child_config(loaded.config, stage2 | {"sampler": sampler}, hidden, overrides) for sampler in samplers
+    }
+    for config in configs.values():
+        check_fits(config, "the stage-2 children")
+        _refuse_unfit(config, loaded.config)
     model = loaded.model()  # also the check that the checkpoint fits its config, before any child row
-    if config.data.d != loaded.config.data.d:
-        raise MftctlError(
-            f"stage 2 keeps the parent's data.d ({loaded.config.data.d}); the children asked for {config.data.d}"
-        )
-    if s2.control == "parent" and config.model.hidden_size != loaded.config.model.hidden_size:
-        raise MftctlError(
-            f"--control parent freezes the parent's own encoder ({loaded.config.model.hidden_size} hidden units); "
-            f"it cannot have --hidden {config.model.hidden_size}"
-        )
-    if s2.decoder_init == "sampled" and (s2.mixture != "pair" or s2.control == "parent"):
-        raise MftctlError("--decoder-init sampled needs the 2-D pair mixture (--mixture pair, control gmm or gaussian)")
-    if s2.control == "parent" and config.stage2.num_traces > 1:
-        raise MftctlError("--control parent has one encoder to freeze; use --traces 1")
-    if s2.sampler != "iid" and s2.control != "gmm":
-        raise MftctlError(f"--sampler {s2.sampler} draws from the fitted mixture: it needs --control gmm")
-    if s2.sampler == "shuffle" and config.model.hidden_size != loaded.config.model.hidden_size:
-        raise MftctlError(
-            f"--sampler shuffle permutes the parent's {loaded.config.model.hidden_size} rows; "
-            f"it cannot have --hidden {config.model.hidden_size}"
-        )
-    if s2.sampler == "shuffle" and s2.decoder_init == "sampled":
-        raise MftctlError("--sampler shuffle keeps the parent's encoder values; --decoder-init sampled needs a draw")
 
     from .science.diagnostics import epoch_metrics, pairs_of
 
     # The parent's blobs by the one measurement, recorded beside the mixture fitted to the same pairs.
+    # The mixture and the row compositions depend on the parent and the mixture options, not on the
+    # sampler: computed once for all of them.
     parent_blobs = epoch_metrics(model, loaded.config)
+    first = next(iter(configs.values()))
     mixture = compositions = None
-    if s2.control != "parent":
+    if first.stage2.control != "parent":
         pairs = pairs_of(model)
-        mixture = fit_child_mixture(pairs, config, seed=config.seed + loaded.checkpoint.epoch)
-        if s2.sampler in ("row", "row-sign"):
-            compositions = parent_row_compositions(mixture, pairs, config, loaded.config.model.hidden_size)
-    children = []
-    for trace in range(s2.num_traces):
-        extra = {
-            "parent_epoch": loaded.checkpoint.epoch,
-            "control": s2.control,
-            "sampler": s2.sampler if s2.control == "gmm" else None,
-            "row_compositions": compositions,
-            "mixture_kind": s2.mixture,
-            "decoder_init": s2.decoder_init,
-            "trace": trace,
-            "sampling_seed": config.seed * 1_000_003 + parent.id * 1_009 + trace,
-            "mixture": mixture,
-            "parent_blobs": {
-                "n_blobs": parent_blobs["n_blobs"],
-                "separation": parent_blobs["separation"],
-                "masses": [b["mass"] for b in parent_blobs["blobs"]],
-                "method": parent_blobs["method"],
-            },
-        }
-        label = name or f"{parent.name}-s2-{s2.sampler if s2.control == 'gmm' else s2.control}"
-        children.append(
-            new_run(
-                store,
-                config,
-                name=f"{label}-{trace}",
-                preset=parent.preset,
-                kind="stage2",
-                parent_id=parent.id,
-                extra=extra,
-            )
+        mixture = fit_child_mixture(pairs, first, seed=first.seed + loaded.checkpoint.epoch)
+        if any(c.stage2.sampler in ("row", "row-sign") for c in configs.values()):
+            compositions = parent_row_compositions(mixture, pairs, first, loaded.config.model.hidden_size)
+    plans = []
+    for config in configs.values():
+        s2 = config.stage2
+        method = s2.sampler if s2.control == "gmm" else s2.control
+        for trace in range(s2.num_traces):
+            extra = {
+                "parent_epoch": loaded.checkpoint.epoch,
+                "control": s2.control,
+                "sampler": s2.sampler if s2.control == "gmm" else None,
+                "row_compositions": compositions if s2.sampler in ("row", "row-sign") else None,
+                "mixture_kind": s2.mixture,
+                "decoder_init": s2.decoder_init,
+                "trace": trace,
+                "sampling_seed": config.seed * 1_000_003 + parent.id * 1_009 + trace,
+                "mixture": mixture,
+                "parent_blobs": {
+                    "n_blobs": parent_blobs["n_blobs"],
+                    "separation": parent_blobs["separation"],
+                    "masses": [b["mass"] for b in parent_blobs["blobs"]],
+                    "method": parent_blobs["method"],
+                },
+            }
+            plans.append(ChildPlan(parent, config, f"{name or f'{parent.name}-s2-{method}'}-{trace}", extra))
+    return plans
+
+
+def write_children(store: Store, plans: list[ChildPlan]) -> list[Run]:
+    """One queued child row per plan."""
+    return [
+        new_run(
+            store,
+            plan.config,
+            name=plan.name,
+            preset=plan.parent.preset,
+            kind="stage2",
+            parent_id=plan.parent.id,
+            extra=plan.extra,
         )
-    return children
+        for plan in plans
+    ]
 
 
 def parent_row_compositions(mixture: dict[str, Any], pairs, config: ExperimentConfig, h: int) -> list:  # noqa: ANN001

@@ -90,7 +90,7 @@ def stage2(
     from ..pool import run_pool
     from ..render import stage2_summary_table, stage2_table
     from ..runner import start_worker
-    from ..stage2 import plan_children, stage2_parents, summarize_children
+    from ..stage2 import plan_children, stage2_parents, summarize_children, write_children
     from ..status import RunStatus
     from ..store import open_store, reads, writes
     from ..store.liveness import reconcile
@@ -101,26 +101,29 @@ def stage2(
     reconcile(store)
     parents = [parent_id] if parent_id is not None else stage2_parents(store, sweep)
     samplers = [s.value for s in sampler or [Sampler.iid]]
-    children = []
+    options = {
+        "num_clusters": components,
+        "num_traces": traces,
+        "mixture": mixture.value,
+        "control": control.value,
+        "decoder_init": decoder_init.value,
+    }
     with console.status("fitting the mixture..."):
-        for parent in parents:
-            for chosen in samplers:
-                children += plan_children(
-                    store,
-                    parent,
-                    epoch=epoch,
-                    hidden=hidden,
-                    overrides=list(set_ or []),
-                    name=name,
-                    stage2={
-                        "num_clusters": components,
-                        "num_traces": traces,
-                        "mixture": mixture.value,
-                        "control": control.value,
-                        "decoder_init": decoder_init.value,
-                        "sampler": chosen,
-                    },
-                )
+        plans = [
+            plan
+            for parent in parents
+            for plan in plan_children(
+                store,
+                parent,
+                epoch=epoch,
+                stage2=options,
+                samplers=samplers,
+                hidden=hidden,
+                overrides=list(set_ or []),
+                name=name,
+            )
+        ]
+    children = write_children(store, plans)  # only once every parent and sampler has been checked
     console.print(
         f"parent(s) {', '.join(map(str, parents))}: children {', '.join(str(c.id) for c in children)} "
         f"({control.value}{', ' + ', '.join(samplers) if control is Control.gmm else ''}; {mixture.value} mixture)"
