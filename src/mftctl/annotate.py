@@ -33,7 +33,8 @@ def tag_runs(store: Store, run_ids: list[int], tag: str, *, remove: bool = False
     ids = sorted(set(run_ids))
     reads.runs_by_id(store, ids)
     if remove:
-        missing = [i for i in ids if tag not in reads.tags_of(store, ids).get(i, [])]
+        tags = reads.tags_of(store, ids)
+        missing = [i for i in ids if tag not in tags.get(i, [])]
         if missing:
             raise MftctlError(
                 f"run {', '.join(map(str, missing))} has no tag {tag!r}; `mftctl show ID` lists a run's tags"

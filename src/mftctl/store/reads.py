@@ -23,10 +23,7 @@ def find_run(store: Store, run_id: int) -> Run | None:
 
 
 def get_run(store: Store, run_id: int) -> Run:
-    run = find_run(store, run_id)
-    if run is None:
-        raise StoreError(f"no run with id {run_id} in {store.location.shown}; `mftctl list` shows the runs")
-    return run
+    return runs_by_id(store, [run_id])[0]
 
 
 def runs_by_id(store: Store, run_ids: list[int]) -> list[Run]:

@@ -292,11 +292,11 @@ def delete_runs(store: Store, run_ids: list[int]) -> None:
 def tag_runs(store: Store, run_ids: list[int], tag: str, *, remove: bool = False) -> None:
     """Add a tag to runs (a run that has it keeps it once), or take it off them."""
     with store.write() as s:
-        have = set(s.exec(select(RunTag.run_id).where(RunTag.tag == tag, col(RunTag.run_id).in_(run_ids))))
         if remove:
             s.exec(delete(RunTag).where(RunTag.tag == tag, col(RunTag.run_id).in_(run_ids)))
-        else:
-            s.add_all(RunTag(run_id=i, tag=tag) for i in run_ids if i not in have)
+            return
+        have = set(s.exec(select(RunTag.run_id).where(RunTag.tag == tag, col(RunTag.run_id).in_(run_ids))))
+        s.add_all(RunTag(run_id=i, tag=tag) for i in run_ids if i not in have)
 
 
 def set_note(store: Store, run_id: int, note: str | None) -> None:
