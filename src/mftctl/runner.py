@@ -106,7 +106,7 @@ def stop_run(store: Store, run_id: int, *, grace_s: float = STOP_GRACE_S) -> str
 
     from .errors import MftctlError
     from .status import ACTIVE
-    from .store.liveness import reconcile, worker_alive
+    from .store.liveness import worker_alive
 
     run = reads.get_run(store, run_id)
     if run.status not in ACTIVE:
@@ -128,5 +128,4 @@ def stop_run(store: Store, run_id: int, *, grace_s: float = STOP_GRACE_S) -> str
                 break
             time.sleep(0.1)
     writes.finish_run(store, run_id, RunStatus.killed, "stopped with `mftctl stop`")
-    reconcile(store)
     return reads.get_run(store, run_id).status
