@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from helpers import TINY, wait_for
-from mftctl.store import open_store, reads
+from mftctl.store import layout, open_store, reads
 
 LONG = [*TINY, "training.epochs=500", "training.enable_diagnostics=false", "training.checkpoint_every=0"]
 
@@ -61,6 +62,34 @@ def test_ctrl_c_in_the_parent_marks_the_run_killed(backend):
     run = reads.get_run(store, 1)
     assert run.status == "killed" and "stopped by the user" in run.error
     assert run.finished_at is not None
+
+
+def test_a_burst_of_stop_signals_still_records_killed(isolated_db):
+    """Slurm's SIGUSR2 reaches the worker twice (directly and through submitit's handler); Ctrl-C reaches it
+    from the terminal and from its parent. Only the first may interrupt: a second one landing while the
+    first is being recorded used to end the worker with its run still `running` (crashed, later)."""
+    proc = mftctl("train", "--preset", "quick", *sets(LONG), "--detach", stdout=subprocess.PIPE)
+    proc.communicate(timeout=300)
+    store = open_store(isolated_db)
+    run = wait_for(lambda: (r := reads.get_run(store, 1)).epochs_done >= 1 and r)
+    deadline = time.monotonic() + 2.0
+    try:
+        while time.monotonic() < deadline:  # as fast as signals can be sent, from the first to well after
+            os.kill(run.pid, signal.SIGUSR2)
+    except ProcessLookupError:
+        pass
+    wait_for(lambda: _gone(run.pid))
+    stopped = reads.get_run(store, 1)
+    assert stopped.status == "killed" and "stopped by Slurm" in stopped.error
+    assert "Traceback" not in (layout.run_dir(store, 1) / "worker.log").read_text()
+
+
+def _gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"  # exited, not yet reaped
+    except (FileNotFoundError, ProcessLookupError):
+        return True
 
 
 @pytest.mark.backends
@@ -138,3 +167,51 @@ def test_resume_detached_continues_in_the_background(isolated_db):
     done = wait_for(lambda: (r := reads.get_run(store, 1)).status == "completed" and r)
     assert done.extra["resume_from_epoch"] == 2
     assert [e.epoch for e in reads.epochs(store, 1)] == [1, 2, 3, 4]
+
+
+def test_the_early_worker_keeps_what_it_said_before_its_run(isolated_db):
+    """`train` starts its worker before the run's row exists; what that worker prints before the run
+    begins (here: every import's timing, as PYTHONPROFILEIMPORTTIME makes Python print) heads worker.log."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *sets(TINY)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, PYTHONPROFILEIMPORTTIME="1"),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    log = (layout.run_dir(open_store(isolated_db), 1) / "worker.log").read_text()
+    assert log.startswith("import time:") and "| torch\n" in log
+    assert log.index("| torch\n") < log.index("run 1: started by worker")
+
+
+def test_a_refused_store_ends_the_early_worker(isolated_db):
+    """The worker starts before the store is opened; when opening is refused (a newer schema) it must go."""
+    import sqlite3
+
+    con = sqlite3.connect(isolated_db)
+    con.execute("CREATE TABLE mftctl_migrations (name VARCHAR PRIMARY KEY, applied_at DATETIME)")
+    con.execute("INSERT INTO mftctl_migrations VALUES ('999_future', '2030-01-01')")
+    con.commit()
+    con.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *sets(TINY)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 1 and "newer mftctl" in done.stderr and "Traceback" not in done.stderr
+    assert not _serving_workers(str(isolated_db))
+
+
+def _serving_workers(db: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"--serve" in cmdline and f"MFTCTL_DB={db}".encode() in environ and not _gone(int(proc.name)):
+            found.append(int(proc.name))
+    return found

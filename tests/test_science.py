@@ -1,8 +1,11 @@
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
 
+from helpers import TINY
 from mftctl.config import DataConfig, LossConfig
 from mftctl.config_input import load_config
 from mftctl.science.baselines import reference_losses
@@ -201,3 +204,50 @@ def test_tanh_cubed_gradient():
     assert torch.autograd.gradcheck(tanh_cubed, (z,))
     with torch.no_grad():
         assert torch.allclose(tanh_cubed(z), torch.tanh(z) ** 3)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgld"])
+def test_training_checkpointing_and_resuming_never_import_torch_dynamo(optimizer):
+    """torch.optim imports torch._dynamo (a second of every worker's start-up) on its first optimizer unless
+    mftctl hands its wrappers the plain functions (science/optim.skip_lazy_dynamo_import). A fresh process,
+    since this one may have imported dynamo already."""
+    code = f"""
+import copy, sys
+from mftctl.config_input import load_config
+from mftctl.science.train import train
+sets = {TINY!r} + ["training.epochs=2", "training.optimizer={optimizer}", "training.temperature=0.001"]
+config = load_config("quick", None, sets)
+class Keep:
+    states = {{}}
+    def on_step(self, *a): pass
+    def on_epoch(self, r): pass
+    def on_checkpoint(self, epoch, state): self.states[epoch] = copy.deepcopy(state)
+sink = Keep()
+full = train(config, sink)
+resumed = train(config, resume=sink.states[1])
+assert resumed.epochs[-1].test_loss == full.epochs[-1].test_loss
+print("torch._dynamo" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_mftctls_adam_steps_bit_for_bit_as_torchs():
+    from mftctl.science.optim import Adam
+
+    torch.manual_seed(0)
+    start = [torch.randn(7, 5), torch.randn(5)]
+    params = {kind: [torch.nn.Parameter(t.clone()) for t in start] for kind in ("ours", "torch")}
+    opts = {"ours": Adam(params["ours"], lr=0.05), "torch": torch.optim.Adam(params["torch"], lr=0.05)}
+    for _ in range(5):
+        grads = [torch.randn_like(t) for t in start]
+        for kind, opt in opts.items():
+            for p, g in zip(params[kind], grads, strict=True):
+                p.grad = g.clone()
+            opt.step()
+    for ours, theirs in zip(params["ours"], params["torch"], strict=True):
+        assert torch.equal(ours, theirs) and not torch.equal(ours, start[0] if ours.dim() == 2 else start[1])
+    reloaded = torch.optim.Adam([torch.nn.Parameter(t.clone()) for t in start], lr=0.05)
+    reloaded.load_state_dict(opts["ours"].state_dict())  # a checkpoint of ours resumes in torch's, and back
+    assert torch.equal(reloaded.state_dict()["state"][0]["exp_avg"], opts["torch"].state_dict()["state"][0]["exp_avg"])

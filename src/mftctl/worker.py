@@ -122,8 +122,27 @@ PREEMPTED = (
 )
 
 
-def _raise_interrupt(signum, frame):  # noqa: ANN001
-    raise KeyboardInterrupt(PREEMPTED if signum == signal.SIGUSR2 else STOPPED)
+class _StopOnce:
+    """The run's handler for SIGINT, SIGTERM and SIGUSR2: the first signal interrupts training, any later
+    one is ignored. Stops come in pairs (Slurm signals both the array task and the worker, and the task's
+    submitit handler signals the worker again; Ctrl-C reaches the worker and its parent, which passes it
+    on): a second interrupt landing in the `except` that records the first would end the worker with its
+    run still `running`, to be marked crashed later instead of killed. It stays installed through the
+    final write rather than giving way to SIG_IGN: a signal already caught but not yet handled when the
+    handler becomes SIG_IGN surfaces as an OSError ("ignored due to race condition") in whatever runs."""
+
+    def __init__(self) -> None:
+        self.done = False  # fired, or training is over: from here on, signals are ignored
+
+    def __call__(self, signum, frame) -> None:  # noqa: ANN001
+        if self.done:
+            return
+        self.done = True
+        raise KeyboardInterrupt(PREEMPTED if signum == signal.SIGUSR2 else STOPPED)
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
+            signal.signal(signum, self)
 
 
 # Space the worker holds on the database's disk from the start: if the disk fills during the run, it is
@@ -167,10 +186,8 @@ def _prepare_process() -> None:
     import torch
 
     # Imported now, so that a persistent worker pays for them before its first run, not during it: the
-    # training loop, the blob measurement (scipy), and torch._dynamo, which torch.optim imports on the
-    # first optimizer it builds (over a second here: docs/performance.md).
-    import torch._dynamo  # noqa: F401
-
+    # training loop and the blob measurement (scipy). torch._dynamo, which torch.optim would import on the
+    # first optimizer (a second here), is skipped altogether (science/optim.skip_lazy_dynamo_import).
     from .science import diagnostics, train  # noqa: F401
 
     # The pool divides the cores among its workers; a Slurm cell has the cores its allocation gives it.
@@ -261,8 +278,8 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
         emit({"event": "done", "run": run_id, "status": None, "error": f"{status} elsewhere"})
         return None
     print(f"run {run_id}: started by worker {os.getpid()} on {device}", file=sys.stderr, flush=True)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGUSR2, _raise_interrupt)  # Slurm's warning before preemption or the time limit
+    stopper = _StopOnce()
+    stopper.install()  # SIGUSR2: Slurm's warning before preemption or the time limit
     ballast = _hold_ballast(store, run_id)
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(store, run_id, stop), daemon=True).start()
@@ -289,10 +306,8 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
     except BaseException:
         status, error = RunStatus.failed, traceback.format_exc()
     finally:
+        stopper.done = True  # nothing may interrupt the final write
         stop.set()
-    # A second Ctrl-C must not interrupt the final write.
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
-        signal.signal(signum, signal.SIG_IGN)
     _finish(store, run_id, status, error, ballast)
     emit({"event": "done", "run": run_id, "status": status, "error": error})
     return status

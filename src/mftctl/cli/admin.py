@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -135,7 +137,12 @@ def worker(
 
     if (run_id is None) != serve:
         raise MftctlError("give a run id, or --serve (one of them)")
-    raise typer.Exit(serve_runs(db) if serve else run_worker(db, run_id))
+    code = serve_runs(db) if serve else run_worker(db, run_id)
+    # Every run is recorded and the store closed: skip the interpreter's teardown, which after a run
+    # frees its tensors and torch's modules one by one (0.3-0.9 s of every worker's wall here).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -64,8 +64,9 @@ def train(
     from ..annotate import check_tag
     from ..config_input import load_config
     from ..devices import check_device, check_fits
-    from ..runner import new_run, start_worker
+    from ..runner import EarlyWorker, new_run, start_worker
     from ..store import open_store
+    from ..store.location import resolve_location
 
     if resume is not None:
         _resume(resume, detach, db)
@@ -77,15 +78,22 @@ def train(
     check_fits(config)
     check_device(config.device)  # refuse before any row is written
     tags = [check_tag(t) for t in tag or []]
-    store = open_store(db)
-    run = new_run(store, config, name=name, preset=preset or "reference_3blob", tags=tags, note=note)
     if detach:
+        store = open_store(db)
+        run = new_run(store, config, name=name, preset=preset or "reference_3blob", tags=tags, note=note)
         proc = start_worker(store, run.id, detach=True)
         console.print(
             f"run [bold]{run.id}[/] started in the background (pid {proc.pid}); follow it with `mftctl show {run.id}`"
         )
         return
-    run_attached(store, run.id)
+    early = EarlyWorker(resolve_location(db))  # importing torch while the row is written
+    try:
+        store = open_store(db)
+        run = new_run(store, config, name=name, preset=preset or "reference_3blob", tags=tags, note=note)
+    except BaseException:
+        early.cancel()
+        raise
+    run_attached(store, run.id, early=early)
     _finish_message(store, run.id)
 
 
@@ -112,21 +120,25 @@ def _resume(run_id: int, detach: bool, db: str | None) -> None:
     _finish_message(store, run_id)
 
 
-def run_attached(store, run_id: int) -> None:  # noqa: ANN001
-    """Start the run's worker and show its progress; Ctrl-C stops it and marks it killed."""
+def run_attached(store, run_id: int, early=None) -> None:  # noqa: ANN001
+    """Start the run's worker (or hand the run to the one started early) and show its progress; Ctrl-C
+    stops it and marks it killed."""
     from ..config import config_from_json
     from ..progress import follow, progress_state
     from ..runner import start_worker, stop_worker
     from ..store import reads
 
     config = config_from_json(reads.get_run(store, run_id).config_json)
-    proc = start_worker(store, run_id)
+    proc = early.hand(run_id) if early is not None else start_worker(store, run_id)
     try:
         follow(proc, progress_state(config), f"run {run_id}", console)
     except KeyboardInterrupt:
         stop_worker(proc, store, run_id)
         err_console.print(f"run {run_id} stopped and marked killed")
         raise typer.Exit(130) from None
+    finally:
+        if early is not None:
+            early.keep_log(store, run_id)
 
 
 def _finish_message(store, run_id: int) -> None:  # noqa: ANN001

@@ -42,10 +42,44 @@ class SGLD(torch.optim.Optimizer):
         return loss
 
 
+def skip_lazy_dynamo_import() -> None:
+    """torch.optim wraps Optimizer.add_param_group, zero_grad, state_dict and load_state_dict in
+    torch._disable_dynamo, whose first call imports torch._dynamo (1.0 s here, a third of a worker's
+    start-up) only so that torch.compile will not trace them. Nothing here is compiled, so each wrapper is
+    handed the plain function as its cached "disabled" version, and the import never happens. Should a
+    torch release change the wrapper, this matches nothing and torch imports dynamo as before.
+    (tests/test_science.py checks that training, checkpointing and resuming leave it unimported.)"""
+    disable = getattr(torch, "_disable_dynamo", None)
+    if disable is None:
+        return
+    wrapper_code = disable(lambda: None).__code__
+    for fn in vars(torch.optim.Optimizer).values():
+        original = getattr(fn, "__wrapped__", None)
+        if getattr(fn, "__code__", None) is wrapper_code and original is not None:
+            if getattr(original, "__dynamo_disable", None) is None:
+                original.__dynamo_disable = original
+
+
+# Adam.step as written, without the decorator torch.optim puts on it (None if a release drops __wrapped__).
+_ADAM_STEP = getattr(torch.optim.Adam.step, "__wrapped__", None)
+
+
+class Adam(torch.optim.Adam):
+    """torch's Adam, stepping without the wrapper torch.optim puts around every step(): it imports
+    torch._dynamo (the first call costs a second) to place graph breaks for torch.compile, and sets grad
+    mode from `differentiable`, which is False here — the same as no_grad. Same arithmetic (tested bit for
+    bit against torch.optim.Adam), same state_dict, so checkpoints load into either."""
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: ANN001 - torch's signature
+        return _ADAM_STEP(self, closure)
+
+
 def build_optimizer(params: list[torch.nn.Parameter], cfg: TrainingConfig) -> torch.optim.Optimizer:
+    skip_lazy_dynamo_import()
     if cfg.optimizer == "sgld":
         return SGLD(params, lr=cfg.learning_rate, temperature=cfg.temperature)
-    return torch.optim.Adam(params, lr=cfg.learning_rate)
+    return (Adam if _ADAM_STEP is not None else torch.optim.Adam)(params, lr=cfg.learning_rate)
 
 
 def lr_factor(step: int, total_steps: int, cfg: TrainingConfig) -> float:
