@@ -251,3 +251,72 @@ def test_mftctls_adam_steps_bit_for_bit_as_torchs():
     reloaded = torch.optim.Adam([torch.nn.Parameter(t.clone()) for t in start], lr=0.05)
     reloaded.load_state_dict(opts["ours"].state_dict())  # a checkpoint of ours resumes in torch's, and back
     assert torch.equal(reloaded.state_dict()["state"][0]["exp_avg"], opts["torch"].state_dict()["state"][0]["exp_avg"])
+
+
+class _SlowTailSink:
+    """Records epochs and checkpoints after a pause (as a busy database or disk would), and can stop
+    training (as a signal would) or fail a checkpoint write."""
+
+    def __init__(self, stop_at_epoch=None, fail_checkpoint_at=None, pause_s=0.3):
+        self.epochs, self.checkpoints, self.states = [], [], {}
+        self.stop_at_epoch, self.fail_checkpoint_at, self.pause_s = stop_at_epoch, fail_checkpoint_at, pause_s
+
+    def on_step(self, epoch, step, steps, loss):
+        if epoch == self.stop_at_epoch and step == 1:
+            raise KeyboardInterrupt("stopped")
+
+    def on_epoch(self, record):
+        import time
+
+        time.sleep(self.pause_s)
+        self.epochs.append(record.epoch)
+
+    def on_checkpoint(self, epoch, state):
+        if epoch == self.fail_checkpoint_at:
+            raise OSError(28, "No space left on device")
+        self.checkpoints.append(epoch)
+        self.states[epoch] = state
+
+
+def _epochs(cfg, n, **training):
+    return cfg.model_copy(update={"training": cfg.training.model_copy(update={"epochs": n, **training})})
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_stopped_run_still_records_the_epoch_before_the_stop(tiny_config, overlap):
+    """Each epoch's record and checkpoint are written on a tail thread while the next epoch trains (on a
+    GPU; here asked for); a stop during epoch 3 must not lose epoch 2's, which was still being written."""
+    sink = _SlowTailSink(stop_at_epoch=3)
+    with pytest.raises(KeyboardInterrupt):
+        train(_epochs(tiny_config, 5), sink, overlap_tails=overlap)
+    assert sink.epochs == [1, 2] and sink.checkpoints == [1, 2]
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_failed_checkpoint_write_fails_the_training(tiny_config, overlap):
+    sink = _SlowTailSink(fail_checkpoint_at=1, pause_s=0)
+    with pytest.raises(OSError, match="No space left"):
+        train(_epochs(tiny_config, 4), sink, overlap_tails=overlap)
+    assert sink.epochs[0] == 1 and len(sink.epochs) <= 2  # it surfaces at the next epoch's end at the latest
+
+
+def test_each_epochs_measurement_is_of_that_epochs_weights(tiny_config):
+    """The tail measures a copy taken at the epoch's end, not the weights the next epoch is changing."""
+    from mftctl.science.diagnostics import weight_metrics
+
+    sink = _SlowTailSink(pause_s=0.1)
+    config = _epochs(tiny_config, 3, enable_diagnostics=True)
+    result = train(config, sink, overlap_tails=True)
+    assert [r.epoch for r in result.epochs] == [1, 2, 3]
+    for record in result.epochs:
+        model = sink.states[record.epoch]["model"]
+        assert record.diagnostics == weight_metrics(model["fc1.weight"], model["fc2.weight"], config)
+    assert result.epochs[0].diagnostics != result.epochs[2].diagnostics
+
+
+def test_overlapped_tails_change_no_number(tiny_config):
+    config = _epochs(tiny_config, 3, enable_diagnostics=True)
+    inline, overlapped = (train(config, overlap_tails=o).epochs for o in (False, True))
+    for a, b in zip(inline, overlapped, strict=True):
+        assert (a.epoch, a.train_loss, a.test_loss) == (b.epoch, b.train_loss, b.test_loss)
+        assert a.diagnostics == b.diagnostics

@@ -42,10 +42,10 @@ class ProgressState:
         kind = event["event"]
         if kind == "step":
             self.epoch, self.step, self.loss = event["epoch"], event["step"], event["loss"]
-        elif kind == "epoch":
-            self.epoch, self.step = event["epoch"], self.steps_per_epoch
-            self.loss, self.test_loss = event["train_loss"], event["test_loss"]
-            self.samples_per_s = event["samples_per_s"]
+        elif kind == "epoch":  # it may come after the next epoch's first steps (the tail runs beside them)
+            if event["epoch"] >= self.epoch:
+                self.epoch, self.step, self.loss = event["epoch"], self.steps_per_epoch, event["train_loss"]
+            self.test_loss, self.samples_per_s = event["test_loss"], event["samples_per_s"]
         elif kind == "done":
             self.status, self.error = event["status"], event.get("error")
 

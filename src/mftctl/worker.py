@@ -33,12 +33,16 @@ from .store.tables import Run, blob_summary
 STEP_EVENT_INTERVAL_S = 0.25
 
 
+_EMITTING = threading.Lock()  # step events come from the training loop, epoch events from its tail thread
+
+
 def emit(event: dict[str, Any]) -> None:
-    """One progress event to the parent. A parent that is gone (killed, its terminal closed) must not
-    end the run: the events stop, the training and the record go on."""
+    """One progress event to the parent, a line of its own. A parent that is gone (killed, its terminal
+    closed) must not end the run: the events stop, the training and the record go on."""
     try:
-        sys.stdout.write(json.dumps(event) + "\n")
-        sys.stdout.flush()
+        with _EMITTING:
+            sys.stdout.write(json.dumps(event) + "\n")
+            sys.stdout.flush()
     except (BrokenPipeError, OSError, ValueError):
         # Point stdout at /dev/null so that neither later events nor the flush at exit raise again.
         devnull = os.open(os.devnull, os.O_WRONLY)

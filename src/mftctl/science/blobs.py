@@ -127,8 +127,12 @@ def measure_blobs(pairs: Any, settings: BlobSettings | None = None) -> BlobRepor
 
 def measure_model_blobs(model: Any, settings: BlobSettings | None = None) -> BlobReport:
     """measure_blobs on a TwoLayerNet's h·d pairs (W1[i, j], W2[j, i]), without building the (N, 2) array."""
-    enc = model.fc1.weight.detach().cpu().numpy()
-    dec = model.fc2.weight.detach().cpu().numpy()
+    enc, dec = (w.detach().cpu().numpy() for w in (model.fc1.weight, model.fc2.weight))
+    return measure_weight_blobs(enc, dec, settings)
+
+
+def measure_weight_blobs(enc: np.ndarray, dec: np.ndarray, settings: BlobSettings | None = None) -> BlobReport:
+    """measure_blobs on the pairs (enc[i, j], dec[j, i]) of an (h, d) encoder and a (d, h) decoder."""
     return _measure_columns(enc.ravel(), dec.T.ravel(), settings or BlobSettings())
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..config import DiagnosticsConfig, ExperimentConfig
-from .blobs import BlobSettings, measure_blobs, measure_model_blobs
+from .blobs import BlobSettings, measure_blobs, measure_model_blobs, measure_weight_blobs
 
 
 def pairs_of(model: torch.nn.Module) -> np.ndarray:
@@ -39,7 +39,14 @@ def blob_settings(cfg: DiagnosticsConfig) -> BlobSettings:
 
 def epoch_metrics(model: torch.nn.Module, config: ExperimentConfig) -> dict[str, Any]:
     """The blob measurement stored on every epoch row (and, for the last, on the run)."""
-    return measure_model_blobs(model, blob_settings(config.diagnostics)).as_dict()
+    return weight_metrics(model.fc1.weight, model.fc2.weight, config)
+
+
+def weight_metrics(enc: torch.Tensor, dec: torch.Tensor, config: ExperimentConfig) -> dict[str, Any]:
+    """epoch_metrics on the encoder and decoder matrices themselves (the training loop hands it a host copy
+    taken at the epoch's end, measured while the next epoch trains)."""
+    enc, dec = (w.detach().cpu().numpy() for w in (enc, dec))
+    return measure_weight_blobs(enc, dec, blob_settings(config.diagnostics)).as_dict()
 
 
 # Fitting a 2-D GMM needs far fewer than h·d points: this many uniform pairs still hold ~1,000 of a

@@ -6,9 +6,11 @@ SQLite or the terminal: the caller passes a sink (NullSink for notebooks and tes
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import random
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -157,18 +159,22 @@ def train(
     model: TwoLayerNet | None = None,
     frozen_encoder: bool = False,
     resume: dict[str, Any] | None = None,
+    overlap_tails: bool | None = None,
 ) -> TrainResult:
     """Train `config` for its epochs (continuing after `resume`'s epoch when given).
 
     `model` replaces the freshly initialised network (stage 2 passes one with a sampled encoder);
-    `frozen_encoder` trains only the decoder (W2, b2).
+    `frozen_encoder` trains only the decoder (W2, b2). `overlap_tails`: measure and record each epoch
+    while the next one trains (default: on a GPU, where the host is otherwise idle; on the CPU the
+    tail would take cores from the training and muddy its seconds, for no gain in wall time).
     """
     device = resolve_device(config.device)
     precision = torch.get_float32_matmul_precision()
     torch.set_float32_matmul_precision(config.training.matmul_precision)
     try:
         with NoiseStreams(config.seed, device) as noise:
-            return _train(config, sink or NullSink(), model, frozen_encoder, resume, device, noise)
+            overlap = device.type == "cuda" if overlap_tails is None else overlap_tails
+            return _train(config, sink or NullSink(), model, frozen_encoder, resume, device, noise, overlap)
     finally:
         torch.set_float32_matmul_precision(precision)
 
@@ -181,6 +187,7 @@ def _train(
     resume: dict[str, Any] | None,
     device: torch.device,
     noise: NoiseStreams,
+    overlap_tails: bool,
 ) -> TrainResult:
     tc = config.training
     seed_everything(config.seed)
@@ -197,52 +204,121 @@ def _train(
     done = _restore(resume, model, optimizer, scheduler, data_gen, noise) if resume else 0
 
     result = TrainResult(model)
-    for epoch in range(done + 1, tc.epochs + 1):
-        started = time.perf_counter()
-        sums = torch.zeros(3, device=device)
-        step_losses = torch.empty(steps, device=device)
-        batch = None
-        for step in range(steps):
-            size = min(tc.batch_size, config.data.n_train - step * tc.batch_size)
-            reuse = batch.x if batch is not None else None
-            batch = two_hot_batch(size, config.data, data_gen, out=reuse, noise=noise)
-            loss = decoder_loss_parts(model.hidden(batch.x), model.fc2, batch, config.loss, tc.decoder_kernel)
-            objective = loss.total + l2_penalty(model, tc.encoder_regularization, tc.decoder_regularization)
-            optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            optimizer.step()
-            scheduler.step()
-            sums += torch.stack((loss.total, loss.on, loss.off)).detach() * size
-            step_losses[step] = loss.total.detach()
-            sink.on_step(epoch, step + 1, steps, loss.total)
-        train_total, train_on, train_off = (sums / config.data.n_train).tolist()
-        train_seconds = time.perf_counter() - started
+    with EpochTails(background=overlap_tails) as tails:
+        for epoch in range(done + 1, tc.epochs + 1):
+            started = time.perf_counter()
+            sums = torch.zeros(3, device=device)
+            step_losses = torch.empty(steps, device=device)
+            batch = None
+            for step in range(steps):
+                size = min(tc.batch_size, config.data.n_train - step * tc.batch_size)
+                reuse = batch.x if batch is not None else None
+                batch = two_hot_batch(size, config.data, data_gen, out=reuse, noise=noise)
+                loss = decoder_loss_parts(model.hidden(batch.x), model.fc2, batch, config.loss, tc.decoder_kernel)
+                objective = loss.total + l2_penalty(model, tc.encoder_regularization, tc.decoder_regularization)
+                optimizer.zero_grad(set_to_none=True)
+                objective.backward()
+                optimizer.step()
+                scheduler.step()
+                sums += torch.stack((loss.total, loss.on, loss.off)).detach() * size
+                step_losses[step] = loss.total.detach()
+                sink.on_step(epoch, step + 1, steps, loss.total)
+            train_total, train_on, train_off = (sums / config.data.n_train).tolist()
+            train_seconds = time.perf_counter() - started
 
-        test_total, test_on, test_off = evaluate(model, test, config)
-        _check_finite(step_losses, epoch, test_total, config)
-        diagnostics = None
-        if tc.enable_diagnostics:
-            from .diagnostics import epoch_metrics
-
-            diagnostics = epoch_metrics(model, config)
-        record = EpochRecord(
-            epoch=epoch,
-            train_loss=train_total,
-            train_loss_on=train_on,
-            train_loss_off=train_off,
-            test_loss=test_total,
-            test_loss_on=test_on,
-            test_loss_off=test_off,
-            seconds=time.perf_counter() - started,
-            train_seconds=train_seconds,
-            samples_per_s=config.data.n_train / train_seconds,
-            lr=optimizer.param_groups[0]["lr"],
-            diagnostics=diagnostics,
-        )
-        result.epochs.append(record)
-        sink.on_epoch(record)
-        if wants_checkpoint(tc, epoch):  # the sink decides what of it to keep (retention.py)
-            sink.on_checkpoint(
-                epoch, checkpoint_state(epoch, config, model, optimizer, scheduler, data_gen, noise, frozen_encoder)
+            test_total, test_on, test_off = evaluate(model, test, config)
+            _check_finite(step_losses, epoch, test_total, config)
+            record = EpochRecord(
+                epoch=epoch,
+                train_loss=train_total,
+                train_loss_on=train_on,
+                train_loss_off=train_off,
+                test_loss=test_total,
+                test_loss_on=test_on,
+                test_loss_off=test_off,
+                seconds=0.0,  # set by the tail, once the diagnostics are done
+                train_seconds=train_seconds,
+                samples_per_s=config.data.n_train / train_seconds,
+                lr=optimizer.param_groups[0]["lr"],
             )
+            # What the rest of the epoch needs is copied to the host now (the next steps change the weights
+            # and the optimizer state in place); the measurement, the record and the checkpoint follow on
+            # the tail thread while the next epoch trains.
+            weights = host_copy((model.fc1.weight, model.fc2.weight)) if tc.enable_diagnostics else None
+            state = None
+            if wants_checkpoint(tc, epoch):  # the sink decides what of it to keep (retention.py)
+                state = checkpoint_state(epoch, config, model, optimizer, scheduler, data_gen, noise, frozen_encoder)
+                state = host_copy(state)
+            record.seconds = time.perf_counter() - started
+            tails.submit(_finish_epoch, record, weights, state, config, sink, result)
     return result
+
+
+def _finish_epoch(
+    record: EpochRecord,
+    weights: tuple[torch.Tensor, torch.Tensor] | None,
+    state: dict[str, Any] | None,
+    config: ExperimentConfig,
+    sink: Sink,
+    result: TrainResult,
+) -> None:
+    """The epoch's tail: its blob measurement, its record and its checkpoint, to the sink."""
+    if weights is not None:
+        from .diagnostics import weight_metrics
+
+        started = time.perf_counter()
+        record.diagnostics = weight_metrics(*weights, config)
+        record.seconds += time.perf_counter() - started
+    result.epochs.append(record)
+    sink.on_epoch(record)
+    if state is not None:
+        sink.on_checkpoint(record.epoch, state)
+
+
+def host_copy(value: Any) -> Any:  # noqa: ANN401 - tensors nested in dicts, lists and tuples
+    """A copy on the host of every tensor in `value`, the rest as it is."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: host_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(host_copy(v) for v in value)
+    return value
+
+
+class EpochTails:
+    """Runs each epoch's tail (the blob measurement, the database rows, the checkpoint file: 0.1-0.3 s
+    here, most of an epoch on a GPU) on one background thread, in epoch order, while the next epoch
+    trains (or at once, in the loop, when not `background`). A tail's error surfaces in the training
+    loop at the next epoch's end, or when the loop ends. When training stops early (a stop signal,
+    divergence, an error) the tail already under way still lands, so the last epoch and checkpoint
+    recorded are the last one trained; its own error then yields to the one that stopped training."""
+
+    def __init__(self, *, background: bool = True):
+        self.background = background
+
+    def __enter__(self) -> EpochTails:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mftctl-epoch-tail")
+        self._pending: Future | None = None
+        return self
+
+    def submit(self, fn: Any, *args: Any) -> None:  # noqa: ANN401
+        self.wait()
+        if not self.background:
+            fn(*args)
+            return
+        self._pending = self._pool.submit(fn, *args)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        try:
+            if kind is None:
+                self.wait()
+            elif self._pending is not None:
+                concurrent.futures.wait([self._pending])  # its error, if any, yields to the one in flight
+        finally:
+            self._pool.shutdown(wait=True)
