@@ -7,6 +7,7 @@ import copy
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -103,3 +104,25 @@ def wait_for(predicate, timeout=300):
             return value
         time.sleep(0.1)
     raise AssertionError("timed out")
+
+
+def gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"  # exited, not yet reaped
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def serving_workers(db) -> list[int]:
+    """Live `mftctl worker --serve` processes of this store (an early worker left behind would be one)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"--serve" in cmdline and f"MFTCTL_DB={Path(db).resolve()}".encode() in environ and not gone(int(proc.name)):
+            found.append(int(proc.name))
+    return found

@@ -7,11 +7,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from helpers import TINY, wait_for
+from helpers import TINY, gone, serving_workers, wait_for
 from mftctl.store import layout, open_store, reads
 
 LONG = [*TINY, "training.epochs=500", "training.enable_diagnostics=false", "training.checkpoint_every=0"]
@@ -78,18 +77,10 @@ def test_a_burst_of_stop_signals_still_records_killed(isolated_db):
             os.kill(run.pid, signal.SIGUSR2)
     except ProcessLookupError:
         pass
-    wait_for(lambda: _gone(run.pid))
+    wait_for(lambda: gone(run.pid))
     stopped = reads.get_run(store, 1)
     assert stopped.status == "killed" and "stopped by Slurm" in stopped.error
     assert "Traceback" not in (layout.run_dir(store, 1) / "worker.log").read_text()
-
-
-def _gone(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"  # exited, not yet reaped
-    except (FileNotFoundError, ProcessLookupError):
-        return True
 
 
 @pytest.mark.backends
@@ -201,17 +192,4 @@ def test_a_refused_store_ends_the_early_worker(isolated_db):
         timeout=600,
     )
     assert done.returncode == 1 and "newer mftctl" in done.stderr and "Traceback" not in done.stderr
-    assert not _serving_workers(str(isolated_db))
-
-
-def _serving_workers(db: str) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            continue
-        if b"--serve" in cmdline and f"MFTCTL_DB={db}".encode() in environ and not _gone(int(proc.name)):
-            found.append(int(proc.name))
-    return found
+    assert not serving_workers(str(isolated_db))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import SETS, TINY, add_run, invoke, one_line_refusal
+from helpers import SETS, TINY, add_run, invoke, one_line_refusal, serving_workers
 from mftctl.analysis import load_run_checkpoint
 from mftctl.stage2 import sample_encoder
 from mftctl.store import open_store, reads
@@ -106,6 +106,7 @@ def test_refusals_write_no_child(parent, isolated_db, args, message):
     result = invoke("stage2", 1, *args)
     assert result.exit_code == 1 and message in result.output, result.output
     assert rows(isolated_db) == 1
+    assert not serving_workers(isolated_db)  # the worker started early for a single child is gone too
 
 
 def test_unfinished_or_checkpointless_parents_are_refused(isolated_db):

@@ -89,7 +89,7 @@ def stage2(
     from ..errors import MftctlError
     from ..pool import run_pool
     from ..render import stage2_summary_table, stage2_table
-    from ..runner import start_worker
+    from ..runner import EarlyWorker, start_worker
     from ..stage2 import plan_children, stage2_parents, summarize_children, write_children
     from ..status import RunStatus
     from ..store import open_store, reads, writes
@@ -108,22 +108,32 @@ def stage2(
         "control": control.value,
         "decoder_init": decoder_init.value,
     }
-    with console.status("fitting the mixture..."):
-        plans = [
-            plan
-            for parent in parents
-            for plan in plan_children(
-                store,
-                parent,
-                epoch=epoch,
-                stage2=options,
-                samplers=samplers,
-                hidden=hidden,
-                overrides=list(set_ or []),
-                name=name,
-            )
-        ]
-    children = write_children(store, plans)  # only once every parent and sampler has been checked
+    # One child, followed here: its worker imports torch while this process loads the parent and fits.
+    early = EarlyWorker(store.location) if not detach and len(parents) * len(samplers) * traces == 1 else None
+    try:
+        with console.status("fitting the mixture..."):
+            plans = [
+                plan
+                for parent in parents
+                for plan in plan_children(
+                    store,
+                    parent,
+                    epoch=epoch,
+                    stage2=options,
+                    samplers=samplers,
+                    hidden=hidden,
+                    overrides=list(set_ or []),
+                    name=name,
+                )
+            ]
+        children = write_children(store, plans)  # only once every parent and sampler has been checked
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
+    if early is not None and len(children) != 1:  # more traces asked for through --set
+        early.cancel()
+        early = None
     console.print(
         f"parent(s) {', '.join(map(str, parents))}: children {', '.join(str(c.id) for c in children)} "
         f"({control.value}{', ' + ', '.join(samplers) if control is Control.gmm else ''}; {mixture.value} mixture)"
@@ -135,7 +145,7 @@ def stage2(
         return
     try:
         if len(children) == 1:
-            run_attached(store, children[0].id)
+            run_attached(store, children[0].id, early=early)
         else:
             n_jobs = jobs or default_jobs(len(children), children[0].config["device"])
             run_pool(store, [c.id for c in children], jobs=n_jobs, console=console, label="stage 2")
