@@ -209,10 +209,12 @@ def test_tanh_cubed_gradient():
 @pytest.mark.parametrize("optimizer", ["adam", "sgld"])
 def test_training_checkpointing_and_resuming_never_import_torch_dynamo(optimizer):
     """torch.optim imports torch._dynamo (a second of every worker's start-up) on its first optimizer unless
-    mftctl hands its wrappers the plain functions (science/optim.skip_lazy_dynamo_import). A fresh process,
-    since this one may have imported dynamo already."""
+    mftctl hands its wrappers the plain functions (science/optim.skip_lazy_dynamo_import, which the worker
+    calls as it starts). A fresh process, set up as a worker, since this one may have imported dynamo."""
     code = f"""
 import copy, sys
+from mftctl.worker import _prepare_process
+_prepare_process()
 from mftctl.config_input import load_config
 from mftctl.science.train import train
 sets = {TINY!r} + ["training.epochs=2", "training.optimizer={optimizer}", "training.temperature=0.001"]

@@ -191,8 +191,11 @@ def _prepare_process() -> None:
 
     # Imported now, so that a persistent worker pays for them before its first run, not during it: the
     # training loop and the blob measurement (scipy). torch._dynamo, which torch.optim would import on the
-    # first optimizer (a second here), is skipped altogether (science/optim.skip_lazy_dynamo_import).
+    # first optimizer (a second here), is skipped altogether.
     from .science import diagnostics, train  # noqa: F401
+    from .science.optim import skip_lazy_dynamo_import
+
+    skip_lazy_dynamo_import()
 
     # The pool divides the cores among its workers; a Slurm cell has the cores its allocation gives it.
     threads = os.environ.get("MFTCTL_THREADS") or os.environ.get("SLURM_CPUS_PER_TASK")

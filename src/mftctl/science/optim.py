@@ -48,7 +48,9 @@ def skip_lazy_dynamo_import() -> None:
     start-up) only so that torch.compile will not trace them. Nothing here is compiled, so each wrapper is
     handed the plain function as its cached "disabled" version, and the import never happens. Should a
     torch release change the wrapper, this matches nothing and torch imports dynamo as before.
-    (tests/test_science.py checks that training, checkpointing and resuming leave it unimported.)"""
+    It changes torch's functions for the whole process, so only the worker calls it (a notebook that
+    imports mftctl and also compiles its own optimizer keeps torch's behaviour).
+    (tests/test_science.py checks that a worker's training, checkpointing and resuming leave it unimported.)"""
     disable = getattr(torch, "_disable_dynamo", None)
     if disable is None:
         return
@@ -76,7 +78,6 @@ class Adam(torch.optim.Adam):
 
 
 def build_optimizer(params: list[torch.nn.Parameter], cfg: TrainingConfig) -> torch.optim.Optimizer:
-    skip_lazy_dynamo_import()
     if cfg.optimizer == "sgld":
         return SGLD(params, lr=cfg.learning_rate, temperature=cfg.temperature)
     return (Adam if _ADAM_STEP is not None else torch.optim.Adam)(params, lr=cfg.learning_rate)
