@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from mftctl.allocator import keep_large_blocks
 from mftctl.config_input import load_config
@@ -39,6 +39,7 @@ from mftctl.science.losses import decoder_loss_parts, l2_penalty
 from mftctl.science.model import TwoLayerNet
 from mftctl.science.optim import build_optimizer
 from mftctl.science.train import train
+from research_epoch import TwoHotDataset, scaled_mse  # the research code's data and loss, as it wrote them
 
 DEVICE = torch.device("cpu")
 KERNELS = ("dense", "gram")
@@ -165,34 +166,10 @@ def compiled_steps(config, repeats: int, noise: NoiseStreams) -> dict[str, float
 # --- a faithful re-implementation of the research code's pipeline -----------------------------------
 
 
-class ResearchTwoHotDataset(Dataset):
-    """One sample per __getitem__, active coordinates from a per-sample randperm, as the research code."""
-
-    def __init__(self, size: int, d: int, noise_variance: float, amplitude: float):
-        self.size, self.d, self.noise_std, self.amplitude = size, d, math.sqrt(noise_variance), amplitude
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index: int):
-        clean = torch.zeros(self.d)
-        active = torch.randperm(self.d)[:2]
-        clean[active] = self.amplitude
-        noisy = clean + self.noise_std * torch.randn(self.d)
-        return noisy, clean
-
-
-def research_loss(pred, clean, lambda_on: float):
-    on = (clean != 0).float()
-    loss_on = lambda_on * (((pred - clean) * on) ** 2).sum(dim=1).mean()
-    loss_off = ((pred * (1 - on)) ** 2).sum(dim=1).mean()
-    return loss_on + loss_off
-
-
 def research_steps(config, steps: int) -> float:
     """Seconds per step of the research pipeline (DataLoader collating per-sample draws + dense loss)."""
     dc, tc = config.data, config.training
-    dataset = ResearchTwoHotDataset(tc.batch_size * (steps + 1), dc.d, dc.noise_variance, dc.amplitude_min)
+    dataset = TwoHotDataset(tc.batch_size * (steps + 1), dc.d, dc.noise_variance, dc.amplitude_min)
     loader = DataLoader(dataset, batch_size=tc.batch_size, shuffle=False)
     model = TwoLayerNet.from_config(dc.d, config.model).to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=tc.learning_rate)
@@ -202,7 +179,7 @@ def research_steps(config, steps: int) -> float:
         t = time.perf_counter()
         noisy, clean = (t.to(DEVICE) for t in next(it))
         opt.zero_grad()
-        loss = research_loss(model(noisy), clean, config.loss.lambda_on)
+        loss = scaled_mse(model(noisy), clean, config.loss.lambda_on)
         loss = loss + tc.decoder_regularization * model.fc2.weight.square().sum()
         loss.backward()
         opt.step()
@@ -214,9 +191,7 @@ def research_steps(config, steps: int) -> float:
 def research_eval_seconds(config) -> float:
     """The research code's evaluation pass: a DataLoader over a per-sample test set, dense loss."""
     dc, tc = config.data, config.training
-    loader = DataLoader(
-        ResearchTwoHotDataset(dc.n_test, dc.d, dc.noise_variance, dc.amplitude_min), batch_size=tc.batch_size
-    )
+    loader = DataLoader(TwoHotDataset(dc.n_test, dc.d, dc.noise_variance, dc.amplitude_min), batch_size=tc.batch_size)
     model = TwoLayerNet.from_config(dc.d, config.model).to(DEVICE)
     t = time.perf_counter()
     with torch.no_grad():
