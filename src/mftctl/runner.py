@@ -6,16 +6,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import tempfile
 from typing import Any
 
 from .config import ExperimentConfig, config_hash
 from .status import RunStatus
 from .store import layout, reads, writes
 from .store.engine import Store
-from .store.location import Location
 from .store.tables import Run
+from .worker_launch import worker_command, worker_env
 
 STOP_GRACE_S = 15
 
@@ -34,15 +32,6 @@ def new_run(store: Store, config: ExperimentConfig, *, name: str | None = None, 
     )
     layout.claim_run_dir(store, run.id)
     return run
-
-
-def worker_command(run_id: int | None) -> list[str]:
-    return [sys.executable, "-m", "mftctl", "worker", *([str(run_id)] if run_id is not None else [])]
-
-
-def worker_env(location: Location, env: dict[str, str] | None = None) -> dict[str, str]:
-    """The worker finds its store in $MFTCTL_DB (a URL's password stays out of `ps`)."""
-    return dict(os.environ, PYTHONUNBUFFERED="1", MFTCTL_DB=location.env_value, **(env or {}))
 
 
 def start_worker(store: Store, run_id: int, *, detach: bool = False, env: dict | None = None) -> subprocess.Popen:
@@ -75,51 +64,6 @@ def start_server(store: Store, *, env: dict | None = None) -> subprocess.Popen:
             env=worker_env(store.location, env),
             text=True,
         )
-
-
-class EarlyWorker:
-    """A worker started before its run's row exists: `mftctl worker --serve`, handed that one run, after
-    which it exits. Its imports (torch, the science: 2 s here, more with CUDA) overlap the parent opening
-    the store and writing the row. Until the run begins its stderr goes to a temporary file, whose words
-    (a warning at import, or why it died) are kept at the head of the run's worker.log."""
-
-    def __init__(self, location: Location):
-        self._early_stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [*worker_command(None), "--serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._early_stderr,
-            env=worker_env(location),
-            text=True,
-        )
-
-    def hand(self, run_id: int) -> subprocess.Popen:
-        """Give it the run; it trains it and exits."""
-        try:
-            self.proc.stdin.write(f"{run_id}\n")
-            self.proc.stdin.close()
-        except BrokenPipeError:  # it died starting: the caller sees it end, and keep_log says why
-            pass
-        return self.proc
-
-    def cancel(self) -> None:
-        """The run was never made (bad input, Ctrl-C): end the worker."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self._early_stderr.close()
-
-    def keep_log(self, store: Store, run_id: int) -> str:
-        """After it ended: what it said before the run, prepended to the run's worker.log; returned."""
-        self._early_stderr.seek(0)
-        early = self._early_stderr.read()
-        self._early_stderr.close()
-        if early:
-            log = layout.ensure_run_dir(store, run_id) / "worker.log"
-            later = log.read_bytes() if log.exists() else b""
-            log.write_bytes(early + later)
-        return early.decode(errors="replace")
 
 
 def parse_event(line: str) -> dict[str, Any] | None:

@@ -1,0 +1,73 @@
+"""How a worker subprocess is started: its command line, its environment, and a worker started early.
+
+Light on purpose (no SQLAlchemy, no torch): `train` imports it and starts its worker before it imports
+the store, so that the worker's imports overlap the parent's.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .store.engine import Store
+    from .store.location import Location
+
+
+def worker_command(run_id: int | None) -> list[str]:
+    return [sys.executable, "-m", "mftctl", "worker", *([str(run_id)] if run_id is not None else [])]
+
+
+def worker_env(location: Location, env: dict[str, str] | None = None) -> dict[str, str]:
+    """The worker finds its store in $MFTCTL_DB (a URL's password stays out of `ps`)."""
+    return dict(os.environ, PYTHONUNBUFFERED="1", MFTCTL_DB=location.env_value, **(env or {}))
+
+
+class EarlyWorker:
+    """A worker started before its run's row exists: `mftctl worker --serve`, handed that one run, after
+    which it exits. Its imports (torch, the science: 2 s here, more with CUDA) overlap the parent opening
+    the store and writing the row. Until the run begins its stderr goes to a temporary file, whose words
+    (a warning at import, or why it died) are kept at the head of the run's worker.log."""
+
+    def __init__(self, location: Location):
+        self._early_stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [*worker_command(None), "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._early_stderr,
+            env=worker_env(location),
+            text=True,
+        )
+
+    def hand(self, run_id: int) -> subprocess.Popen:
+        """Give it the run; it trains it and exits."""
+        try:
+            self.proc.stdin.write(f"{run_id}\n")
+            self.proc.stdin.close()
+        except BrokenPipeError:  # it died starting: the caller sees it end, and keep_log says why
+            pass
+        return self.proc
+
+    def cancel(self) -> None:
+        """The run was never made (bad input, Ctrl-C): end the worker."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._early_stderr.close()
+
+    def keep_log(self, store: Store, run_id: int) -> str:
+        """After it ended: what it said before the run, prepended to the run's worker.log; returned."""
+        self._early_stderr.seek(0)
+        early = self._early_stderr.read()
+        self._early_stderr.close()
+        if early:
+            from .store import layout
+
+            log = layout.ensure_run_dir(store, run_id) / "worker.log"
+            later = log.read_bytes() if log.exists() else b""
+            log.write_bytes(early + later)
+        return early.decode(errors="replace")
