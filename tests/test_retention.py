@@ -69,3 +69,33 @@ def test_keep_zero_keeps_every_full_checkpoint_and_resume_uses_only_full_ones(is
     resumed = invoke("train", "--resume", 2)
     assert resumed.exit_code == 0 and "resumes after epoch 4" in resumed.output
     assert [e.epoch for e in reads.epochs(store, 2)] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.backends
+def test_the_gpus_overlapped_tail_writes_what_the_inline_one_does(backend):
+    """On a GPU each epoch's measurement, row and checkpoint are written by a thread beside the next
+    epoch's training; $MFTCTL_OVERLAP_TAILS=1 takes that path here. Same rows, same files, same numbers."""
+    import os
+    import subprocess
+    import sys
+
+    for overlap in ("0", "1"):
+        done = subprocess.run(
+            [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *sets("training.epochs=10")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=dict(os.environ, MFTCTL_OVERLAP_TAILS=overlap),
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    store = open_store(backend)
+    inline, overlapped = (reads.epochs(store, run) for run in (1, 2))
+    assert [e.epoch for e in overlapped] == list(range(1, 11))
+    fields = ("epoch", "train_loss", "test_loss", "n_clusters", "separation", "silhouette")
+    assert [[getattr(e, f) for f in fields] for e in inline] == [[getattr(e, f) for f in fields] for e in overlapped]
+    kept = [[(c.epoch, c.kind) for c in reads.checkpoints(store, run)] for run in (1, 2)]
+    assert kept[0] == kept[1] and kept[1][-1] == (10, "full")
+    assert all(layout.checkpoint_path(store, c).exists() for c in reads.checkpoints(store, 2))
+    assert reads.get_run(store, 2).n_clusters == overlapped[-1].n_clusters
+    logs = [(layout.run_dir(store, run) / "worker.log").read_text() for run in (1, 2)]
+    assert "tail on a thread" not in logs[0] and "tail on a thread" in logs[1]  # the path it took

@@ -267,6 +267,13 @@ def _restore_signals() -> None:
         signal.signal(signum, signal.SIG_DFL)
 
 
+def _overlap_tails() -> bool | None:
+    """$MFTCTL_OVERLAP_TAILS=1/0 turns the epoch tail's thread on or off (default: on a GPU only), so that
+    the GPU's path can be run, tested and timed on a CPU."""
+    value = os.environ.get("MFTCTL_OVERLAP_TAILS")
+    return None if value is None else value == "1"
+
+
 def _run_one(store: Store, run_id: int) -> RunStatus | None:
     """Claim the run, train it, record how it ended; its final status (None if it was not ours to run)."""
     from .science.train import TrainingDiverged, resolve_device, train
@@ -284,7 +291,10 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
         print(f"run {run_id} is {status}, not queued; nothing to do", file=sys.stderr)
         emit({"event": "done", "run": run_id, "status": None, "error": f"{status} elsewhere"})
         return None
-    print(f"run {run_id}: started by worker {os.getpid()} on {device}", file=sys.stderr, flush=True)
+    overlap = _overlap_tails()
+    overlap = device.type == "cuda" if overlap is None else overlap
+    tails = "; each epoch's tail on a thread beside the next" if overlap else ""
+    print(f"run {run_id}: started by worker {os.getpid()} on {device}{tails}", file=sys.stderr, flush=True)
     stopper = _StopOnce()
     stopper.install()  # SIGUSR2: Slurm's warning before preemption or the time limit
     ballast = _hold_ballast(store, run_id)
@@ -297,9 +307,9 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
             from .stage2 import prepare_child
 
             model = prepare_child(store, run, config)
-            train(config, sink, model=model, frozen_encoder=True, resume=resume)
+            train(config, sink, model=model, frozen_encoder=True, resume=resume, overlap_tails=overlap)
         else:
-            train(config, sink, resume=resume)
+            train(config, sink, resume=resume, overlap_tails=overlap)
         status, error = RunStatus.completed, None
     except KeyboardInterrupt as exc:
         status, error = RunStatus.killed, (exc.args[0] if exc.args else STOPPED)
