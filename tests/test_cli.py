@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from helpers import SETS, invoke, one_line_refusal
+from helpers import SETS, invoke, one_line_refusal, serving_workers
 from mftctl.cli import app
 from mftctl.store import Run, layout, reads, writes
 
@@ -63,6 +63,7 @@ def test_bad_input_is_one_line_exit_1_nothing_written(isolated_db, args, message
     assert message in result.output
     assert result.output.startswith("Error: ") and "Traceback" not in result.output
     assert run_count(isolated_db) == 0
+    assert not serving_workers(isolated_db)  # `train` starts its worker first; a refusal ends it
 
 
 def test_malformed_toml_file(isolated_db, tmp_path):

@@ -61,9 +61,6 @@ def train(
 
     Example: mftctl train --preset quick --set training.learning_rate=0.01
     """
-    from ..annotate import check_tag
-    from ..config_input import load_config
-    from ..devices import check_device, check_fits
     from ..store.location import resolve_location
     from ..worker_launch import EarlyWorker
 
@@ -73,34 +70,43 @@ def train(
     overrides = list(set_ or [])
     overrides += [f"training.epochs={epochs}"] * (epochs is not None) + [f"seed={seed}"] * (seed is not None)
     overrides += [f'device="{device}"'] * (device is not None)
-    config = load_config(preset, config_file, overrides)
-    check_fits(config)
-    check_device(config.device)  # refuse before any row is written
-    tags = [check_tag(t) for t in tag or []]
+    location = resolve_location(db)
+    # Attached, the worker starts first: it imports torch while this process checks the config, imports
+    # the store and writes the row (0.3 s and more). Anything refused on the way ends it.
+    early = None if detach else EarlyWorker(location)
+    try:
+        store, run = _new_train_run(db, preset, config_file, overrides, tag, name=name, note=note)
+    except BaseException:
+        if early is not None:
+            early.cancel()
+        raise
     if detach:
-        from ..runner import new_run, start_worker
-        from ..store import open_store
+        from ..runner import start_worker
 
-        store = open_store(db)
-        run = new_run(store, config, name=name, preset=preset or "reference_3blob", tags=tags, note=note)
         proc = start_worker(store, run.id, detach=True)
         console.print(
             f"run [bold]{run.id}[/] started in the background (pid {proc.pid}); follow it with `mftctl show {run.id}`"
         )
         return
-    # Started before the store is even imported (SQLAlchemy: 0.3 s): it imports torch meanwhile.
-    early = EarlyWorker(resolve_location(db))
-    try:
-        from ..runner import new_run
-        from ..store import open_store
-
-        store = open_store(db)
-        run = new_run(store, config, name=name, preset=preset or "reference_3blob", tags=tags, note=note)
-    except BaseException:
-        early.cancel()
-        raise
     run_attached(store, run.id, early=early)
     _finish_message(store, run.id)
+
+
+def _new_train_run(db, preset, config_file, overrides, tags, *, name, note):  # noqa: ANN001, ANN202
+    """The checked config's queued run: (store, run). Refusals come before the row."""
+    from ..annotate import check_tag
+    from ..config_input import load_config
+    from ..devices import check_device, check_fits
+
+    config = load_config(preset, config_file, overrides)
+    check_fits(config)
+    check_device(config.device)  # refuse before any row is written
+    tags = [check_tag(t) for t in tags or []]
+    from ..runner import new_run
+    from ..store import open_store
+
+    store = open_store(db)
+    return store, new_run(store, config, name=name, preset=preset or "reference_3blob", tags=tags, note=note)
 
 
 def _resume(run_id: int, detach: bool, db: str | None) -> None:
