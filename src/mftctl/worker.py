@@ -268,15 +268,15 @@ def _restore_signals() -> None:
 
 
 def _overlap_tails() -> bool | None:
-    """$MFTCTL_OVERLAP_TAILS=1/0 turns the epoch tail's thread on or off (default: on a GPU only), so that
-    the GPU's path can be run, tested and timed on a CPU."""
+    """$MFTCTL_OVERLAP_TAILS=1/0 turns the epoch tail's thread on or off (unset: train's default, a GPU
+    only), so that the GPU's path can be run, tested and timed on a CPU."""
     value = os.environ.get("MFTCTL_OVERLAP_TAILS")
     return None if value is None else value == "1"
 
 
 def _run_one(store: Store, run_id: int) -> RunStatus | None:
     """Claim the run, train it, record how it ended; its final status (None if it was not ours to run)."""
-    from .science.train import TrainingDiverged, resolve_device, train
+    from .science.train import TrainingDiverged, overlaps_tails, resolve_device, train
 
     run = reads.get_run(store, run_id)
     try:
@@ -291,8 +291,7 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
         print(f"run {run_id} is {status}, not queued; nothing to do", file=sys.stderr)
         emit({"event": "done", "run": run_id, "status": None, "error": f"{status} elsewhere"})
         return None
-    overlap = _overlap_tails()
-    overlap = device.type == "cuda" if overlap is None else overlap
+    overlap = overlaps_tails(device, _overlap_tails())
     tails = "; each epoch's tail on a thread beside the next" if overlap else ""
     print(f"run {run_id}: started by worker {os.getpid()} on {device}{tails}", file=sys.stderr, flush=True)
     stopper = _StopOnce()
@@ -302,14 +301,13 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
     threading.Thread(target=_heartbeat, args=(store, run_id, stop), daemon=True).start()
     try:
         resume = _resume_state(store, run)
-        sink = StoreSink(store, run, config.training)
-        if run.kind == "stage2":
+        model = None
+        if run.kind == "stage2":  # its sampled encoder, frozen
             from .stage2 import prepare_child
 
             model = prepare_child(store, run, config)
-            train(config, sink, model=model, frozen_encoder=True, resume=resume, overlap_tails=overlap)
-        else:
-            train(config, sink, resume=resume, overlap_tails=overlap)
+        sink = StoreSink(store, run, config.training)
+        train(config, sink, model=model, frozen_encoder=model is not None, resume=resume, overlap_tails=overlap)
         status, error = RunStatus.completed, None
     except KeyboardInterrupt as exc:
         status, error = RunStatus.killed, (exc.args[0] if exc.args else STOPPED)

@@ -86,6 +86,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def overlaps_tails(device: torch.device, asked: bool | None) -> bool:
+    """Whether each epoch's tail runs beside the next epoch: as asked, else on a GPU only."""
+    return device.type == "cuda" if asked is None else asked
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -173,7 +178,7 @@ def train(
     torch.set_float32_matmul_precision(config.training.matmul_precision)
     try:
         with NoiseStreams(config.seed, device) as noise:
-            overlap = device.type == "cuda" if overlap_tails is None else overlap_tails
+            overlap = overlaps_tails(device, overlap_tails)
             return _train(config, sink or NullSink(), model, frozen_encoder, resume, device, noise, overlap)
     finally:
         torch.set_float32_matmul_precision(precision)
@@ -228,6 +233,13 @@ def _train(
 
             test_total, test_on, test_off = evaluate(model, test, config)
             _check_finite(step_losses, epoch, test_total, config)
+            # What the rest of the epoch needs; copied to the host when the tail runs beside the next epoch
+            # (whose steps change the weights and the optimizer state in place).
+            weights = tails.keep((model.fc1.weight, model.fc2.weight)) if tc.enable_diagnostics else None
+            state = None
+            if wants_checkpoint(tc, epoch):  # the sink decides what of it to keep (retention.py)
+                state = checkpoint_state(epoch, config, model, optimizer, scheduler, data_gen, noise, frozen_encoder)
+                state = tails.keep(state)
             record = EpochRecord(
                 epoch=epoch,
                 train_loss=train_total,
@@ -236,20 +248,11 @@ def _train(
                 test_loss=test_total,
                 test_loss_on=test_on,
                 test_loss_off=test_off,
-                seconds=0.0,  # set by the tail, once the diagnostics are done
+                seconds=time.perf_counter() - started,  # the tail adds its diagnostics' time
                 train_seconds=train_seconds,
                 samples_per_s=config.data.n_train / train_seconds,
                 lr=optimizer.param_groups[0]["lr"],
             )
-            # What the rest of the epoch needs is copied to the host now (the next steps change the weights
-            # and the optimizer state in place); the measurement, the record and the checkpoint follow on
-            # the tail thread while the next epoch trains.
-            weights = host_copy((model.fc1.weight, model.fc2.weight)) if tc.enable_diagnostics else None
-            state = None
-            if wants_checkpoint(tc, epoch):  # the sink decides what of it to keep (retention.py)
-                state = checkpoint_state(epoch, config, model, optimizer, scheduler, data_gen, noise, frozen_encoder)
-                state = host_copy(state)
-            record.seconds = time.perf_counter() - started
             tails.submit(_finish_epoch, record, weights, state, config, sink, result)
     return result
 
@@ -296,6 +299,10 @@ class EpochTails:
 
     def __init__(self, *, background: bool = True):
         self.background = background
+
+    def keep(self, value: Any) -> Any:  # noqa: ANN401
+        """`value` as the tail may read it: a host copy of its tensors when the tail runs later."""
+        return host_copy(value) if self.background else value
 
     def __enter__(self) -> EpochTails:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mftctl-epoch-tail")
