@@ -13,7 +13,7 @@ from .status import RunStatus
 from .store import layout, reads, writes
 from .store.engine import Store
 from .store.tables import Run
-from .worker_launch import worker_command, worker_env
+from .worker_launch import start_serving, worker_command, worker_env
 
 STOP_GRACE_S = 15
 
@@ -52,18 +52,10 @@ def start_worker(store: Store, run_id: int, *, detach: bool = False, env: dict |
 
 
 def start_server(store: Store, *, env: dict | None = None) -> subprocess.Popen:
-    """A persistent worker (`mftctl worker --serve`): it takes run ids on stdin, one per line, and reports
-    on stdout; each run's stderr goes to that run's worker.log, the worker's own to workers.log."""
+    """A persistent worker for a pool (`worker_launch.start_serving`), its own stderr to workers.log."""
     store.runs_dir.mkdir(parents=True, exist_ok=True)
     with open(store.runs_dir / "workers.log", "ab") as log:
-        return subprocess.Popen(
-            [*worker_command(None), "--serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            env=worker_env(store.location, env),
-            text=True,
-        )
+        return start_serving(store.location, log, env)
 
 
 def parse_event(line: str) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .store.engine import Store
@@ -26,6 +26,19 @@ def worker_env(location: Location, env: dict[str, str] | None = None) -> dict[st
     return dict(os.environ, PYTHONUNBUFFERED="1", MFTCTL_DB=location.env_value, **(env or {}))
 
 
+def start_serving(location: Location, stderr: Any, env: dict[str, str] | None = None) -> subprocess.Popen:  # noqa: ANN401
+    """A persistent worker (`mftctl worker --serve`): run ids in on stdin, one per line, events out on
+    stdout; each run's stderr goes to that run's worker.log, the worker's own to `stderr`."""
+    return subprocess.Popen(
+        [*worker_command(None), "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        env=worker_env(location, env),
+        text=True,
+    )
+
+
 class EarlyWorker:
     """A worker started before its run's row exists: `mftctl worker --serve`, handed that one run, after
     which it exits. Its imports (torch, the science: 2 s here, more with CUDA) overlap the parent opening
@@ -34,14 +47,14 @@ class EarlyWorker:
 
     def __init__(self, location: Location):
         self._early_stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            [*worker_command(None), "--serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._early_stderr,
-            env=worker_env(location),
-            text=True,
-        )
+        self.proc = start_serving(location, self._early_stderr)
+
+    def __enter__(self) -> EarlyWorker:
+        return self
+
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        if kind is not None:  # refused, or Ctrl-C, before its run was made: it has nothing to do
+            self.cancel()
 
     def hand(self, run_id: int) -> subprocess.Popen:
         """Give it the run; it trains it and exits."""
@@ -59,8 +72,8 @@ class EarlyWorker:
         self.proc.wait()
         self._early_stderr.close()
 
-    def keep_log(self, store: Store, run_id: int) -> str:
-        """After it ended: what it said before the run, prepended to the run's worker.log; returned."""
+    def keep_log(self, store: Store, run_id: int) -> None:
+        """After it ended: what it said before the run, prepended to the run's worker.log."""
         self._early_stderr.seek(0)
         early = self._early_stderr.read()
         self._early_stderr.close()
@@ -70,4 +83,3 @@ class EarlyWorker:
             log = layout.ensure_run_dir(store, run_id) / "worker.log"
             later = log.read_bytes() if log.exists() else b""
             log.write_bytes(early + later)
-        return early.decode(errors="replace")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -74,12 +75,8 @@ def train(
     # Attached, the worker starts first: it imports torch while this process checks the config, imports
     # the store and writes the row (0.3 s and more). Anything refused on the way ends it.
     early = None if detach else EarlyWorker(location)
-    try:
+    with early or nullcontext():
         store, run = _new_train_run(db, preset, config_file, overrides, tag, name=name, note=note)
-    except BaseException:
-        if early is not None:
-            early.cancel()
-        raise
     if detach:
         from ..runner import start_worker
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from enum import StrEnum
 from typing import Annotated
 
@@ -111,7 +112,7 @@ def stage2(
     }
     # One child, followed here: its worker imports torch while this process loads the parent and fits.
     early = EarlyWorker(store.location) if not detach and len(parents) * len(samplers) * traces == 1 else None
-    try:
+    with early or nullcontext():  # a refusal ends the early worker
         with console.status("fitting the mixture..."):
             plans = [
                 plan
@@ -128,10 +129,6 @@ def stage2(
                 )
             ]
         children = write_children(store, plans)  # only once every parent and sampler has been checked
-    except BaseException:
-        if early is not None:
-            early.cancel()
-        raise
     if early is not None and len(children) != 1:  # more traces asked for through --set
         early.cancel()
         early = None
