@@ -30,6 +30,13 @@ TINY = [
 runner = CliRunner()
 
 
+def set_table(*overrides: str, without: str | None = None) -> str:
+    """Overrides as the lines of a sweep file's [set] table (a later one for the same key wins); `without`
+    leaves out the keys that name it, e.g. "epochs" where the sweep varies them."""
+    values = dict(s.split("=", 1) for s in overrides)
+    return "\n".join(f'"{k}" = {v}' for k, v in values.items() if without is None or without not in k)
+
+
 def set_args(*overrides: str) -> list[str]:
     """`--set` options for each override: set_args(*TINY, "training.epochs=5")."""
     return [arg for override in overrides for arg in ("--set", override)]

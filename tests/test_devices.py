@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import SETS, TINY, runner
+from helpers import SETS, TINY, runner, set_table
 from mftctl.cli import app
 from mftctl.devices import cuda_device_count, default_jobs
 
@@ -16,7 +16,7 @@ HAS_CUDA = cuda_device_count() > 0
 
 
 def test_a_sweep_naming_a_missing_device_is_refused_before_any_row(isolated_db, tmp_path):
-    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY))
+    sets = set_table(*TINY)
     path = tmp_path / "gpus.toml"
     path.write_text(f'base = "quick"\n[set]\n{sets}\n[grid]\ndevice = ["cpu", "cuda:99"]\n')
     result = runner.invoke(app, ["sweep", str(path)])
@@ -27,7 +27,7 @@ def test_a_sweep_naming_a_missing_device_is_refused_before_any_row(isolated_db, 
 
 def test_the_parent_of_train_and_sweep_never_imports_torch(isolated_db, tmp_path):
     """The parent runs with torch made unimportable; its worker (another process) imports it as usual."""
-    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY))
+    sets = set_table(*TINY)
     sweep = tmp_path / "s.toml"
     sweep.write_text(f'base = "quick"\n[set]\n{sets}\n[grid]\nseed = [1, 2]\n')
     guard = (

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import SETS, TINY, invoke, one_line_refusal, wait_for
+from helpers import SETS, TINY, invoke, one_line_refusal, set_table, wait_for
 from mftctl.store import layout, open_store, reads
 from mftctl.store.migrations import MIGRATIONS
 
@@ -110,7 +110,7 @@ def test_gc_during_training_leaves_the_running_run_alone(isolated_db):
 
 
 def _sweep_file(tmp_path, name="s", epochs=2, seeds=(1, 2)) -> Path:
-    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY if "epochs" not in s))
+    sets = set_table(*TINY, without="epochs")
     path = tmp_path / f"{name}.toml"
     path.write_text(
         f'name = "{name}"\nbase = "quick"\n[set]\n{sets}\n"training.epochs" = {epochs}\n[grid]\nseed = {list(seeds)}\n'

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from helpers import TINY, gone, serving_workers, wait_for
+from helpers import TINY, gone, serving_workers, set_table, wait_for
 from mftctl.store import layout, open_store, reads
 
 LONG = [*TINY, "training.epochs=500", "training.enable_diagnostics=false", "training.checkpoint_every=0"]
@@ -85,7 +85,7 @@ def test_a_burst_of_stop_signals_still_records_killed(isolated_db):
 
 @pytest.mark.backends
 def test_ctrl_c_in_a_sweep_kills_running_cells_and_leaves_the_rest_queued(backend, tmp_path):
-    sets = "\n".join(f'"{k}" = {v}' for k, v in dict(s.split("=") for s in LONG).items())
+    sets = set_table(*LONG)
     sweep = tmp_path / "long.toml"
     sweep.write_text(f'name = "long"\nbase = "quick"\n[set]\n{sets}\n[grid]\nseed = [1, 2, 3]\n')
     proc = mftctl("sweep", str(sweep), "--jobs", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)

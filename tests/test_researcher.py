@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from helpers import SETS, TINY, invoke, one_line_refusal, wait_for
+from helpers import SETS, TINY, invoke, one_line_refusal, set_table, wait_for
 from mftctl.store import open_store, reads
 
 
@@ -75,7 +75,7 @@ def test_list_columns_take_config_keys_and_short_names():
 
 
 def test_sweep_show_names_cells_shortly_and_pivots_two_keys(tmp_path):
-    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY))
+    sets = set_table(*TINY)
     path = tmp_path / "z.toml"
     path.write_text(
         f'name = "z"\nbase = "quick"\ntags = ["zip4"]\nreference = {{ "training.learning_rate" = 0.02 }}\n'

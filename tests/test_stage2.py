@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import SETS, TINY, add_run, invoke, one_line_refusal, serving_workers
+from helpers import SETS, TINY, add_run, invoke, one_line_refusal, serving_workers, set_table
 from mftctl.analysis import load_run_checkpoint
 from mftctl.stage2 import sample_encoder
 from mftctl.store import open_store, reads
@@ -193,7 +193,7 @@ def test_samplers_children_and_their_summary(parent):
 
 
 def test_stage2_on_every_completed_run_of_a_sweep(backend, tmp_path):
-    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY if "epochs" not in s))
+    sets = set_table(*TINY, without="epochs")
     path = tmp_path / "w.toml"
     path.write_text(f'name = "w"\nbase = "quick"\n[set]\n{sets}\n"training.epochs" = 1\n[grid]\nseed = [1, 2]\n')
     assert invoke("sweep", path, "--jobs", "1").exit_code == 0

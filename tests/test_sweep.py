@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete
 
-from helpers import TINY, runner
+from helpers import TINY, runner, set_table
 from mftctl.cli import app
 from mftctl.errors import ConfigError
 from mftctl.store import Epoch, Run, open_store, reads
@@ -117,7 +117,7 @@ reference = { "training.learning_rate" = 0.02 }
 
 @pytest.mark.backends
 def test_two_workers_a_failing_cell_and_resume(backend, tmp_path):
-    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY))
+    sets = set_table(*TINY)
     path = tmp_path / "tiny.toml"
     path.write_text(SWEEP.replace("{sets}", sets))
     result = runner.invoke(app, ["sweep", str(path), "--jobs", "2"])
@@ -172,7 +172,7 @@ def test_two_workers_a_failing_cell_and_resume(backend, tmp_path):
 
 @pytest.mark.backends
 def test_seeds_are_pooled_as_mean_and_std(backend, tmp_path):
-    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY))
+    sets = set_table(*TINY)
     path = tmp_path / "seeds.toml"
     path.write_text(
         f'name = "seeds"\nbase = "quick"\nseeds = [1, 2]\n[set]\n{sets}\n'
@@ -197,7 +197,7 @@ def test_persistent_workers_isolate_a_killed_worker_and_keep_each_runs_log(isola
     from helpers import wait_for
     from mftctl.store import layout
 
-    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY if "epochs" not in s))
+    sets = set_table(*TINY, without="epochs")
     path = tmp_path / "four.toml"
     path.write_text(
         f'name = "four"\nbase = "quick"\n[set]\n{sets}\ndevice = "cpu"\n'
@@ -234,7 +234,7 @@ def test_a_stopped_cell_ends_its_worker_and_the_next_cell_runs_on_a_fresh_one(is
 
     from helpers import invoke, wait_for
 
-    sets = "\n".join(f'"{k}" = {v}' for k, v in (s.split("=") for s in TINY if "epochs" not in s))
+    sets = set_table(*TINY, without="epochs")
     path = tmp_path / "three.toml"
     path.write_text(
         f'name = "three"\nbase = "quick"\n[set]\n{sets}\ndevice = "cpu"\n"training.enable_diagnostics" = false\n'
