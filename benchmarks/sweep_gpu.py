@@ -14,12 +14,12 @@ import argparse
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 import tomllib
 from pathlib import Path
+
+from mftctl_cli import listed_runs, mftctl, timed
 
 HERE = Path(__file__).resolve().parent
 
@@ -73,23 +73,17 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="mftctl-sweep-gpu-"))
     sweep = shrunk_sweep(args.file, device, scale, folder)
     db = folder / "sweep.db"
-    cmd = [sys.executable, "-m", "mftctl", "sweep", str(sweep), "--db", str(db)]
-    cmd += ["--jobs", str(args.jobs)] if args.jobs else []
+    cmd = mftctl("sweep", str(sweep), *(["--jobs", str(args.jobs)] if args.jobs else []), db=db)
 
     stop, busy = threading.Event(), []
     sampler = threading.Thread(target=gpu_busy_sampler, args=(stop, busy), daemon=True)
     if device.startswith("cuda") and has_gpu:
         sampler.start()
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    stop.set()
-    if done.returncode != 0:
-        raise SystemExit(done.stderr or done.stdout)
-    listed = subprocess.run(
-        [sys.executable, "-m", "mftctl", "list", "--format", "json", "--db", str(db)], capture_output=True, text=True
-    )
-    runs = json.loads(listed.stdout)
+    try:
+        wall = timed(cmd)
+    finally:
+        stop.set()
+    runs = listed_runs(db)
     trained = sum(r["train_seconds"] or 0 for r in runs)
     sizes = sum(p.stat().st_size for p in folder.rglob("*.pt"))
     print(f"{args.file.name}: {len(runs)} cells on {device} (n_train x {scale:g}), jobs {args.jobs or 'default'}")

@@ -8,23 +8,14 @@ process (`mftctl train`, one after another: what every cell cost before the pool
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-
-def mftctl(*args: str, db: Path) -> str:
-    done = subprocess.run([sys.executable, "-m", "mftctl", *args, "--db", str(db)], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(done.stderr)
-    return done.stdout
+from mftctl_cli import listed_runs, mftctl, timed
 
 
 def train_seconds(db: Path) -> list[float]:
-    return [r["train_seconds"] for r in json.loads(mftctl("list", "--format", "json", db=db))]
+    return [r["train_seconds"] for r in listed_runs(db)]
 
 
 def main() -> None:
@@ -38,15 +29,13 @@ def main() -> None:
         f'name = "cells"\nbase = "quick"\n[set]\ndevice = "cpu"\n[grid]\nseed = {list(range(args.cells))}\n'
     )
 
-    start = time.perf_counter()
-    mftctl("sweep", str(sweep), "--jobs", str(args.jobs), db=folder / "pool.db")
-    pool_wall = time.perf_counter() - start
+    pool_wall = timed(mftctl("sweep", str(sweep), "--jobs", str(args.jobs), db=folder / "pool.db"))
     pool_train = train_seconds(folder / "pool.db")
 
-    start = time.perf_counter()
-    for seed in range(args.cells):
-        mftctl("train", "--preset", "quick", "--seed", str(seed), "--device", "cpu", db=folder / "each.db")
-    each_wall = time.perf_counter() - start
+    each_wall = sum(
+        timed(mftctl("train", "--preset", "quick", "--seed", str(seed), "--device", "cpu", db=folder / "each.db"))
+        for seed in range(args.cells)
+    )
     each_train = train_seconds(folder / "each.db")
 
     pool = pool_wall * args.jobs / args.cells - sum(pool_train) / len(pool_train)

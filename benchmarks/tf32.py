@@ -12,11 +12,10 @@ import argparse
 import json
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from mftctl_cli import listed_runs, mftctl, timed
 
 PRECISIONS = ("highest", "high")
 METRICS = ("samples_per_s", "test_loss", "n_clusters", "separation", "silhouette")
@@ -50,19 +49,8 @@ def main() -> None:
         f'[grid]\nseed = {list(range(1, args.seeds + 1))}\n"training.matmul_precision" = {json.dumps(PRECISIONS)}\n'
     )
     db = folder / "tf32.db"
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "mftctl", "sweep", str(sweep), "--jobs", str(args.jobs), "--db", str(db)],
-        capture_output=True,
-        text=True,
-    )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(done.stderr or done.stdout)
-    listed = subprocess.run(
-        [sys.executable, "-m", "mftctl", "list", "--format", "json", "--db", str(db)], capture_output=True, text=True
-    )
-    runs = json.loads(listed.stdout)
+    wall = timed(mftctl("sweep", str(sweep), "--jobs", str(args.jobs), db=db))
+    runs = listed_runs(db)
     by = {p: [r for r in runs if r["config"]["training"]["matmul_precision"] == p] for p in PRECISIONS}
     print(f"{args.preset} on {device}, n_train {n_train:,}, {args.seeds} seeds per precision ({wall:.0f} s wall)")
     print(f"  {'precision':<10}" + "".join(f"{m:>22}" for m in METRICS))

@@ -10,24 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from mftctl.config import preset_dict, validate
+from mftctl_cli import listed_runs, mftctl, timed
 
 HERE = Path(__file__).resolve().parent
-
-
-def timed(cmd: list[str]) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(done.stderr)
-    return wall
 
 
 def research_args(n_train: int) -> dict:
@@ -59,15 +49,9 @@ def main() -> None:
     mftctl_walls, research_walls, train_s = [], [], []
     for i in range(args.repeats):
         db = folder / f"run{i}.db"
-        mftctl_walls.append(
-            timed(
-                [sys.executable, "-m", "mftctl", "train", "--preset", "reference_3blob", "--epochs", "1", "--device",
-                 "cpu", "--set", f"data.n_train={args.n_train}", "--db", str(db)]
-            )
-        )  # fmt: skip
-        listed = [sys.executable, "-m", "mftctl", "list", "--format", "json", "--db", str(db)]
-        listed = subprocess.run(listed, capture_output=True, text=True)
-        train_s.append(json.loads(listed.stdout)[0]["train_seconds"])
+        train = ("train", "--preset", "reference_3blob", "--epochs", "1", "--device", "cpu")
+        mftctl_walls.append(timed(mftctl(*train, "--set", f"data.n_train={args.n_train}", db=db)))
+        train_s.append(listed_runs(db)[0]["train_seconds"])
         research_walls.append(timed(research))
     best_m, best_r = min(mftctl_walls), min(research_walls)
     print(f"one {args.n_train:,}-sample reference epoch, whole process (best of {args.repeats}, alternating)")
