@@ -53,11 +53,13 @@ def emit(event: dict[str, Any]) -> None:
 class StoreSink:
     """The training loop's sink for a tool run: epochs and checkpoints to the store, events to stdout."""
 
-    def __init__(self, store: Store, run: Run, training: TrainingConfig):
+    def __init__(self, store: Store, run: Run, training: TrainingConfig, stop_request: StopRequest | None = None):
         self.store, self.run, self.training = store, run, training
+        self.stop_request = stop_request or StopRequest()
         self._last_step_event = 0.0
 
     def on_step(self, epoch: int, step: int, steps: int, loss) -> None:  # noqa: ANN001
+        self.stop_request.check()  # a stop (Ctrl-C, SIGTERM, Slurm's SIGUSR2) takes effect between steps
         t = time.monotonic()
         if t - self._last_step_event >= STEP_EVENT_INTERVAL_S or step == steps:
             self._last_step_event = t
@@ -126,27 +128,35 @@ PREEMPTED = (
 )
 
 
-class _StopOnce:
-    """The run's handler for SIGINT, SIGTERM and SIGUSR2: the first signal interrupts training, any later
-    one is ignored. Stops come in pairs (Slurm signals both the array task and the worker, and the task's
-    submitit handler signals the worker again; Ctrl-C reaches the worker and its parent, which passes it
-    on): a second interrupt landing in the `except` that records the first would end the worker with its
-    run still `running`, to be marked crashed later instead of killed. It stays installed through the
-    final write rather than giving way to SIG_IGN: a signal already caught but not yet handled when the
-    handler becomes SIG_IGN surfaces as an OSError ("ignored due to race condition") in whatever runs."""
+class StopRequest:
+    """The run's handler for SIGINT, SIGTERM and SIGUSR2. It raises nothing: it notes the first stop and
+    why, and the run acts on it at a point of its own choosing — between two training steps (StoreSink's
+    on_step raises KeyboardInterrupt there), or before training begins.
+
+    Python's way, raising from the handler, lands the exception wherever the main thread happens to be.
+    Inside a database transaction, SQLAlchemy takes it for a lost connection and drops the connection
+    with SQLite's write lock still held, so the final write waits out the busy timeout, fails, and the
+    worker dies with its run `running` (seen about once in a hundred stops); inside library code that
+    catches BaseException it can vanish, and the run trains on to `completed`; inside the `except` that
+    records an earlier stop it ends the worker before the record. Stops also come in pairs (Slurm signals
+    the array task and the worker, and submitit's handler signals the worker again; Ctrl-C reaches the
+    worker and its parent, which passes it on): every one after the first is a no-op."""
 
     def __init__(self) -> None:
-        self.done = False  # fired, or training is over: from here on, signals are ignored
+        self.reason: str | None = None
 
     def __call__(self, signum, frame) -> None:  # noqa: ANN001
-        if self.done:
-            return
-        self.done = True
-        raise KeyboardInterrupt(PREEMPTED if signum == signal.SIGUSR2 else STOPPED)
+        if self.reason is None:
+            self.reason = PREEMPTED if signum == signal.SIGUSR2 else STOPPED
 
     def install(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2):
             signal.signal(signum, self)
+
+    def check(self) -> None:
+        """Stop here if a stop was asked for: KeyboardInterrupt, carrying why."""
+        if self.reason is not None:
+            raise KeyboardInterrupt(self.reason)
 
 
 # Space the worker holds on the database's disk from the start: if the disk fills during the run, it is
@@ -278,6 +288,10 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
     """Claim the run, train it, record how it ended; its final status (None if it was not ours to run)."""
     from .science.train import TrainingDiverged, overlaps_tails, resolve_device, train
 
+    # From here on a stop is noted, not raised (SIGUSR2: Slurm's warning before preemption or the time limit);
+    # one that comes before the run is claimed still stops it before it trains.
+    stop_request = StopRequest()
+    stop_request.install()
     run = reads.get_run(store, run_id)
     try:
         config = config_from_json(run.config_json)
@@ -294,8 +308,6 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
     overlap = overlaps_tails(device, _overlap_tails())
     tails = "; each epoch's tail on a thread beside the next" if overlap else ""
     print(f"run {run_id}: started by worker {os.getpid()} on {device}{tails}", file=sys.stderr, flush=True)
-    stopper = _StopOnce()
-    stopper.install()  # SIGUSR2: Slurm's warning before preemption or the time limit
     ballast = _hold_ballast(store, run_id)
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(store, run_id, stop), daemon=True).start()
@@ -306,7 +318,8 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
             from .stage2 import prepare_child
 
             model = prepare_child(store, run, config)
-        sink = StoreSink(store, run, config.training)
+        stop_request.check()  # asked to stop while it was being prepared
+        sink = StoreSink(store, run, config.training, stop_request)
         train(config, sink, model=model, frozen_encoder=model is not None, resume=resume, overlap_tails=overlap)
         status, error = RunStatus.completed, None
     except KeyboardInterrupt as exc:
@@ -321,7 +334,6 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
     except BaseException:
         status, error = RunStatus.failed, traceback.format_exc()
     finally:
-        stopper.done = True  # nothing may interrupt the final write
         stop.set()
     _finish(store, run_id, status, error, ballast)
     emit({"event": "done", "run": run_id, "status": status, "error": error})
