@@ -45,6 +45,11 @@ def set_args(*overrides: str) -> list[str]:
 SETS = set_args(*TINY)
 
 
+def start_mftctl(*args, **kwargs) -> subprocess.Popen:
+    """`mftctl ARGS` as a real process (text mode), for the tests that signal, kill or race it."""
+    return subprocess.Popen([sys.executable, "-m", "mftctl", *map(str, args)], text=True, **kwargs)
+
+
 def invoke(*args, **kw):
     """The CLI in-process, as a user types it (numbers and paths become strings)."""
     return runner.invoke(app, [str(a) for a in args], **kw)

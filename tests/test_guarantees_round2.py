@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import SETS, TINY, invoke, one_line_refusal, set_table, wait_for
+from helpers import SETS, TINY, invoke, one_line_refusal, set_table, start_mftctl, wait_for
 from mftctl.store import layout, open_store, reads
 from mftctl.store.migrations import MIGRATIONS
 
@@ -151,12 +151,7 @@ def test_a_sweep_name_reused_with_another_file_is_refused(isolated_db, tmp_path)
 
 def test_rm_of_a_queued_cell_does_not_abort_the_sweep(isolated_db, tmp_path):
     sweep = _sweep_file(tmp_path, epochs=40, seeds=(1, 2, 3))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mftctl", "sweep", str(sweep), "--jobs", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_mftctl("sweep", sweep, "--jobs", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     store = open_store(isolated_db)
     wait_for(lambda: count_runs(isolated_db) == 3 and reads.get_run(store, 1).status == "running")
     assert invoke("rm", 2, "--yes").exit_code == 0

@@ -10,23 +10,15 @@ import time
 
 import pytest
 
-from helpers import TINY, gone, serving_workers, set_table, wait_for
+from helpers import TINY, gone, serving_workers, set_args, set_table, start_mftctl, wait_for
 from mftctl.store import layout, open_store, reads
 
 LONG = [*TINY, "training.epochs=500", "training.enable_diagnostics=false", "training.checkpoint_every=0"]
 
 
-def mftctl(*args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "mftctl", *args], text=True, **kwargs)
-
-
-def sets(values):
-    return [arg for s in values for arg in ("--set", s)]
-
-
 @pytest.mark.backends
 def test_sigkilled_worker_shows_as_crashed(backend):
-    proc = mftctl("train", "--preset", "quick", *sets(LONG), "--detach", stdout=subprocess.PIPE)
+    proc = start_mftctl("train", "--preset", "quick", *set_args(*LONG), "--detach", stdout=subprocess.PIPE)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0
     store = open_store(backend)
@@ -51,7 +43,7 @@ def test_sigkilled_worker_shows_as_crashed(backend):
 
 @pytest.mark.backends
 def test_ctrl_c_in_the_parent_marks_the_run_killed(backend):
-    proc = mftctl("train", "--preset", "quick", *sets(LONG), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = start_mftctl("train", "--preset", "quick", *set_args(*LONG), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     store = open_store(backend)
     wait_for(lambda: reads.count_runs(store) and reads.get_run(store, 1).epochs_done >= 1)
     proc.send_signal(signal.SIGINT)
@@ -69,7 +61,7 @@ def test_a_burst_of_stop_signals_still_records_killed(isolated_db):
     database write, a library's cleanup) to well after: the run is recorded `killed`, once, without a
     traceback. Raising from the signal handler failed this about once in a hundred tries (the worker died
     with its run `running`, or trained on to `completed`)."""
-    proc = mftctl("train", "--preset", "quick", *sets(LONG), "--detach", stdout=subprocess.PIPE)
+    proc = start_mftctl("train", "--preset", "quick", *set_args(*LONG), "--detach", stdout=subprocess.PIPE)
     proc.communicate(timeout=300)
     store = open_store(isolated_db)
     run = wait_for(lambda: (r := reads.get_run(store, 1)).epochs_done >= 1 and r)
@@ -137,7 +129,7 @@ def test_ctrl_c_in_a_sweep_kills_running_cells_and_leaves_the_rest_queued(backen
     sets = set_table(*LONG)
     sweep = tmp_path / "long.toml"
     sweep.write_text(f'name = "long"\nbase = "quick"\n[set]\n{sets}\n[grid]\nseed = [1, 2, 3]\n')
-    proc = mftctl("sweep", str(sweep), "--jobs", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = start_mftctl("sweep", str(sweep), "--jobs", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     store = open_store(backend)
     wait_for(lambda: reads.count_runs(store) == 3 and reads.get_run(store, 1).epochs_done >= 1)
     proc.send_signal(signal.SIGINT)
@@ -213,7 +205,7 @@ def test_the_early_worker_keeps_what_it_said_before_its_run(isolated_db):
     """`train` starts its worker before the run's row exists; what that worker prints before the run
     begins (here: every import's timing, as PYTHONPROFILEIMPORTTIME makes Python print) heads worker.log."""
     done = subprocess.run(
-        [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *sets(TINY)],
+        [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *set_args(*TINY)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -235,7 +227,7 @@ def test_a_refused_store_ends_the_early_worker(isolated_db):
     con.commit()
     con.close()
     done = subprocess.run(
-        [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *sets(TINY)],
+        [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *set_args(*TINY)],
         capture_output=True,
         text=True,
         timeout=600,

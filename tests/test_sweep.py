@@ -192,9 +192,8 @@ def test_persistent_workers_isolate_a_killed_worker_and_keep_each_runs_log(isola
     import os
     import signal
     import subprocess
-    import sys
 
-    from helpers import wait_for
+    from helpers import start_mftctl, wait_for
     from mftctl.store import layout
 
     sets = set_table(*TINY, without="epochs")
@@ -203,12 +202,7 @@ def test_persistent_workers_isolate_a_killed_worker_and_keep_each_runs_log(isola
         f'name = "four"\nbase = "quick"\n[set]\n{sets}\ndevice = "cpu"\n'
         '[zip]\nseed = [1, 2, 3, 4]\n"training.epochs" = [2, 400, 2, 2]\n"training.checkpoint_every" = [1, 0, 1, 1]\n'
     )
-    sweep = subprocess.Popen(
-        [sys.executable, "-m", "mftctl", "sweep", str(path), "--jobs", "1"],
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    sweep = start_mftctl("sweep", path, "--jobs", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for(lambda: os.path.exists(isolated_db) and reads.count_runs(open_store(isolated_db)) == 4)
     store = open_store(isolated_db)
     first = wait_for(lambda: (r := reads.get_run(store, 1)).status == "completed" and r)
@@ -230,9 +224,8 @@ def test_a_stopped_cell_ends_its_worker_and_the_next_cell_runs_on_a_fresh_one(is
     """`mftctl stop` on a sweep's running cell: that cell is killed; its worker exits; the cells after it
     are neither lost nor marked crashed — a fresh worker runs them."""
     import subprocess
-    import sys
 
-    from helpers import invoke, wait_for
+    from helpers import invoke, start_mftctl, wait_for
 
     sets = set_table(*TINY, without="epochs")
     path = tmp_path / "three.toml"
@@ -240,12 +233,7 @@ def test_a_stopped_cell_ends_its_worker_and_the_next_cell_runs_on_a_fresh_one(is
         f'name = "three"\nbase = "quick"\n[set]\n{sets}\ndevice = "cpu"\n"training.enable_diagnostics" = false\n'
         '[zip]\nseed = [1, 2, 3]\n"training.epochs" = [400, 2, 2]\n'
     )
-    sweep = subprocess.Popen(
-        [sys.executable, "-m", "mftctl", "sweep", str(path), "--jobs", "1"],
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    sweep = start_mftctl("sweep", path, "--jobs", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for(lambda: isolated_db.exists() and reads.count_runs(open_store(isolated_db)) == 3)
     store = open_store(isolated_db)
     first = wait_for(lambda: (r := reads.get_run(store, 1)).status == "running" and r.epochs_done >= 1 and r)
