@@ -53,9 +53,9 @@ def emit(event: dict[str, Any]) -> None:
 class StoreSink:
     """The training loop's sink for a tool run: epochs and checkpoints to the store, events to stdout."""
 
-    def __init__(self, store: Store, run: Run, training: TrainingConfig, stop_request: StopRequest | None = None):
+    def __init__(self, store: Store, run: Run, training: TrainingConfig, stop_request: StopRequest):
         self.store, self.run, self.training = store, run, training
-        self.stop_request = stop_request or StopRequest()
+        self.stop_request = stop_request  # the run's, installed as its signal handler
         self._last_step_event = 0.0
 
     def on_step(self, epoch: int, step: int, steps: int, loss) -> None:  # noqa: ANN001
