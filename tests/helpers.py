@@ -50,6 +50,13 @@ def start_mftctl(*args, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "mftctl", *map(str, args)], text=True, **kwargs)
 
 
+def run_mftctl(*args, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """`mftctl ARGS` as a real process, run to its end: its exit code, stdout and stderr (text)."""
+    return subprocess.run(
+        [sys.executable, "-m", "mftctl", *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs
+    )
+
+
 def invoke(*args, **kw):
     """The CLI in-process, as a user types it (numbers and paths become strings)."""
     return runner.invoke(app, [str(a) for a in args], **kw)

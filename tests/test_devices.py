@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import SETS, TINY, runner, set_table
+from helpers import SETS, TINY, run_mftctl, runner, set_table
 from mftctl.cli import app
 from mftctl.devices import cuda_device_count, default_jobs
 
@@ -37,9 +37,7 @@ def test_the_parent_of_train_and_sweep_never_imports_torch(isolated_db, tmp_path
     for args in (["train", "--preset", "quick", *SETS], ["sweep", str(sweep), "--jobs", "2"], ["list"]):
         done = subprocess.run([sys.executable, "-c", guard, *args], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr
-    listed = subprocess.run(
-        [sys.executable, "-m", "mftctl", "list", "--format", "json"], capture_output=True, text=True
-    )
+    listed = run_mftctl("list", "--format", "json")
     assert [r["status"] for r in json.loads(listed.stdout)] == ["completed"] * 3
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from helpers import TINY, gone, serving_workers, set_args, set_table, start_mftctl, wait_for
+from helpers import TINY, gone, run_mftctl, serving_workers, set_args, set_table, start_mftctl, wait_for
 from mftctl.store import layout, open_store, reads
 
 LONG = [*TINY, "training.epochs=500", "training.enable_diagnostics=false", "training.checkpoint_every=0"]
@@ -26,16 +26,7 @@ def test_sigkilled_worker_shows_as_crashed(backend):
     assert run.status == "running" and run.pid
     os.kill(run.pid, signal.SIGKILL)
     # The killed process may linger a moment (or as a zombie); list must see through both.
-    wait_for(
-        lambda: (
-            json.loads(
-                subprocess.run(
-                    [sys.executable, "-m", "mftctl", "list", "--format", "json"], capture_output=True, text=True
-                ).stdout
-            )[0]["status"]
-            == "crashed"
-        )
-    )
+    wait_for(lambda: json.loads(run_mftctl("list", "--format", "json").stdout)[0]["status"] == "crashed")
     crashed = reads.get_run(store, 1)
     assert crashed.status == "crashed" and crashed.epochs_done >= 1
     assert len(reads.epochs(store, 1)) == crashed.epochs_done
@@ -136,9 +127,7 @@ def test_ctrl_c_in_a_sweep_kills_running_cells_and_leaves_the_rest_queued(backen
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130 and "--resume 1" in err
     assert [reads.get_run(store, i).status for i in (1, 2, 3)] == ["killed", "queued", "queued"]
-    dry = subprocess.run(
-        [sys.executable, "-m", "mftctl", "sweep", str(sweep), "--dry-run"], capture_output=True, text=True, check=True
-    ).stdout
+    dry = run_mftctl("sweep", sweep, "--dry-run", check=True).stdout
     assert "3 cells, 3 to run" in dry
 
 
@@ -204,13 +193,7 @@ def test_resume_detached_continues_in_the_background(isolated_db):
 def test_the_early_worker_keeps_what_it_said_before_its_run(isolated_db):
     """`train` starts its worker before the run's row exists; what that worker prints before the run
     begins (here: every import's timing, as PYTHONPROFILEIMPORTTIME makes Python print) heads worker.log."""
-    done = subprocess.run(
-        [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *set_args(*TINY)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(os.environ, PYTHONPROFILEIMPORTTIME="1"),
-    )
+    done = run_mftctl("train", "--preset", "quick", *set_args(*TINY), env=dict(os.environ, PYTHONPROFILEIMPORTTIME="1"))
     assert done.returncode == 0, done.stderr[-2000:]
     log = (layout.run_dir(open_store(isolated_db), 1) / "worker.log").read_text()
     assert log.startswith("import time:") and "| torch\n" in log
@@ -226,11 +209,6 @@ def test_a_refused_store_ends_the_early_worker(isolated_db):
     con.execute("INSERT INTO mftctl_migrations VALUES ('999_future', '2030-01-01')")
     con.commit()
     con.close()
-    done = subprocess.run(
-        [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *set_args(*TINY)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_mftctl("train", "--preset", "quick", *set_args(*TINY))
     assert done.returncode == 1 and "newer mftctl" in done.stderr and "Traceback" not in done.stderr
     assert not serving_workers(str(isolated_db))

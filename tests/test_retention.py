@@ -7,14 +7,10 @@ import json
 
 import pytest
 
-from helpers import TINY, invoke
+from helpers import TINY, invoke, run_mftctl, set_args
 from mftctl.config_input import load_config
 from mftctl.science.checkpoints import snapshot_epochs
 from mftctl.store import layout, open_store, reads
-
-
-def sets(*extra):
-    return [a for s in (*TINY, *extra) for a in ("--set", s)]
 
 
 @pytest.mark.parametrize(
@@ -29,7 +25,7 @@ def test_snapshot_epochs_are_spread_evenly(epochs, snapshots, expected):
 
 
 def test_a_run_keeps_the_last_full_checkpoint_and_weights_at_snapshot_epochs(isolated_db):
-    assert invoke("train", "--preset", "quick", *sets("training.epochs=10")).exit_code == 0
+    assert invoke("train", "--preset", "quick", *set_args(*TINY, "training.epochs=10")).exit_code == 0
     store = open_store(isolated_db)
     kept = [(c.epoch, c.kind) for c in reads.checkpoints(store, 1)]
     assert kept == [(1, "weights"), (3, "weights"), (5, "weights"), (6, "weights"), (8, "weights"), (10, "full")]
@@ -46,16 +42,15 @@ def test_a_run_keeps_the_last_full_checkpoint_and_weights_at_snapshot_epochs(iso
 
 
 def test_keep_zero_keeps_every_full_checkpoint_and_resume_uses_only_full_ones(isolated_db):
-    assert (
-        invoke("train", "--preset", "quick", *sets("training.epochs=4", "training.keep_checkpoints=0")).exit_code == 0
-    )
+    trained = invoke("train", "--preset", "quick", *set_args(*TINY, "training.epochs=4", "training.keep_checkpoints=0"))
+    assert trained.exit_code == 0
     store = open_store(isolated_db)
     assert [(c.epoch, c.kind) for c in reads.checkpoints(store, 1)] == [(e, "full") for e in (1, 2, 3, 4)]
     crashed = invoke(
         "train",
         "--preset",
         "quick",
-        *sets("training.epochs=6", "training.checkpoint_every=2"),
+        *set_args(*TINY, "training.epochs=6", "training.checkpoint_every=2"),
         env={"MFTCTL_FAULT": "epoch-write:5"},
     )
     assert crashed.exit_code == 1
@@ -76,15 +71,13 @@ def test_the_gpus_overlapped_tail_writes_what_the_inline_one_does(backend):
     """On a GPU each epoch's measurement, row and checkpoint are written by a thread beside the next
     epoch's training; $MFTCTL_OVERLAP_TAILS=1 takes that path here. Same rows, same files, same numbers."""
     import os
-    import subprocess
-    import sys
 
     for overlap in ("0", "1"):
-        done = subprocess.run(
-            [sys.executable, "-m", "mftctl", "train", "--preset", "quick", *sets("training.epochs=10")],
-            capture_output=True,
-            text=True,
-            timeout=600,
+        done = run_mftctl(
+            "train",
+            "--preset",
+            "quick",
+            *set_args(*TINY, "training.epochs=10"),
             env=dict(os.environ, MFTCTL_OVERLAP_TAILS=overlap),
         )
         assert done.returncode == 0, done.stderr[-2000:]

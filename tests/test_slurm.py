@@ -5,12 +5,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 
-from helpers import invoke, mftctl_without, one_line_refusal, wait_for
+from helpers import invoke, mftctl_without, one_line_refusal, run_mftctl, wait_for
 from mftctl.status import RunStatus
 from mftctl.store import open_store, reads
 
@@ -42,10 +41,6 @@ def _sweep_file(tmp_path, name="four"):
     return path
 
 
-def _mftctl(*args):
-    return subprocess.run([sys.executable, "-m", "mftctl", *args], capture_output=True, text=True, timeout=600)
-
-
 def _task_state(task: str) -> str:
     out = subprocess.run(["squeue", "-h", "-j", task, "-o", "%T"], capture_output=True, text=True, timeout=60)
     return out.stdout.strip()
@@ -54,7 +49,7 @@ def _task_state(task: str) -> str:
 @pytest.mark.slurm
 def test_a_four_cell_array_with_a_preempted_cell_completes_each_cell_once(slurm, postgres_url, tmp_path):
     start = time.monotonic()
-    submitted = _mftctl("sweep", str(_sweep_file(tmp_path)), "--executor", "slurm")
+    submitted = run_mftctl("sweep", str(_sweep_file(tmp_path)), "--executor", "slurm")
     assert submitted.returncode == 0, submitted.stderr
     assert "submitted as Slurm job" in submitted.stdout
     store = open_store(postgres_url)
@@ -87,7 +82,7 @@ def test_a_four_cell_array_with_a_preempted_cell_completes_each_cell_once(slurm,
     assert resumed.extra["resume_from_epoch"] >= 1 and resumed.extra["resume_from_epoch"] <= stopped_at
     assert [e.epoch for e in reads.epochs(store, long_run)] == list(range(1, LONG_EPOCHS + 1))  # each epoch once
     assert len(reads.sweep_runs(store, 1)) == 4  # no new rows: the same run continued
-    shown = json.loads(_mftctl("sweep", "show", "1", "--format", "json").stdout)
+    shown = json.loads(run_mftctl("sweep", "show", "1", "--format", "json").stdout)
     assert shown["success_rate"] == 1.0
     print(f"\n4-cell Slurm array with one preempted cell: {wall:.1f} s wall")
 
