@@ -64,9 +64,15 @@ def one_stop(config, path: str, delay_s: float) -> str:  # noqa: ANN001
     return outcome
 
 
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=100, help="stops per way of handling them")
+    parser.add_argument("--runs", type=_at_least_one, default=100, help="stops per way of handling them")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     moments = random.Random(args.seed)  # its own: training reseeds the random module
