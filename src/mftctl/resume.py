@@ -37,5 +37,13 @@ def queue_resume(store: Store, run_id: int) -> tuple[int, list[str]]:
     if run.status not in RESUMABLE:
         raise MftctlError(f"run {run_id} is {run.status}; only {names(RESUMABLE)} runs can be resumed")
     epoch, skipped = last_good_checkpoint(store, run)
+    later = {e: kids for e, kids in reads.pinned_epochs(store, run_id).items() if e > epoch}
+    if later:
+        kids = sorted(k for ks in later.values() for k in ks)
+        raise MftctlError(
+            f"run {run_id} resumes from epoch {epoch}, which would drop the checkpoint(s) of epoch "
+            f"{', '.join(map(str, sorted(later)))} that its children {', '.join(map(str, kids))} were made from; "
+            "delete those children first (`mftctl rm`), or train a new run"
+        )
     writes.prepare_resume(store, run_id, epoch)
     return epoch, skipped

@@ -89,8 +89,9 @@ def stop_run(store: Store, run_id: int, *, grace_s: float = STOP_GRACE_S) -> str
 
     from .errors import MftctlError
     from .status import ACTIVE
-    from .store.liveness import worker_alive
+    from .store.liveness import reconcile, worker_alive
 
+    reconcile(store)  # a copy of a store sees the original's workers as gone, and never signals them
     run = reads.get_run(store, run_id)
     if run.status not in ACTIVE:
         raise MftctlError(f"run {run_id} is {run.status}; only queued or running runs can be stopped")
@@ -103,9 +104,9 @@ def stop_run(store: Store, run_id: int, *, grace_s: float = STOP_GRACE_S) -> str
             "once its heartbeat stops, `mftctl list` marks it crashed"
         )
     deadline = time.monotonic() + grace_s
-    if worker_alive(run.pid):
+    if worker_alive(run.pid, store.location):
         os.kill(run.pid, signal.SIGINT)
-        while worker_alive(run.pid) and reads.get_run(store, run_id).status == RunStatus.running:
+        while worker_alive(run.pid, store.location) and reads.get_run(store, run_id).status == RunStatus.running:
             if time.monotonic() > deadline:
                 os.kill(run.pid, signal.SIGKILL)
                 break

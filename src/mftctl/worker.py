@@ -81,7 +81,8 @@ class StoreSink:
             return
         self._save(epoch, state, FULL)
         full = [c.epoch for c in reads.checkpoints(self.store, self.run.id) if c.kind == FULL]
-        for old in full_to_drop(self.training, full):
+        pinned = reads.pinned_epochs(self.store, self.run.id)  # a child planned from it still needs it whole
+        for old in full_to_drop(self.training, [e for e in full if e not in pinned]):
             if old in snapshot_epochs(self.training):
                 self._slim(old)
             else:

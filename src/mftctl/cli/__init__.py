@@ -18,6 +18,7 @@ import sys
 
 import typer
 
+from ..terminal import safe
 from . import admin, analysis, annotate, browse, runs, stage2, sweeps
 from .common import BoundaryGroup, console, err_console
 
@@ -43,6 +44,17 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         from click.exceptions import NoArgsIsHelpError, UsageError
 
+    undecodable = next((arg for arg in sys.argv[1:] if _not_utf8(arg)), None)
+    if undecodable is not None:
+        # Python keeps such bytes as lone surrogates, which no database, terminal or file can take.
+        shown = undecodable.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        err_console.print(
+            f"[red]Error:[/] argument '{safe(shown)}' is not UTF-8 text; mftctl takes names, tags, notes and "
+            "paths in UTF-8 (check the terminal's or script's encoding)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
     try:
         # Without standalone mode click returns (not raises) the code of a typer.Exit.
         code = app(standalone_mode=False)
@@ -59,6 +71,14 @@ def main() -> None:
         sys.exit(1)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+
+
+def _not_utf8(arg: str) -> bool:
+    try:
+        arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 __all__ = ["app", "main"]

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from ..terminal import safe
-from .common import ConfigFileOption, DbOption, Format, SetOption, console, print_data
+from .common import ConfigFileOption, DbOption, Format, SetOption, console, err_console, print_data
 
 db_app = typer.Typer(help="Database maintenance.\n\nExample: mftctl db info", no_args_is_help=True)
 config_app = typer.Typer(help="Presets and config keys.\n\nExample: mftctl config show quick", no_args_is_help=True)
@@ -123,6 +123,14 @@ def gc(
     console.print(
         f"{len(garbage.orphans)} orphan file(s), {len(garbage.lost)} row(s) without a file" + (" (dry run)" * dry_run)
     )
+    if garbage.unplaced:
+        runs = sorted({c.run_id for c in garbage.unplaced})
+        err_console.print(
+            f"kept {len(garbage.unplaced)} checkpoint row(s) of run(s) {', '.join(map(str, runs[:10]))}: their files "
+            f"are not in a folder this database made under {safe(store.runs_dir)} (is MFTCTL_RUNS_DIR right? a "
+            "copy of the database?)",
+            soft_wrap=True,
+        )
 
 
 def worker(

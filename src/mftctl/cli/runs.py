@@ -294,8 +294,11 @@ def rm(
         if not sys.stdin.isatty():
             raise MftctlError(f"about to delete {len(ids)} run(s) ({_ids(ids)}); confirm with --yes")
         typer.confirm(f"Delete {len(ids)} run(s) ({_ids(ids)}) and their files?", abort=True)
-    writes.delete_runs(store, ids)
+    kept = writes.delete_runs(store, ids)
     console.print(f"deleted {len(ids)} run(s): {_ids(ids)}")
+    if kept:
+        shown = ", ".join(safe(p) for p in kept[:5]) + (f" … (+{len(kept) - 5})" if len(kept) > 5 else "")
+        err_console.print(f"kept {len(kept)} file(s) or folder(s) this database did not make: {shown}")
 
 
 def _ids(ids: list[int]) -> str:

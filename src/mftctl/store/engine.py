@@ -43,6 +43,7 @@ class Store:
     engine: Engine
     runs_dir: Path  # one folder per run: checkpoints, worker.log
     root: Path  # recorded checkpoint paths are relative to this folder
+    read_only: bool = False  # a snapshot of a store on read-only media: reads only
 
     @property
     def dialect(self) -> str:
@@ -64,6 +65,11 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One write transaction: on SQLite it holds the database's write lock from its first statement."""
+        if self.read_only:
+            raise StoreError(
+                f"{self.location.shown} is read-only, and this command writes to it; copy the database "
+                "(with its runs folder) somewhere writable, or make it writable"
+            )
         with Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
 

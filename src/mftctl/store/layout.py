@@ -54,6 +54,18 @@ def owns(store: Store, folder: Path) -> bool:
         return False
 
 
+def made_here(store: Store, folder: Path, recorded: list[tuple[Path, int]]) -> bool:
+    """Whether this store made the run folder, so that its files are this store's to delete: the folder lies
+    in this store's runs folder and its marker names this store; a folder from before markers (none in it)
+    counts only if it holds every checkpoint this store recorded there, byte for byte. A folder under a
+    wrong MFTCTL_RUNS_DIR, or the original's folder seen from a copy of the database, is never made here."""
+    if folder.parent.resolve() != store.runs_dir.resolve() or not folder.is_dir():
+        return False
+    if (folder / OWNER_FILE).exists():
+        return owns(store, folder)
+    return bool(recorded) and all(p.is_file() and p.stat().st_size == size for p, size in recorded)
+
+
 def checkpoint_files(store: Store, run_id: int) -> list[tuple[int | None, Path]]:
     """(epoch, path) of every checkpoint-like file in the run's folder, `.tmp` leftovers included; epoch
     None where the name carries none."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..status import RunStatus
 from . import reads, writes
 from .engine import Store
+from .location import Location, hide_password
 from .tables import Run, now
 
 HEARTBEAT_S = 10
@@ -23,9 +24,11 @@ CRASHED_REASON = (
 )
 
 
-def worker_alive(pid: int) -> bool:
-    """True if pid is a live (not zombie) mftctl process. Checking the command line guards against the
-    pid having been reused by an unrelated process since the worker died."""
+def worker_alive(pid: int, location: Location | None = None) -> bool:
+    """True if pid is a live (not zombie) mftctl process — and, given a location, one working for that
+    store. Checking the command line guards against the pid having been reused by an unrelated process
+    since the worker died; checking the store it was started for (its $MFTCTL_DB), against a copy of the
+    database whose rows name the original's workers."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -40,17 +43,41 @@ def worker_alive(pid: int) -> bool:
         cmdline = (proc / "cmdline").read_bytes()
     except OSError:
         return False
-    return state != "Z" and b"mftctl" in cmdline
+    if state == "Z" or b"mftctl" not in cmdline:
+        return False
+    return location is None or _works_for(proc, location)
 
 
-def is_gone(run: Run, *, host: str, stale_after_s: float = STALE_AFTER_S) -> bool:
+def _works_for(proc: Path, location: Location) -> bool:
+    """Whether the process at /proc/PID was started for this store; True where that cannot be read."""
+    try:
+        environ = (proc / "environ").read_bytes().split(b"\0")
+        cwd = Path(os.readlink(proc / "cwd"))
+    except OSError:  # another user's process: only the pid and command line can answer
+        return True
+    given = next((item[len(b"MFTCTL_DB=") :] for item in environ if item.startswith(b"MFTCTL_DB=")), None)
+    if given is None:
+        return True
+    theirs = given.decode("utf-8", "surrogateescape")
+    if location.is_sqlite:
+        return (cwd / theirs).resolve() == location.path.resolve()
+    return hide_password(theirs) == location.shown
+
+
+def is_gone(run: Run, *, host: str, location: Location | None = None, stale_after_s: float = STALE_AFTER_S) -> bool:
     if run.host == host and run.pid is not None:
-        return not worker_alive(run.pid)
+        return not worker_alive(run.pid, location)
     return run.heartbeat_at is None or (now() - run.heartbeat_at).total_seconds() > stale_after_s
 
 
 def reconcile(store: Store, *, stale_after_s: float = STALE_AFTER_S) -> list[int]:
     """Mark `crashed` every running run whose worker is gone. Returns their ids."""
-    host = socket.gethostname()
-    dead = [run.id for run in reads.running_runs(store) if is_gone(run, host=host, stale_after_s=stale_after_s)]
+    if store.read_only:  # nothing can be recorded; the runs are shown as the store has them
+        return []
+    host, where = socket.gethostname(), store.location
+    dead = [
+        run.id
+        for run in reads.running_runs(store)
+        if is_gone(run, host=host, location=where, stale_after_s=stale_after_s)
+    ]
     return [run_id for run_id in dead if writes.finish_run(store, run_id, RunStatus.crashed, CRASHED_REASON)]

@@ -18,6 +18,7 @@ from ..errors import StoreError
 DEFAULT_DB = "mftctl.db"
 POSTGRES_SCHEMES = ("postgresql", "postgresql+psycopg", "postgres")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_MISSING_SLASHES = re.compile(r"^(?:postgresql(?:\+psycopg)?|postgres|sqlite):(?!//)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,26 @@ class Location:
     @property
     def env_value(self) -> str:
         """How a worker subprocess is told where the store is ($MFTCTL_DB: a password stays out of `ps`)."""
-        return str(self.path) if self.path is not None else str(self.url)
+        # An absolute path: `mftctl stop` and the liveness check compare it with their own store's.
+        return str(self.path.absolute()) if self.path is not None else str(self.url)
 
     def __str__(self) -> str:
         return self.shown
 
 
+def _without_userinfo(url: str) -> str:
+    """A URL too malformed to parse, for a message: whatever stood before its last `@` (a password among
+    it) replaced by ***."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
+
+
 def hide_password(url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018
+    except ValueError:
+        return _without_userinfo(url)
     if parts.password is None:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
@@ -70,6 +83,12 @@ def resolve_location(option: str | Path | Location | None = None) -> Location:
     if isinstance(option, Location):
         return option
     given = str(option or os.environ.get("MFTCTL_DB") or DEFAULT_DB)
+    if _MISSING_SLASHES.match(given):  # `postgresql:db` would otherwise become a new local SQLite file
+        scheme = given.split(":", 1)[0]
+        raise StoreError(
+            f"--db {hide_password(given)} is neither a file path nor a URL; a PostgreSQL URL starts with "
+            f"{scheme}:// (e.g. postgresql://user@host/db)"
+        )
     if _URL.match(given):
         scheme = given.split("://", 1)[0].lower()
         if scheme == "sqlite":
@@ -79,7 +98,14 @@ def resolve_location(option: str | Path | Location | None = None) -> Location:
                 f"--db {hide_password(given)}: mftctl stores runs in an SQLite file or a PostgreSQL database "
                 f"(postgresql://user@host/db), not a {scheme} one"
             )
-        parts = urlsplit(given)
+        try:
+            parts = urlsplit(given)
+            parts.port  # noqa: B018 - a malformed host or port raises only when read
+        except ValueError as exc:
+            raise StoreError(
+                f"--db {_without_userinfo(given)} is not a readable URL ({exc}); write postgresql://user@host:port/db"
+                " (an IPv6 host in brackets: postgresql://user@[::1]/db)"
+            ) from None
         if not parts.path.strip("/"):
             raise StoreError(f"--db {hide_password(given)} names no database; add one, e.g. postgresql://host/mftctl")
         return Location(url=given)

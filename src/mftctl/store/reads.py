@@ -62,6 +62,17 @@ def children(store: Store, run_id: int) -> list[Run]:
         return list(s.exec(select(Run).where(Run.parent_id == run_id).order_by(Run.id)))
 
 
+def pinned_epochs(store: Store, run_id: int) -> dict[int, list[int]]:
+    """The run's checkpoint epochs that its children were planned from (stage 2 rebuilds a child's encoder
+    from the parent's checkpoint when the child starts, and its lineage names it): epoch -> child ids."""
+    pinned: dict[int, list[int]] = {}
+    for child in children(store, run_id):
+        epoch = child.extra.get("parent_epoch")
+        if isinstance(epoch, int):
+            pinned.setdefault(epoch, []).append(child.id)
+    return pinned
+
+
 def epochs(store: Store, run_id: int) -> list[Epoch]:
     return epochs_of(store, [run_id])
 

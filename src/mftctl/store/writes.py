@@ -256,8 +256,9 @@ def update_sweep_meta(store: Store, sweep_id: int, **changes: Any) -> Sweep:
 # --- deleting ---------------------------------------------------------------------------------------------
 
 
-def delete_runs(store: Store, run_ids: list[int]) -> None:
-    """Rows and files together. Refuses running runs, and parents whose children are not deleted too."""
+def delete_runs(store: Store, run_ids: list[int]) -> list[Path]:
+    """Rows and files together. Refuses running runs, and parents whose children are not deleted too.
+    Returns the files and folders left alone because this store did not make them."""
     ids = sorted(set(run_ids))
     with store.write() as s:
         runs = [s.get(Run, i, with_for_update=True) for i in ids]
@@ -273,17 +274,25 @@ def delete_runs(store: Store, run_ids: list[int]) -> None:
                 f"runs {', '.join(map(str, kids))} are children of runs being deleted; delete them "
                 "too (nothing was deleted)"
             )
-        files = [
-            layout.checkpoint_path(store, c) for c in s.exec(select(Checkpoint).where(col(Checkpoint.run_id).in_(ids)))
-        ]
+        recorded: dict[int, list[tuple[Path, int]]] = {i: [] for i in ids}
+        for c in s.exec(select(Checkpoint).where(col(Checkpoint.run_id).in_(ids))):
+            recorded[c.run_id].append((layout.checkpoint_path(store, c), c.bytes))
         for table in (*_PER_EPOCH, RunTag):
             s.exec(delete(table).where(col(table.run_id).in_(ids)))
         for run in sorted(runs, key=lambda r: -r.id):  # children (always newer) before their parents
             s.delete(run)
             s.flush()
-    # The files this store recorded, wherever they lie (a run of an old database may have written into a
-    # folder it shared), and the run's own folder in this store's runs folder; nothing else.
-    layout.remove_files(files + [layout.run_dir(store, i) for i in ids])
+    # Only the folders this store made: a copy of the database records the original's paths, and a wrong
+    # runs folder ($MFTCTL_RUNS_DIR) may hold folders named like run ids that mftctl never made.
+    kept = []
+    for run_id in ids:
+        folder = layout.run_dir(store, run_id)
+        if layout.made_here(store, folder, [r for r in recorded[run_id] if r[0].parent == folder]):
+            layout.remove_files([folder])
+        elif folder.exists():
+            kept.append(folder)
+        kept += [p for p, _ in recorded[run_id] if p.parent != folder and p.exists()]
+    return kept
 
 
 # --- tags and notes ---------------------------------------------------------------------------------------
