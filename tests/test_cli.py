@@ -7,7 +7,7 @@ import pytest
 
 from helpers import SETS, invoke, one_line_refusal, serving_workers
 from mftctl.cli import app
-from mftctl.store import Run, layout, reads, writes
+from mftctl.store import Run, layout, open_store, reads, writes
 
 
 def run_count(db) -> int:
@@ -76,7 +76,9 @@ def test_malformed_toml_file(isolated_db, tmp_path):
 def test_missing_run_and_missing_database(isolated_db):
     result = invoke("show", 42)
     assert result.exit_code == 1 and "no database at" in result.output
-    invoke("list")
+    listed = invoke("list")  # a read never creates the database
+    assert listed.exit_code == 1 and "no database at" in listed.output and not isolated_db.exists()
+    open_store(isolated_db)
     result = invoke("show", 42)
     assert result.exit_code == 1 and "no run with id 42" in result.output
 
@@ -134,7 +136,7 @@ def test_presets_and_config_show():
 
 
 def test_db_info_and_upgrade(isolated_db):
-    invoke("list")
+    open_store(isolated_db)
     from mftctl.store.migrations import MIGRATIONS
 
     assert MIGRATIONS[-1][0] in invoke("db", "info").output

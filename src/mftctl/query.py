@@ -135,7 +135,7 @@ def _current_catalog(location: Location) -> Catalog:
     from .store.engine import open_store
     from .store.liveness import reconcile
 
-    store = open_store(location)
+    store = open_store(location, create=False)  # a read never creates a database (a mistyped --db)
     reconcile(store)
     store.close()
     return open_catalog(location)

@@ -96,6 +96,9 @@ class SweepSpec:
     base: str = "reference_3blob"  # the preset the cells start from (their `show` compares with it)
     slurm: dict[str, Any] = field(default_factory=dict)  # the [slurm] table: sbatch settings for the cells
     tags: list[str] = field(default_factory=list)  # tags every cell's run gets
+    # The config the cells start from (the preset, merged with a base_config file as it read then): the
+    # sweep records it, so that resuming never re-reads a file that may have changed since.
+    base_config: dict[str, Any] = field(default_factory=dict)
 
 
 def _literal(value: Any, where: str) -> list[Any]:
@@ -191,7 +194,15 @@ def _override(key: str, value: Any) -> str:
     return f"{key}={json.dumps(value)}"
 
 
-def expand(data: dict[str, Any], *, name: str, text: str, base_dir: Path, max_cells: int = MAX_CELLS) -> SweepSpec:
+def expand(
+    data: dict[str, Any],
+    *,
+    name: str,
+    text: str,
+    base_dir: Path,
+    max_cells: int = MAX_CELLS,
+    recorded_base: dict[str, Any] | None = None,
+) -> SweepSpec:
     unknown = set(data) - TOP_KEYS
     if unknown:
         raise ConfigError(f"unknown sweep key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(TOP_KEYS))}")
@@ -209,9 +220,12 @@ def expand(data: dict[str, Any], *, name: str, text: str, base_dir: Path, max_ce
     base = data.get("base", "reference_3blob")
     if not isinstance(base, str):
         raise ConfigError(f"base must be a preset name (`mftctl presets`), not {base!r}")
-    raw = preset_dict(base)
-    if "base_config" in data:
-        raw = deep_merge(raw, read_config_file(base_dir / str(data["base_config"])))
+    if recorded_base is not None:
+        raw = recorded_base
+    else:
+        raw = preset_dict(base)
+        if "base_config" in data:
+            raw = deep_merge(raw, read_config_file(base_dir / str(data["base_config"])))
     fixed = [_override(k, v) for k, v in flatten(data.get("set", {})).items()]
     axes = _axes(data)
     seeds = data.get("seeds")
@@ -263,6 +277,7 @@ def expand(data: dict[str, Any], *, name: str, text: str, base_dir: Path, max_ce
         base=base,
         slurm=slurm,
         tags=tags,
+        base_config=raw,
     )
 
 
@@ -278,8 +293,12 @@ def load_sweep(path: Path, *, name: str | None = None, max_cells: int = MAX_CELL
     return expand(data, name=name, text=text, base_dir=path.parent, max_cells=max_cells)
 
 
-def stored_sweep(text: str, *, name: str, file_path: str | None) -> SweepSpec:
-    """A sweep as recorded in the store, expanded again (`sweep --resume ID`); a base_config file is read
+def stored_sweep(
+    text: str, *, name: str, file_path: str | None, base_config: dict[str, Any] | None = None
+) -> SweepSpec:
+    """A sweep as recorded in the store, expanded again (`sweep --resume ID`) from the base config it
+    recorded; a sweep recorded before bases were (no base_config) reads its base_config file again,
     relative to where the sweep file was."""
     base_dir = Path(file_path).parent if file_path else Path.cwd()
-    return expand(parse_toml(text, f"stored sweep {name!r}"), name=name, text=text, base_dir=base_dir)
+    data = parse_toml(text, f"stored sweep {name!r}")
+    return expand(data, name=name, text=text, base_dir=base_dir, recorded_base=base_config)

@@ -3,6 +3,7 @@ and the run rows of the cells to run. Running the same file again resumes it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,7 +44,8 @@ def find_target(store: Store, spec: SweepSpec | None, path: Path | None, resume:
     different file is refused: the cells would mix."""
     if resume is not None:
         sweep = reads.get_sweep(store, resume)
-        spec = stored_sweep(sweep.file_text, name=sweep.name, file_path=sweep.file_path)
+        base = sweep.meta.get("base_config")
+        spec = stored_sweep(sweep.file_text, name=sweep.name, file_path=sweep.file_path, base_config=base)
         return SweepTarget(spec, sweep, Path(sweep.file_path) if sweep.file_path else None)
     assert spec is not None
     sweep = reads.find_sweep(store, spec.name)
@@ -52,6 +54,13 @@ def find_target(store: Store, spec: SweepSpec | None, path: Path | None, resume:
             f"sweep {spec.name!r} (id {sweep.id}) was run from a different file; running this one under "
             f"the same name would mix unlike cells. Give it its own name with --name NAME, or resume the "
             f"old one with --resume {sweep.id}"
+        )
+    recorded = sweep.meta.get("base_config") if sweep is not None else None
+    if recorded is not None and recorded != json.loads(json.dumps(spec.base_config)):
+        raise MftctlError(
+            f"sweep {spec.name!r} (id {sweep.id}) was run from another base config (its base_config file has "
+            f"changed since); resume it as recorded with --resume {sweep.id}, or run the changed one as a new "
+            "sweep with --name NAME"
         )
     return SweepTarget(spec, sweep, path)
 
@@ -96,6 +105,7 @@ def materialise(store: Store, target: SweepTarget, plans: list[CellPlan]) -> tup
             "expected_clusters": spec.expected_clusters,
             "cells": len(spec.cells),
             "base": spec.base,
+            "base_config": spec.base_config,
         }
         file_path = str(target.path) if target.path else None
         sweep = writes.create_sweep(store, name=spec.name, file_text=spec.text, file_path=file_path, meta=meta)
