@@ -145,3 +145,12 @@ def serving_workers(db) -> list[int]:
         if b"--serve" in cmdline and f"MFTCTL_DB={Path(db).resolve()}".encode() in environ and not gone(int(proc.name)):
             found.append(int(proc.name))
     return found
+
+
+def copy_database(db, to) -> None:
+    """`cp mftctl.db backup.db`, taken consistently while other connections are open (its WAL included)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as source, sqlite3.connect(to) as target:
+        source.backup(target)
+    target.close()

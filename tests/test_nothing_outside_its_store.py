@@ -5,18 +5,11 @@ SQLite files, the real PostgreSQL server where the case used one, real worker pr
 from __future__ import annotations
 
 import os
-import sqlite3
 
-from helpers import SETS, TINY, invoke, run_mftctl, set_args, wait_for
+from helpers import SETS, TINY, copy_database, invoke, run_mftctl, set_args, wait_for
 from mftctl.status import RunStatus
 from mftctl.store import layout, open_store, reads
 from mftctl.store.liveness import worker_alive
-
-
-def _copy(db, to):
-    """`cp mftctl.db backup.db`, taken consistently while other connections are open (WAL included)."""
-    with sqlite3.connect(db) as source, sqlite3.connect(to) as target:
-        source.backup(target)
 
 
 def _train(*extra) -> None:
@@ -65,7 +58,7 @@ def test_a_copy_of_the_store_in_the_same_folder_deletes_none_of_the_originals_fi
     original = open_store(isolated_db)
     files = [layout.checkpoint_path(original, c) for c in reads.checkpoints(original, 1)]
     backup = isolated_db.parent / "backup.db"
-    _copy(isolated_db, backup)
+    copy_database(isolated_db, backup)
     removed = invoke("rm", 1, "--db", backup, "--yes")
     assert removed.exit_code == 0, removed.output
     assert all(p.exists() for p in files) and layout.run_dir(original, 1).is_dir()
@@ -81,7 +74,7 @@ def test_stop_through_a_copy_of_the_store_never_signals_the_originals_worker(iso
     original = open_store(isolated_db)
     run = wait_for(lambda: (r := reads.get_run(original, 1)).status == RunStatus.running and r)
     backup = isolated_db.parent / "backup.db"
-    _copy(isolated_db, backup)
+    copy_database(isolated_db, backup)
     try:
         through_copy = run_mftctl("stop", 1, "--db", backup)
         assert through_copy.returncode == 1 and "run 1 is crashed" in through_copy.stderr, through_copy.stderr

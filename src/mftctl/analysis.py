@@ -89,5 +89,6 @@ def diagnose_checkpoint(
         "references": reference_losses(config),
         **full_analysis(model, config, np.random.default_rng([config.seed, ckpt.epoch, 7])),
     }
-    writes.save_diagnosis(store, run.id, ckpt.epoch, DIAGNOSIS_VERSION, result)
+    if not store.read_only:  # a cache: a read-only store computes it each time
+        writes.save_diagnosis(store, run.id, ckpt.epoch, DIAGNOSIS_VERSION, result)
     return result | {"cached": False}

@@ -80,7 +80,8 @@ def db_info(db: DbOption = None) -> None:
     from ..render import kv_table
     from ..store import open_store, reads, schema_status
 
-    store = open_store(db, create=False)
+    # Opened as it is: info reports pending migrations, it never applies them.
+    store = open_store(db, create=False, migrate=False, check_pending=False)
     applied, pending = schema_status(store)
     where = str(store.path.resolve()) if store.path else store.location.shown
     console.print(

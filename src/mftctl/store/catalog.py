@@ -24,6 +24,7 @@ from ..errors import StoreError
 from ..status import RunStatus
 from .location import Location, postgres_driver
 from .migrations import MIGRATION_NAMES
+from .snapshot import is_read_only, snapshot
 
 DATETIME_COLUMNS = ("created_at", "started_at", "finished_at", "heartbeat_at")
 TEXT_COLUMNS = ("name", "kind", "status", "preset", "config_hash", "device", "host", "blob_method", "note")
@@ -102,7 +103,9 @@ class Catalog:
             self.dialect: _Dialect = _Dialect()
             uri = f"file:{quote(str(location.path))}?mode=ro"  # quoted: `?`, `#` and `%` are not URI syntax
             try:
-                self.con = sqlite3.connect(uri, uri=True, timeout=30)
+                # On read-only media a WAL database cannot be opened in place: a migrated in-memory copy.
+                ro = location.path.exists() and is_read_only(location.path)
+                self.con = snapshot(location.path) if ro else sqlite3.connect(uri, uri=True, timeout=30)
                 self.con.row_factory = sqlite3.Row
                 self.con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
             except sqlite3.Error as exc:

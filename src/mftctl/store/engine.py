@@ -21,11 +21,13 @@ from pathlib import Path
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, create_engine
 
 from ..errors import StoreError
 from .location import Location, postgres_driver, resolve_location
 from .migrations import MIGRATION_TABLE, MIGRATION_TABLE_DDL, MIGRATIONS, for_dialect
+from .snapshot import is_read_only, snapshot
 from .tables import now
 
 BUSY_TIMEOUT_S = 30
@@ -84,12 +86,15 @@ def sqlite_runs_dir(db_path: Path) -> Path:
     return db_path.parent / (name[:-3] + "-runs" if name.endswith(".db") else name + ".runs")
 
 
-def _sqlite_engine(path: Path) -> Engine:
+def _sqlite_engine(path: Path, copy: sqlite3.Connection | None = None) -> Engine:
     # The file is opened by sqlite3 itself, so a path is always a path: `?`, `#` or `%` in it are never
-    # read as parts of a URL.
-    engine = create_engine(
-        "sqlite://", creator=lambda: sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-    )
+    # read as parts of a URL. A read-only store is its in-memory copy (snapshot.py), one connection.
+    if copy is not None:
+        engine = create_engine("sqlite://", creator=lambda: copy, poolclass=StaticPool)
+    else:
+        engine = create_engine(
+            "sqlite://", creator=lambda: sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001
@@ -242,7 +247,16 @@ def open_store(
         elif not path.parent.exists():
             raise StoreError(f"cannot create database {path}: folder {path.parent} does not exist")
         runs_dir = sqlite_runs_dir(path)
-        store = Store(location, _sqlite_engine(path), runs_dir, path.parent)
+        if path.exists() and is_read_only(path):
+            try:
+                copy = snapshot(path)
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(
+                    f"cannot open database {location.shown}: {exc}; check the file or use another --db"
+                ) from None
+            store = Store(location, _sqlite_engine(path, copy), runs_dir, path.parent, read_only=True)
+        else:
+            store = Store(location, _sqlite_engine(path), runs_dir, path.parent)
     else:
         engine = _postgres_engine(location)
         store = Store(location, engine, Path.cwd(), Path.cwd())
@@ -259,7 +273,7 @@ def open_store(
                     f"{location.shown} needs a schema upgrade ({', '.join(pending)}); run `mftctl db upgrade`"
                 )
             upgrade(store)
-        if not location.is_sqlite and check_pending:
+        if not location.is_sqlite and (check_pending or "007_setting" in applied):
             # Checkpoint paths are recorded relative to the runs folder itself, so that a node which
             # mounts it elsewhere ($MFTCTL_RUNS_DIR) still finds them.
             store.runs_dir = store.root = _postgres_runs_dir(store)
