@@ -97,3 +97,35 @@ def test_the_pages_answer_without_a_browser(served):
 def test_ui_refusals_are_one_line(served, postgres_url):
     one_line_refusal(invoke("ui", "--port", served, "--db", "mftctl.db"), f"port {served} on 127.0.0.1 is in use")
     one_line_refusal(invoke("ui"), "serves SQLite stores", "mftctl export")
+
+
+def test_a_database_path_with_url_characters_serves_that_file_read_only(tmp_path, monkeypatch):
+    import json
+    import urllib.request
+
+    db = tmp_path / "we?ird#%.db"
+    assert invoke("train", "--preset", "quick", *SETS, "--db", db, "--name", "odd").exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mftctl", "ui", "--port", str(port), "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: _answers(port) or proc.poll() is not None)
+        assert proc.poll() is None, proc.stdout.read().decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/we_ird__.json") as reply:
+            tables = {t["name"] for t in json.load(reply)["tables"]}
+        assert {"run", "epoch"} <= tables
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/we_ird__/run.json?_shape=array") as reply:
+            assert [r["name"] for r in json.load(reply)] == ["odd"]
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".db" or p.name == "we") == ["we?ird#%.db"]
+
+
+def test_ui_on_an_address_of_another_machine_says_so(isolated_db):
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    one_line_refusal(invoke("ui", "--host", "8.8.8.8"), "not an address of this machine", "--host 127.0.0.1")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING
 
 from .errors import MftctlError
@@ -15,14 +16,25 @@ MAX_TAG = 64
 MAX_NOTE = 10_000
 
 
+def _unusable(char: str) -> bool:
+    # Format characters (zero-width spaces, bidi overrides) make two tags look alike or text run backwards.
+    return char.isspace() or char in ",[]" or unicodedata.category(char) in ("Cc", "Cf", "Co", "Cn", "Zl", "Zp")
+
+
 def check_tag(tag: str) -> str:
     """A tag is one word people can type in `--where tag=NAME`: no spaces, commas or control characters."""
-    if not tag or len(tag) > MAX_TAG or any(c.isspace() or c == "," for c in tag) or safe(tag) != tag:
+    if not tag or len(tag) > MAX_TAG or any(_unusable(c) for c in tag) or safe(tag) != tag:
         raise MftctlError(
             f"tag {tag!r} is not usable: a tag is 1 to {MAX_TAG} characters without spaces, commas, "
             "brackets or control characters, e.g. baseline or lr-scan"
         )
     return tag
+
+
+def check_note(text: str) -> str:
+    if len(text) > MAX_NOTE:
+        raise MftctlError(f"a note is at most {MAX_NOTE:,} characters, this one {len(text):,}")
+    return text
 
 
 def tag_runs(store: Store, run_ids: list[int], tag: str, *, remove: bool = False) -> list[int]:
@@ -47,7 +59,6 @@ def note_run(store: Store, run_id: int, text: str) -> None:
     """The run's note (an empty text clears it)."""
     from .store import reads, writes
 
-    if len(text) > MAX_NOTE:
-        raise MftctlError(f"a note is at most {MAX_NOTE:,} characters, this one {len(text):,}")
+    check_note(text)
     reads.get_run(store, run_id)
     writes.set_note(store, run_id, text.strip())

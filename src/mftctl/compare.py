@@ -69,6 +69,11 @@ class Comparison:
 def compare_runs(store: Store, run_ids: list[int], *, every_key: bool = False) -> Comparison:
     if len(run_ids) < 2:
         raise MftctlError("give at least two run ids to compare, e.g. `mftctl compare 3 4`")
+    repeated = sorted({i for i in run_ids if run_ids.count(i) > 1})
+    if repeated:
+        raise MftctlError(
+            f"run {', '.join(map(str, repeated))} is given twice; compare different runs, e.g. `mftctl compare 3 4`"
+        )
     runs = reads.runs_by_id(store, run_ids)
     configs = [flatten(r.config) for r in runs]
     keys = sorted(set().union(*configs))

@@ -4,6 +4,7 @@ mapped to columns or to JSON paths into the stored config) and the listing itsel
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,8 @@ def _value(text: str) -> Any:
             value = cast(text)
         except ValueError:
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise MftctlError(f"--where value {text} is not a finite number; compare with a number such as 0.5")
         if isinstance(value, int) and abs(value) >= 2**63:
             raise MftctlError(f"--where value {text} is too large for a database integer")
         return value

@@ -70,6 +70,7 @@ class SweepSummary:
     reference: dict[str, Any]
     varied: list[str]
     cells: list[CellSummary] = field(default_factory=list)
+    slurm_jobs: list[str] = field(default_factory=list)  # the Slurm array jobs that ran its cells (cluster.md)
 
     @property
     def finished(self) -> list[CellSummary]:
@@ -169,4 +170,5 @@ def summarize(store: Store, sweep: Sweep) -> SweepSummary:
         reference=reference,
         varied=varied,
         cells=cells,
+        slurm_jobs=[str(j) for j in meta.get("slurm_jobs", [])],
     )

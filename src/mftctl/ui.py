@@ -4,6 +4,7 @@ the run folders served beside it, so a run's figures are a click away."""
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import subprocess
@@ -40,11 +41,11 @@ FROM epoch WHERE run_id = :run ORDER BY epoch
 """
 
 
-def metadata(store: Store, host: str, port: int) -> dict[str, Any]:
+def metadata(store: Store, host: str, port: int, name: str | None = None) -> dict[str, Any]:
     """Datasette's metadata: the canned queries, and figures linked by absolute URL (Datasette makes a
     link of any value that is a URL)."""
     base = f"'http://{host}:{port}/figures/'"
-    name = store.path.stem
+    name = name or store.path.stem
     return {
         "title": f"mftctl: {store.path.name}",
         "description": "Runs, epochs and sweeps of an mftctl store, read-only (`mftctl plot RUN` draws figures).",
@@ -64,8 +65,28 @@ def check_port_free(host: str, port: int) -> None:
     with socket.socket() as probe:
         try:
             probe.bind((host, port))
+        except socket.gaierror:
+            raise MftctlError(
+                f"--host {host} is not an address or host name this machine knows; try 127.0.0.1"
+            ) from None
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise MftctlError(
+                    f"cannot listen on {host}: it is not an address of this machine; use --host 127.0.0.1 "
+                    "(or 0.0.0.0 for every interface)"
+                ) from None
             raise MftctlError(f"port {port} on {host} is in use ({exc.strerror}); choose another with --port") from None
+
+
+def served_path(store: Store, folder: Path) -> Path:
+    """The path Datasette is given. It opens `file:PATH?mode=ro` without quoting PATH, so a `?`, `#` or `%`
+    in it would cut the name (and lose mode=ro): such a file is served through a plainly named link."""
+    if not any(c in str(store.path) for c in "?#%"):
+        return store.path
+    link = folder / ("".join(c if c.isalnum() or c in "-_." else "_" for c in store.path.name))
+    link.unlink(missing_ok=True)
+    link.symlink_to(store.path.absolute())
+    return link
 
 
 def datasette_command(store: Store, host: str, port: int, metadata_path: Path) -> list[str]:
@@ -80,14 +101,18 @@ def datasette_command(store: Store, host: str, port: int, metadata_path: Path) -
         raise MftctlError("`mftctl ui` needs Datasette; install it with `pip install 'mftctl[ui]'`") from None
     check_port_free(host, port)
     runs = sqlite_runs_dir(store.path)
-    runs.mkdir(parents=True, exist_ok=True)
-    metadata_path.write_text(json.dumps(metadata(store, host, port), indent=2))
+    if not store.read_only:
+        runs.mkdir(parents=True, exist_ok=True)
+    served = served_path(store, metadata_path.parent)
+    metadata_path.write_text(json.dumps(metadata(store, host, port, served.stem), indent=2))
+    # A store on read-only media: Datasette's immutable mode reads it without the -shm file SQLite would make.
+    database = ["--immutable", str(served)] if store.read_only else [str(served)]
     return [
         sys.executable,
         "-m",
         "datasette",
         "serve",
-        str(store.path),
+        *database,
         "--host",
         host,
         "--port",
@@ -102,6 +127,8 @@ def datasette_command(store: Store, host: str, port: int, metadata_path: Path) -
     ]
 
 
-def serve(store: Store, host: str, port: int, metadata_path: Path) -> subprocess.Popen:
-    """Start Datasette (read-only: it opens the file with mode=ro) and return its process."""
-    return subprocess.Popen(datasette_command(store, host, port, metadata_path))
+def serve(store: Store, host: str, port: int, metadata_path: Path) -> tuple[subprocess.Popen, str]:
+    """Start Datasette (read-only: it opens the file with mode=ro); its process and the database's name in
+    its URLs."""
+    command = datasette_command(store, host, port, metadata_path)
+    return subprocess.Popen(command), served_path(store, metadata_path.parent).stem

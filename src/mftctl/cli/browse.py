@@ -30,10 +30,10 @@ def ui(
     # SIGTERM (a service manager, `kill`) ends Datasette too, as Ctrl-C does, instead of orphaning it.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     with tempfile.TemporaryDirectory(prefix="mftctl-ui-") as folder:
-        proc = serve(store, host, port, Path(folder) / "metadata.json")
+        proc, name = serve(store, host, port, Path(folder) / "metadata.json")
         console.print(
             f"serving {safe(store.path)} read-only at http://{host}:{port}/ "
-            f"(leaderboard: /{safe(store.path.stem)}/leaderboard); Ctrl-C stops"
+            f"(leaderboard: /{safe(name)}/leaderboard); Ctrl-C stops"
         )
         try:
             proc.wait()

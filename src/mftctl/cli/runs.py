@@ -91,7 +91,7 @@ def train(
 
 def _new_train_run(db, preset, config_file, overrides, tags, *, name, note):  # noqa: ANN001, ANN202
     """The checked config's queued run: (store, run). Refusals come before the row."""
-    from ..annotate import check_tag
+    from ..annotate import check_note, check_tag
     from ..config_input import load_config
     from ..devices import check_device, check_fits
 
@@ -99,6 +99,7 @@ def _new_train_run(db, preset, config_file, overrides, tags, *, name, note):  # 
     check_fits(config)
     check_device(config.device)  # refuse before any row is written
     tags = [check_tag(t) for t in tags or []]
+    check_note(note or "")
     from ..runner import new_run
     from ..store import open_store
 
@@ -361,6 +362,7 @@ def stop(
     from ..store import open_store, reads
 
     store = open_store(db, create=False)
+    run_ids = list(dict.fromkeys(run_ids))  # `stop 4 4` stops run 4 once
     reads.runs_by_id(store, run_ids)  # every id known before any is stopped
     for run_id in run_ids:
         console.print(f"run {run_id}: {stop_run(store, run_id)}")

@@ -99,6 +99,13 @@ def stage2(
 
     if (parent_id is None) == (sweep is None):
         raise MftctlError("give a PARENT run id, or --sweep SWEEP_ID (one of them)")
+    if jobs is not None and jobs < 1:
+        raise MftctlError(f"--jobs must be at least 1, not {jobs}")
+    if sampler and control is not Control.gmm:
+        raise MftctlError(
+            f"--sampler draws from the fitted mixture, which --control {control.value} does not use; "
+            "drop --sampler, or use --control gmm"
+        )
     store = open_store(db, create=False)
     reconcile(store)
     parents = [parent_id] if parent_id is not None else stage2_parents(store, sweep)
@@ -148,10 +155,18 @@ def stage2(
             n_jobs = jobs or default_jobs(len(children), children[0].config["device"])
             run_pool(store, [c.id for c in children], jobs=n_jobs, console=console, label="stage 2")
     finally:
-        for child in children:  # Ctrl-C: the children never started are not left queued
+        # Ctrl-C: the children never started are not left queued. Unlike a sweep's cells, which the sweep
+        # run again picks up, nothing would ever start them; killed, each continues with `train --resume`.
+        for child in children:
             writes.finish_run(store, child.id, RunStatus.killed, "never started: the stage-2 command was stopped")
+    kept = {run.id for run in reads.runs_by_id(store, parents)} | {
+        c.id for c in children if reads.find_run(store, c.id) is not None
+    }
+    deleted = [c.id for c in children if c.id not in kept]
+    if deleted:
+        console.print(f"children {', '.join(map(str, deleted))} were deleted while stage 2 ran")
     for parent in parents:
-        family = reads.runs_by_id(store, [parent, *(c.id for c in children if c.parent_id == parent)])
+        family = reads.runs_by_id(store, [parent, *(c.id for c in children if c.parent_id == parent and c.id in kept)])
         epochs = {run.id: reads.epochs(store, run.id) for run in family}
         console.print(stage2_table(family[0], family[1:], epochs))
         summaries = summarize_children(epochs[parent], family[1:], epochs)
