@@ -57,7 +57,8 @@ def _relay(slot: int, proc: subprocess.Popen, events: queue.Queue) -> None:
 def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, label: str = "sweep") -> PoolResult:
     """Run the queued runs, at most `jobs` at a time. Ctrl-C stops the running workers (their runs are
     marked killed) and leaves the runs not yet started queued."""
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    # A thread count the user set is kept: it is what makes a cell's numbers the same under any --jobs.
+    threads = int(os.environ.get("MFTCTL_THREADS") or 0) or max(1, (os.cpu_count() or 1) // jobs)
     env = {"MFTCTL_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
     pending = deque(run_ids)
     slots: dict[int, _Slot] = {}

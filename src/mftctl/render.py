@@ -18,7 +18,7 @@ from rich.text import Text
 
 from .config import flatten
 from .status import RunStatus
-from .terminal import plain, safe
+from .terminal import escape_controls, plain, safe
 
 if TYPE_CHECKING:
     from .store.tables import Checkpoint, Epoch, Run
@@ -104,9 +104,20 @@ def to_json(data: Any) -> str:
     return json.dumps(data, indent=2, default=str)
 
 
+def _csv_cell(value: Any) -> Any:
+    """A list (tags, a config list) is JSON text, as `--format json` writes it; control characters in a
+    string are written as \\uXXXX escapes, as JSON writes them, so that a CSV shown on a terminal can set
+    no colour, title or link."""
+    if isinstance(value, list | tuple):
+        return json.dumps(list(value))
+    if isinstance(value, str):
+        return escape_controls(value)
+    return value
+
+
 def to_csv(records: list[dict[str, Any]]) -> str:
     """Nested values (a config) become dotted columns, so the file loads straight into pandas."""
-    rows = [flatten(r) for r in records]
+    rows = [{k: _csv_cell(v) for k, v in flatten(r).items()} for r in records]
     fields: list[str] = []
     for row in rows:
         fields.extend(k for k in row if k not in fields)

@@ -132,9 +132,9 @@ def _draw(rng: random.Random, key: str, spec: Any) -> Any:
 def _count_cells(data: dict[str, Any]) -> int:
     """How many cells the file asks for, computed before any is built."""
     total = 1
-    for key, values in flatten(data.get("grid", {})).items():
+    for key, values in _flat(data.get("grid", {}), "grid").items():
         total *= len(_literal(values, f"grid.{key}"))
-    zipped = flatten(data.get("zip", {}))
+    zipped = _flat(data.get("zip", {}), "zip")
     if zipped:
         total *= len(_literal(next(iter(zipped.values())), f"zip.{next(iter(zipped))}"))
     rnd = data.get("random")
@@ -150,6 +150,19 @@ def _count_cells(data: dict[str, Any]) -> int:
     if data.get("seeds") is not None:
         total *= len(_literal(data["seeds"], "seeds"))
     return total
+
+
+def _flat(table: dict[str, Any], where: str, prefix: str = "") -> dict[str, Any]:
+    """A table's dotted keys; one key written both ways ("training.lr" and [x.training] lr) is refused,
+    where merging them would silently keep only one."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        for k, v in (_flat(value, where, name + ".") if isinstance(value, dict) else {name: value}).items():
+            if k in flat:
+                raise ConfigError(f"[{where}] gives {k} twice (as a dotted key and inside a table); keep one")
+            flat[k] = v
+    return flat
 
 
 def _axes(data: dict[str, Any]) -> list[list[dict[str, Any]]]:
@@ -226,8 +239,14 @@ def expand(
         raw = preset_dict(base)
         if "base_config" in data:
             raw = deep_merge(raw, read_config_file(base_dir / str(data["base_config"])))
-    fixed = [_override(k, v) for k, v in flatten(data.get("set", {})).items()]
+    fixed = [_override(k, v) for k, v in _flat(data.get("set", {}), "set").items()]
     axes = _axes(data)
+    seen: set[str] = set()
+    for axis in axes:
+        twice = seen & set(axis[0])
+        if twice:
+            raise ConfigError(f"{sorted(twice)[0]} is varied twice (in two of [grid], [zip], [random]); keep one")
+        seen |= set(axis[0])
     seeds = data.get("seeds")
     if seeds is not None:
         seeds = _literal(seeds, "seeds")

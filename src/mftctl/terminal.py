@@ -10,6 +10,11 @@ from rich.markup import escape
 _CONTROL = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)])
 
 
+def escape_controls(text: str) -> str:
+    """Control characters (as `plain` removes them) written as \\uXXXX, the way JSON escapes them."""
+    return "".join(f"\\u{ord(c):04x}" if ord(c) in _CONTROL else c for c in text)
+
+
 def plain(text: Any) -> str:
     """User text for a rich Text object (which never reads markup): control characters removed only."""
     return str(text).translate(_CONTROL)

@@ -122,6 +122,15 @@ def _resume_state(store: Store, run: Run) -> dict[str, Any] | None:
     return load_checkpoint(layout.checkpoint_path(store, ckpt), ckpt.sha256)
 
 
+def numerics(device) -> dict[str, Any]:  # noqa: ANN001
+    """What a run's numbers depend on beside its config and seed: float sums are reduced in a different
+    order with another thread count, device or torch build (last digits differ from epoch 2 on), so a
+    re-run that must match exactly needs the same three."""
+    import torch
+
+    return {"threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__}
+
+
 STOPPED = "stopped by the user (Ctrl-C or SIGTERM)"
 PREEMPTED = (
     "stopped by Slurm (preempted or at its time limit: SIGUSR2); its checkpoints are kept and it resumes "
@@ -303,7 +312,7 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
         writes.finish_run(store, run_id, RunStatus.failed, f"cannot start: {exc}")
         emit({"event": "done", "run": run_id, "status": RunStatus.failed, "error": str(exc)})
         return RunStatus.failed
-    if not writes.mark_running(store, run_id, pid=os.getpid(), device=str(device)):
+    if not writes.mark_running(store, run_id, pid=os.getpid(), device=str(device), numerics=numerics(device)):
         status = reads.get_run(store, run_id).status
         print(f"run {run_id} is {status}, not queued; nothing to do", file=sys.stderr)
         emit({"event": "done", "run": run_id, "status": None, "error": f"{status} elsewhere"})

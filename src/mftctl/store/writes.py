@@ -93,8 +93,9 @@ def create_run(
     return run
 
 
-def mark_running(store: Store, run_id: int, *, pid: int, device: str) -> bool:
-    """queued -> running, atomically; False if the run was not queued (someone else took it)."""
+def mark_running(store: Store, run_id: int, *, pid: int, device: str, numerics: dict[str, Any] | None = None) -> bool:
+    """queued -> running, atomically; False if the run was not queued (someone else took it). `numerics`:
+    what the run's numbers depend on beside its config (threads, device, torch), kept in its extra."""
     with store.write() as s:
         run = _locked_run(s, run_id)
         if run is None or run.status != RunStatus.queued:
@@ -102,6 +103,8 @@ def mark_running(store: Store, run_id: int, *, pid: int, device: str) -> bool:
         t = now()
         run.status, run.pid, run.host, run.device = RunStatus.running, pid, socket.gethostname(), device
         run.started_at = run.heartbeat_at = t
+        if numerics:
+            run.extra_json = json.dumps(run.extra | {"numerics": numerics})
     return True
 
 

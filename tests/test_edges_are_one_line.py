@@ -1,0 +1,131 @@
+"""Edges a careless user reaches (round three): each is one line, exit 1, nothing written — or, where it
+is not a mistake, does the one thing it says."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import SETS, TINY, invoke, one_line_refusal, set_args, set_table
+from mftctl.store import open_store, reads
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("postgresql://root:pw@[::1/adv1", "is not a readable URL"),
+        ("postgresql://root:pw@[zz]/adv1", "is not a readable URL"),
+        ("postgresql://root:pw@host:99999/adv1", "is not a readable URL"),
+        ("postgresql:adv1", "a PostgreSQL URL starts with postgresql://"),
+    ],
+)
+def test_a_malformed_database_url_is_one_line_and_creates_nothing(url, fragment, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for args in (("list",), ("show", 1), ("train", "--preset", "quick", *SETS)):
+        result = invoke(*args, "--db", url)
+        one_line_refusal(result, fragment)
+        assert "pw" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_non_utf8_arguments_are_one_line(isolated_db):
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    store = open_store(isolated_db)
+    before = reads.get_run(store, 1)
+    for args in ([b"tag", b"1", b"\xff"], [b"note", b"1", b"caf\xe9"], [b"list", b"--where", b"name=a\xffb"]):
+        result = subprocess.run([sys.executable.encode(), b"-m", b"mftctl", *args], capture_output=True)
+        err = result.stderr.decode()
+        assert result.returncode == 1 and "is not UTF-8 text" in err and "Traceback" not in err, err
+        assert err.count("\n") == 1
+    after = reads.get_run(store, 1)
+    assert (after.note, reads.tags_of(store, [1])) == (before.note, {})
+    trained = subprocess.run(
+        [sys.executable.encode(), b"-m", b"mftctl", b"train", b"--name", b"\xff", *(a.encode() for a in SETS)],
+        capture_output=True,
+    )
+    assert trained.returncode == 1 and reads.count_runs(store) == 1
+
+
+def test_a_read_command_never_creates_a_database(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for args in (("list", "--db", "fresh.db"), ("list",), ("sweep", "list"), ("db", "info"), ("gc",)):
+        one_line_refusal(invoke(*args), "no database at")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_limits_on_train_and_stage2_options(isolated_db):
+    one_line_refusal(invoke("train", "--preset", "quick", *SETS, "--note", "x" * 10_001), "at most 10,000 characters")
+    assert not isolated_db.exists() or reads.count_runs(open_store(isolated_db)) == 0
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    for jobs in ("0", "-3"):
+        one_line_refusal(invoke("stage2", 1, "--jobs", jobs), "--jobs must be at least 1")
+    one_line_refusal(invoke("stage2", 1, "--control", "parent", "--sampler", "shuffle"), "--sampler", "--control gmm")
+    assert reads.count_runs(open_store(isolated_db)) == 1
+
+
+@pytest.mark.parametrize("tag", ["a\u200bb", "evil\u202etxt", "a]b", "[x", "tab\there"])
+def test_tags_that_look_like_other_tags_or_markup_are_refused(isolated_db, tag):
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    one_line_refusal(invoke("tag", 1, tag), "is not usable")
+    one_line_refusal(invoke("train", "--preset", "quick", *SETS, "--tag", tag), "is not usable")
+    store = open_store(isolated_db)
+    assert reads.tags_of(store, [1]) == {} and reads.count_runs(store) == 1
+
+
+def test_csv_writes_tags_as_json_and_no_escape_codes(isolated_db):
+    name = "evil\x1b]8;;http://x\x07link\x1b[31mred"
+    assert invoke("train", "--preset", "quick", *SETS, "--name", name, "--tag", "b", "--tag", "a").exit_code == 0
+    out = invoke("list", "--format", "csv").output
+    assert "\x1b" not in out and "\x07" not in out
+    row = next(csv.DictReader(io.StringIO(out)))
+    assert json.loads(row["tags"]) == ["a", "b"]
+    assert row["name"] == "evil\\u001b]8;;http://x\\u0007link\\u001b[31mred"
+
+
+def test_one_key_given_twice_in_a_sweep_file_is_refused(isolated_db, tmp_path):
+    twice = tmp_path / "twice.toml"
+    twice.write_text(
+        f'base = "quick"\n[set]\n{set_table(*TINY)}\n[grid]\n"training.learning_rate" = [0.01, 0.02]\n'
+        "[grid.training]\nlearning_rate = [0.03]\n"
+    )
+    one_line_refusal(invoke("sweep", twice), "gives training.learning_rate twice")
+    both = tmp_path / "both.toml"
+    both.write_text(f'base = "quick"\n[set]\n{set_table(*TINY)}\n[grid]\nseed = [1, 2]\n[zip]\nseed = [3, 4]\n')
+    one_line_refusal(invoke("sweep", both), "seed is varied twice")
+    assert not isolated_db.exists()
+
+
+def test_where_with_a_non_finite_number_is_refused(isolated_db):
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    for text in ("test_loss<nan", "test_loss>inf", "separation=-inf"):
+        one_line_refusal(invoke("list", "--where", text), "is not a finite number")
+
+
+def test_compare_of_one_run_twice_is_refused_and_stop_of_one_run_twice_stops_it_once(isolated_db):
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    assert invoke("train", "--preset", "quick", *set_args(*TINY, "training.epochs=100000"), "--detach").exit_code == 0
+    one_line_refusal(invoke("compare", 1, 1), "run 1 is given twice")
+    stopped = invoke("stop", 2, 2)
+    assert stopped.exit_code == 0, stopped.output
+    assert stopped.output.count("run 2:") == 1 and reads.get_run(open_store(isolated_db), 2).status == "killed"
+
+
+def test_each_run_records_what_its_numbers_depend_on_and_a_pool_keeps_a_thread_count_set(isolated_db, tmp_path):
+    sweep = tmp_path / "s.toml"
+    sweep.write_text(f'base = "quick"\n[set]\n{set_table(*TINY)}\n[grid]\nseed = [1, 2]\n')
+    env = dict(os.environ, MFTCTL_THREADS="1")
+    assert subprocess.run([sys.executable, "-m", "mftctl", "sweep", sweep, "--jobs", "2"], env=env).returncode == 0
+    import torch
+
+    runs = reads.sweep_runs(open_store(isolated_db), 1)
+    assert [r.extra["numerics"] for r in runs] == [{"threads": 1, "device": "cpu", "torch": torch.__version__}] * 2
+    shown = json.loads(invoke("show", 1, "--format", "json").output)
+    assert shown["extra"]["numerics"]["threads"] == 1
+    summary = json.loads(invoke("sweep", "show", 1, "--format", "json").output)
+    assert summary["slurm_jobs"] == []
