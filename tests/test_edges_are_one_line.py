@@ -111,6 +111,10 @@ def test_compare_of_one_run_twice_is_refused_and_stop_of_one_run_twice_stops_it_
     assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
     assert invoke("train", "--preset", "quick", *set_args(*TINY, "training.epochs=100000"), "--detach").exit_code == 0
     one_line_refusal(invoke("compare", 1, 1), "run 1 is given twice")
+    from helpers import wait_for
+
+    wait_for(lambda: reads.get_run(open_store(isolated_db), 2).status == "running")
+    one_line_refusal(invoke("rm", 2, "--yes"), "run 2 is running", "stop it first")
     stopped = invoke("stop", 2, 2)
     assert stopped.exit_code == 0, stopped.output
     assert stopped.output.count("run 2:") == 1 and reads.get_run(open_store(isolated_db), 2).status == "killed"
@@ -129,3 +133,21 @@ def test_each_run_records_what_its_numbers_depend_on_and_a_pool_keeps_a_thread_c
     assert shown["extra"]["numerics"]["threads"] == 1
     summary = json.loads(invoke("sweep", "show", 1, "--format", "json").output)
     assert summary["slurm_jobs"] == []
+
+
+def test_a_postgresql_password_stays_out_of_the_workers_command_line(postgres_url, monkeypatch):
+    from helpers import wait_for
+
+    secret = postgres_url.replace("postgres@", "postgres:hunter2secret@") if "postgres@" in postgres_url else None
+    if secret is None:
+        pytest.skip("the test server's URL names no user to give a password")
+    monkeypatch.setenv("MFTCTL_DB", secret)
+    started = invoke("train", "--preset", "quick", *set_args(*TINY, "training.epochs=100000"), "--detach")
+    assert started.exit_code == 0 and "hunter2secret" not in started.output
+    store = open_store(secret)
+    run = wait_for(lambda: (r := reads.get_run(store, 1)).status == "running" and r)
+    try:
+        cmdline = open(f"/proc/{run.pid}/cmdline", "rb").read()
+        assert b"worker" in cmdline and b"hunter2secret" not in cmdline
+    finally:
+        assert invoke("stop", 1).exit_code == 0

@@ -265,9 +265,13 @@ def test_any_sweep_file_is_expanded_or_refused_with_a_config_error(text):
 def test_any_run_id_gives_one_line_and_exit_1(isolated_db, run_id, capsys):
     from mftctl.cli import main
 
+    if not isolated_db.exists():  # a real store, so that the id is looked up rather than the file missed
+        open_store(isolated_db).close()
     sys.argv = ["mftctl", "show", run_id]
     with pytest.raises(SystemExit) as exit_info:
         main()
     err = capsys.readouterr().err
     assert exit_info.value.code == 1
-    assert err.startswith("Error:") and "Traceback" not in err
+    assert err.startswith("Error:") and "Traceback" not in err and err.count("\n") == 1
+    assert "no database at" not in err
+    assert ("no run with id" in err) or ("valid integer" in err) or ("Got unexpected extra" in err), err

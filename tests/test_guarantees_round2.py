@@ -375,8 +375,14 @@ def test_the_smallest_valid_config_trains_and_is_measured(isolated_db):
     tiny = ["data.d=2", "model.hidden_size=1", "data.n_test=1", "data.n_train=10", "training.batch_size=5"]
     result = invoke("train", "--preset", "quick", *[a for s in tiny for a in ("--set", s)])
     assert result.exit_code == 0, result.output
-    assert invoke("diagnose", 1).exit_code == 0
-    assert invoke("plot", 1).exit_code == 0
+    run = reads.get_run(open_store(isolated_db), 1)
+    assert run.status == "completed" and run.last_test_loss is not None and run.n_clusters is not None
+    diagnosed = json.loads(invoke("diagnose", 1, "--format", "json").output)
+    assert diagnosed["test"]["loss"] == pytest.approx(run.last_test_loss, rel=1e-5)
+    plotted = invoke("plot", 1)
+    assert plotted.exit_code == 0 and any(
+        p.suffix == ".png" for p in (isolated_db.parent / "mftctl-runs" / "1").iterdir()
+    )
 
 
 # --- 14: divergence --------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ def test_train_list_show_on_postgres(postgres_url, tmp_path):
 def test_bad_urls_are_one_line_and_write_nothing(postgres_url, url, message):
     for args in (["list"], ["train", "--preset", "quick", *SETS]):
         result = runner.invoke(app, [*args, "--db", url])
-        assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.exit_code == 1 and (result.exception is None or isinstance(result.exception, SystemExit))
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], result.output
 
