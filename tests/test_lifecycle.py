@@ -146,9 +146,17 @@ def test_the_heartbeat_thread_touches_the_run_until_stopped_and_survives_a_lost_
     thread = threading.Thread(target=worker._heartbeat, args=(store, run.id, stop), daemon=True)
     thread.start()
     wait_for(lambda: reads.get_run(store, run.id).heartbeat_at > first)
-    monkeypatch.setattr(worker.writes, "heartbeat", lambda *a: (_ for _ in ()).throw(OSError("disk gone")))
-    time.sleep(0.3)  # several beats fail: the thread must live on
+    failed = []
+
+    def failing_beat(*_):
+        failed.append(1)
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(worker.writes, "heartbeat", failing_beat)
+    wait_for(lambda: len(failed) >= 3)  # several beats fail: the thread must live on and keep beating
     assert thread.is_alive()
+    beats = len(failed)
+    wait_for(lambda: len(failed) > beats)
     stop.set()
     thread.join(timeout=60)
     assert not thread.is_alive()
@@ -159,12 +167,13 @@ def test_stop_escalates_to_sigkill_when_the_worker_ignores_sigint(store):
     from mftctl.runner import stop_worker
     from mftctl.store import writes
 
-    stubborn = subprocess.Popen(
-        [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(600)"]
+    ignore = (
+        "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"
     )
+    stubborn = subprocess.Popen([sys.executable, "-c", ignore], stdout=subprocess.PIPE, text=True)
     run = add_run(store, status="queued")
     writes.mark_running(store, run.id, pid=stubborn.pid, device="cpu")
-    time.sleep(0.5)  # let it install its handler
+    assert stubborn.stdout.readline().strip() == "ready"  # its handler is installed
     stop_worker(stubborn, store, run.id, grace_s=1)
     assert stubborn.returncode == -signal.SIGKILL
     stopped = reads.get_run(store, run.id)

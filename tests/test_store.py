@@ -139,21 +139,19 @@ def test_reconcile_marks_dead_workers_crashed(store):
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "mftctl"])
     alive = add_run(store, status="queued")
     writes.mark_running(store, alive.id, pid=live.pid, device="cpu")
-    stranger = add_run(store, status="queued")  # a live pid that is not mftctl's: a reused pid
-    writes.mark_running(
-        store,
-        stranger.id,
-        pid=os.getpid() if b"mftctl" not in open("/proc/self/cmdline", "rb").read() else dead.pid,
-        device="cpu",
-    )
+    # A live pid that is not mftctl's (a reused pid): a plain program whose command line cannot name mftctl.
+    other = subprocess.Popen(["sleep", "60"])
+    stranger = add_run(store, status="queued")
+    writes.mark_running(store, stranger.id, pid=other.pid, device="cpu")
     try:
         assert liveness.reconcile(store) == [run.id, stranger.id]
         assert reads.get_run(store, run.id).status == "crashed"
         assert "without reporting" in reads.get_run(store, run.id).error
         assert reads.get_run(store, alive.id).status == "running"
     finally:
-        live.kill()
-        live.wait()
+        for proc in (live, other):
+            proc.kill()
+            proc.wait()
     assert liveness.reconcile(store) == [alive.id]
 
 
