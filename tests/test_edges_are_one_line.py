@@ -151,3 +151,30 @@ def test_a_postgresql_password_stays_out_of_the_workers_command_line(postgres_ur
         assert b"worker" in cmdline and b"hunter2secret" not in cmdline
     finally:
         assert invoke("stop", 1).exit_code == 0
+
+
+def test_diagnose_and_plot_of_a_run_whose_weights_blew_up(isolated_db):
+    """A run that diverged leaves non-finite weights in its last checkpoint (here written through the
+    store's own checkpoint functions): diagnose and plot measure the finite pairs and leave the rest out."""
+    import torch
+
+    from mftctl.artifacts import load_checkpoint, save_checkpoint
+    from mftctl.store import layout, writes
+
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    store = open_store(isolated_db)
+    last = reads.checkpoints(store, 1)[-1]
+    path = layout.checkpoint_path(store, last)
+    state = load_checkpoint(path, last.sha256)
+    weights = state["model"]
+    first = next(k for k, v in weights.items() if v.ndim == 2)
+    weights[first].view(-1)[: weights[first].numel() // 4] = float("nan")
+    weights[first].view(-1)[-3:] = torch.inf
+    size, digest = save_checkpoint(path, state, last.epoch)
+    writes.record_checkpoint(store, 1, last.epoch, path, size, digest, last.kind)
+    diagnosed = invoke("diagnose", 1, "--format", "json")
+    assert diagnosed.exit_code == 0, diagnosed.output
+    assert "Traceback" not in diagnosed.output
+    plotted = invoke("plot", 1)
+    assert plotted.exit_code == 0, plotted.output
+    assert any(p.suffix == ".png" for p in layout.run_dir(store, 1).iterdir())

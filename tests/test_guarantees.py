@@ -242,22 +242,37 @@ def test_any_set_string_is_accepted_or_refused_with_a_config_error(key, value):
         assert config.training.learning_rate > 0 and config.data.sparsity <= config.data.d
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    text=st.text(max_size=200)
-    | st.builds(lambda k, v: f'base = "quick"\n[grid]\n"{k}" = [{v}]', st.sampled_from(KEYS), st.text(max_size=15))
-)
-def test_any_sweep_file_is_expanded_or_refused_with_a_config_error(text):
-    import tomllib
+_TOML_VALUES = (
+    st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.booleans()
+    | st.text(max_size=12)
+).map(
+    lambda v: json.dumps(v, ensure_ascii=False)
+)  # JSON's numbers, strings and booleans are TOML's too: every file parses
 
+
+@settings(max_examples=150, deadline=None)
+@given(key=st.sampled_from(KEYS), values=st.lists(_TOML_VALUES, min_size=1, max_size=3))
+def test_any_sweep_file_is_expanded_or_refused_with_a_config_error(key, values):
+    import tomllib
+    from pathlib import Path
+
+    text = f'base = "quick"\n[grid]\n"{key}" = [{", ".join(values)}]'
+    data = tomllib.loads(text)
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return  # load_sweep turns this into a ConfigError (tested elsewhere)
-    try:
-        expand(data, name="h", text=text, base_dir=__import__("pathlib").Path("."))
+        spec = expand(data, name="h", text=text, base_dir=Path("."))
     except ConfigError as exc:
-        assert str(exc)  # a message, never another exception type
+        message = str(exc).strip()
+        assert message and "\n" not in message
+        return
+    # Expanded: one cell per value, each config holding its cell's value for that key.
+    assert len(spec.cells) == len(values) and spec.varied == [key]
+    for cell, raw in zip(spec.cells, data["grid"][key], strict=True):
+        section, _, leaf = key.rpartition(".")
+        stored = cell.config.model_dump(mode="json")
+        stored = stored[section][leaf] if section else stored[leaf]
+        assert stored == raw or float(stored) == float(raw)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

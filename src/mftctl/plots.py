@@ -140,7 +140,16 @@ def _ellipses(ax, mixture: dict[str, Any] | None) -> None:
         )
 
 
+def _finite(points: np.ndarray) -> np.ndarray:
+    """The pairs a figure can place: a run that diverged leaves NaN or infinite weights, which are left
+    out here as the blob measurement leaves them out."""
+    return points[np.isfinite(points).all(axis=1)]
+
+
 def _limits(points: np.ndarray, pad: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+    points = _finite(points)
+    if not len(points):  # every pair non-finite: an empty figure on unit axes
+        return (-1.0, 1.0), (-1.0, 1.0)
     lo, hi = points.min(axis=0), points.max(axis=0)
     span = np.where(hi - lo > 0, hi - lo, 1.0)
     return (lo[0] - pad * span[0], hi[0] + pad * span[0]), (lo[1] - pad * span[1], hi[1] + pad * span[1])
@@ -167,6 +176,7 @@ def plot_scatter(
 ) -> Path:
     """Density of all on-path pairs with the GMM's ellipses and marginal histograms, beside the
     off-path control on the same axes."""
+    pairs, off_path = _finite(pairs), _finite(off_path)
     fig = plt.figure(figsize=(14, 6.5))
     grid = fig.add_gridspec(2, 4, width_ratios=[4, 1, 0.7, 4.6], height_ratios=[1, 4], hspace=0.05, wspace=0.08)
     ax = fig.add_subplot(grid[1, 0])
@@ -200,6 +210,7 @@ def plot_scatter(
 
 def plot_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str, path: Path) -> Path:
     """The pair density at several epochs as small multiples on shared axes."""
+    frames = [(epoch, _finite(points)) for epoch, points in frames]
     n = len(frames)
     cols = min(n, 4)
     rows = (n + cols - 1) // cols

@@ -28,6 +28,7 @@ tables ([grid.training] learning_rate = [...]).
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 from dataclasses import dataclass, field
@@ -264,7 +265,8 @@ def expand(
         try:
             config = validate(apply_overrides(raw, fixed + [_override(k, v) for k, v in values.items()]))
         except ConfigError as exc:
-            shown = ", ".join(f"{k}={v}" for k, v in values.items()) or "the base"
+            shown = ", ".join(f"{k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in values.items())
+            shown = shown or "the base"
             raise ConfigError(f"sweep cell {index} ({shown}): {exc}") from None
         cells.append(Cell(index, values, config, config_hash(config)))
     hashes = [c.hash for c in cells]
