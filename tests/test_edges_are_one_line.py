@@ -178,3 +178,23 @@ def test_diagnose_and_plot_of_a_run_whose_weights_blew_up(isolated_db):
     plotted = invoke("plot", 1)
     assert plotted.exit_code == 0, plotted.output
     assert any(p.suffix == ".png" for p in layout.run_dir(store, 1).iterdir())
+
+
+def test_rm_of_queued_stage2_children_mid_run_leaves_a_summary_of_the_rest(isolated_db):
+    import subprocess
+
+    from helpers import start_mftctl, wait_for
+
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    proc = start_mftctl(
+        "stage2", 1, "--traces", 3, "--jobs", 1, "--set", "training.epochs=60",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    store = open_store(isolated_db)
+    wait_for(lambda: reads.count_runs(store) == 4 and reads.get_run(store, 2).status == "running")
+    removed = invoke("rm", 3, 4, "--yes")
+    assert removed.exit_code == 0, removed.output
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert "children 3, 4 were deleted while stage 2 ran" in out and "Error" not in err
+    assert reads.get_run(store, 2).status == "completed" and reads.find_run(store, 3) is None
