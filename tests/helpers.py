@@ -3,6 +3,7 @@ the database through the real store functions."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import subprocess
 import sys
@@ -154,3 +155,35 @@ def copy_database(db, to) -> None:
     with sqlite3.connect(db) as source, sqlite3.connect(to) as target:
         source.backup(target)
     target.close()
+
+
+def old_schema_database(path, applied: int) -> None:
+    """An SQLite database as an older mftctl left it: the first `applied` migrations only."""
+    import sqlite3
+
+    from mftctl.store.migrations import MIGRATIONS
+
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE mftctl_migrations (name VARCHAR PRIMARY KEY, applied_at DATETIME)")
+    for name, statements in MIGRATIONS[:applied]:
+        for statement in statements:
+            con.execute(statement)
+        con.execute("INSERT INTO mftctl_migrations VALUES (?, '2026-01-01')", (name,))
+    con.commit()
+    con.close()
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(folder, size: str):
+    """A real tmpfs of `size` at folder (root on Linux; the test is skipped where mounting is refused)."""
+    import pytest
+
+    folder.mkdir(exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "--lazy", str(folder)], check=False)

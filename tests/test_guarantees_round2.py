@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import SETS, TINY, invoke, one_line_refusal, set_table, start_mftctl, wait_for
+from helpers import SETS, TINY, invoke, mounted_tmpfs, one_line_refusal, set_table, start_mftctl, wait_for
 from mftctl.store import layout, open_store, reads
 from mftctl.store.migrations import MIGRATIONS
 
@@ -166,12 +166,7 @@ def test_rm_of_a_queued_cell_does_not_abort_the_sweep(isolated_db, tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0 or sys.platform != "linux", reason="mounting a tmpfs needs root on Linux")
 def test_a_real_full_disk_fails_the_run_with_its_reason(tmp_path):
-    disk = tmp_path / "small"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "1200k") as disk:
         db = disk / "f.db"
         args = ["train", "--preset", "quick", "--set", "data.n_train=4000", "--epochs", "12", "--db", db]
         full = invoke(*args)
@@ -187,9 +182,6 @@ def test_a_real_full_disk_fails_the_run_with_its_reason(tmp_path):
         con = sqlite3.connect(db)
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         con.close()
-    finally:
-        if subprocess.run(["umount", str(disk)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "--lazy", str(disk)], check=False)
 
 
 def test_a_worker_whose_parent_was_killed_finishes_its_run(isolated_db):

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from helpers import SETS, copy_database, invoke, one_line_refusal
+from helpers import SETS, copy_database, invoke, mounted_tmpfs, old_schema_database, one_line_refusal
 from mftctl.store.migrations import MIGRATIONS
 
 pytestmark = pytest.mark.skipif(
@@ -24,15 +24,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def read_only_mount(tmp_path):
     """A folder to fill, then remount read-only: yields (folder, make_read_only)."""
-    folder = tmp_path / "media"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "media", "20m") as folder:
         yield folder, lambda: subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def test_a_store_on_read_only_media_is_readable_and_refuses_writes(isolated_db, read_only_mount, tmp_path):
@@ -62,12 +55,8 @@ def test_a_store_on_read_only_media_is_readable_and_refuses_writes(isolated_db, 
 def test_an_old_schema_store_on_read_only_media_is_read_through_a_migrated_copy(read_only_mount):
     folder, make_read_only = read_only_mount
     db = folder / "old.db"
+    old_schema_database(db, applied=3)
     con = sqlite3.connect(db)
-    con.execute("CREATE TABLE mftctl_migrations (name VARCHAR PRIMARY KEY, applied_at DATETIME)")
-    for name, statements in MIGRATIONS[:3]:
-        for statement in statements:
-            con.execute(statement)
-        con.execute("INSERT INTO mftctl_migrations VALUES (?, '2026-01-01')", (name,))
     con.execute(
         "INSERT INTO run (id, name, kind, status, config_json, config_hash, seed, created_at, epochs_total, "
         "epochs_done, train_seconds) VALUES (1, 'old-run', 'train', 'completed', '{}', 'h', 0, "
