@@ -103,8 +103,8 @@ def stage2(
         raise MftctlError(f"--jobs must be at least 1, not {jobs}")
     if sampler and control is not Control.gmm:
         raise MftctlError(
-            f"--sampler draws from the fitted mixture, which --control {control.value} does not use; "
-            "drop --sampler, or use --control gmm"
+            f"--sampler draws from the fitted mixture, which --control {control.value} does not use: it needs "
+            "--control gmm (or drop --sampler)"
         )
     store = open_store(db, create=False)
     reconcile(store)

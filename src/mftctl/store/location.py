@@ -59,10 +59,14 @@ class Location:
 
 
 def _without_userinfo(url: str) -> str:
-    """A URL too malformed to parse, for a message: whatever stood before its last `@` (a password among
-    it) replaced by ***."""
+    """A URL too malformed to parse, for a message: its password (what follows the user, up to the last
+    `@`) replaced by ***."""
     scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}" if "@" in rest else url
+    if "@" not in rest:
+        return url
+    userinfo, host = rest.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in userinfo else f"{scheme}://{user}@{host}"
 
 
 def hide_password(url: str) -> str:
