@@ -33,19 +33,18 @@ def find_garbage(store: Store) -> Garbage:
         present = [c for c in checkpoints if layout.checkpoint_path(store, c).exists()]
         # A folder counts as this store's by its marker, or (before markers) by holding files it recorded.
         evidence = [(layout.checkpoint_path(store, c), c.bytes) for c in present]
-        made_here[folder] = (
-            layout.made_here(store, folder, evidence) if present or (folder / layout.OWNER_FILE).exists() else False
-        )
+        made_here[folder] = layout.made_here(store, folder, evidence)
         missing = [c for c in checkpoints if c not in present]
         (garbage.lost if made_here[folder] else garbage.unplaced).extend(missing)
     if not store.runs_dir.exists():
         return garbage
     for folder in sorted(store.runs_dir.iterdir()):
-        if not folder.is_dir() or not folder.name.isdigit() or not layout.owns(store, folder):
-            # Only a folder this store made is its garbage: an unmarked one may belong to another database
-            # that shared the folder before runs folders were named after databases.
-            if not (folder.is_dir() and folder.name.isdigit() and made_here.get(folder)):
-                continue
+        if not (folder.is_dir() and folder.name.isdigit()):
+            continue
+        # Only a folder this store made is its garbage: an unmarked one may belong to another database
+        # that shared the folder before runs folders were named after databases.
+        if not (layout.owns(store, folder) or made_here.get(folder)):
+            continue
         run_id = int(folder.name)
         if run_id not in run_ids:
             garbage.orphans.append(folder)
