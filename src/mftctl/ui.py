@@ -78,12 +78,23 @@ def check_port_free(host: str, port: int) -> None:
             raise MftctlError(f"port {port} on {host} is in use ({exc.strerror}); choose another with --port") from None
 
 
+def _needs_link(store: Store) -> bool:
+    return any(c in str(store.path) for c in "?#%")
+
+
+def served_name(store: Store) -> str:
+    """The database file's name as Datasette gets it (its stem names the database in every URL)."""
+    if not _needs_link(store):
+        return store.path.name
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in store.path.name)
+
+
 def served_path(store: Store, folder: Path) -> Path:
     """The path Datasette is given. It opens `file:PATH?mode=ro` without quoting PATH, so a `?`, `#` or `%`
     in it would cut the name (and lose mode=ro): such a file is served through a plainly named link."""
-    if not any(c in str(store.path) for c in "?#%"):
+    if not _needs_link(store):
         return store.path
-    link = folder / ("".join(c if c.isalnum() or c in "-_." else "_" for c in store.path.name))
+    link = folder / served_name(store)
     link.unlink(missing_ok=True)
     link.symlink_to(store.path.absolute())
     return link
@@ -131,4 +142,4 @@ def serve(store: Store, host: str, port: int, metadata_path: Path) -> tuple[subp
     """Start Datasette (read-only: it opens the file with mode=ro); its process and the database's name in
     its URLs."""
     command = datasette_command(store, host, port, metadata_path)
-    return subprocess.Popen(command), served_path(store, metadata_path.parent).stem
+    return subprocess.Popen(command), Path(served_name(store)).stem
