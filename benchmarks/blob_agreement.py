@@ -14,9 +14,10 @@ import math
 import sys
 from pathlib import Path
 
-from mftctl.analysis import diagnose_checkpoint, load_run_checkpoint
-from mftctl.query import parse_where
-from mftctl.reanalysis import reanalyse_run
+from mftctl.analysis.diagnose import diagnose_checkpoint
+from mftctl.analysis.reanalyse import reanalyse_run
+from mftctl.checkpoints.load import load_run_checkpoint
+from mftctl.runs.query import parse_where
 from mftctl.store import open_store, reads
 from mftctl.store.catalog import open_catalog
 from mftctl.store.location import resolve_location

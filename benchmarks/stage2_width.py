@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from mftctl.stage2 import summarize_children  # noqa: E402
+from mftctl.stage2.summary import summarize_children  # noqa: E402
 from mftctl.store import open_store, reads  # noqa: E402
 
 

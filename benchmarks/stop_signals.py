@@ -23,7 +23,7 @@ import threading
 
 from mftctl import worker
 from mftctl.config_input import load_config
-from mftctl.runner import new_run
+from mftctl.runs.lifecycle import new_run
 from mftctl.store import engine, open_store, reads
 
 # The tests' tiny run (tests/helpers.TINY), long enough that every stop comes while it trains.

@@ -19,7 +19,7 @@ from pathlib import Path
 
 def writer(db: str, index: int, epochs: int) -> tuple[int, list[str]]:
     from mftctl.config_input import load_config
-    from mftctl.runner import new_run
+    from mftctl.runs.lifecycle import new_run
     from mftctl.status import RunStatus
     from mftctl.store import layout, open_store, writes
 

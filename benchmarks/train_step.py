@@ -31,12 +31,12 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch.utils.data import DataLoader
 
-from mftctl.allocator import keep_large_blocks
 from mftctl.config_input import load_config
+from mftctl.runs.allocator import keep_large_blocks
 from mftctl.science.data import NoiseStreams, make_generator, two_hot_batch
 from mftctl.science.diagnostics import epoch_metrics
 from mftctl.science.losses import decoder_loss_parts, l2_penalty
-from mftctl.science.model import TwoLayerNet
+from mftctl.science.model import build_model
 from mftctl.science.optim import build_optimizer
 from mftctl.science.train import train
 from research_epoch import TwoHotDataset, scaled_mse  # the research code's data and loss, as it wrote them
@@ -96,7 +96,7 @@ def training_step(config, objective, opt, gen, noise, buffer):
 def step_parts(config, kernel: str, repeats: int, noise: NoiseStreams) -> dict[str, float]:
     tc = config.training
     gen = make_generator(0, DEVICE)
-    model = TwoLayerNet.from_config(config.data.d, config.model).to(DEVICE)
+    model = build_model(config).to(DEVICE)
     opt = build_optimizer(list(model.parameters()), tc)
     batch = two_hot_batch(tc.batch_size, config.data, gen, noise=noise)
     data = best_of(lambda: two_hot_batch(tc.batch_size, config.data, gen, out=batch.x, noise=noise), repeats)
@@ -149,7 +149,7 @@ def compiled_steps(config, repeats: int, noise: NoiseStreams) -> dict[str, float
     batch = two_hot_batch(tc.batch_size, config.data, gen, noise=noise)
     figures = {}
     for name in ("eager", "compiled"):
-        model = TwoLayerNet.from_config(config.data.d, config.model).to(DEVICE)
+        model = build_model(config).to(DEVICE)
         opt = build_optimizer(list(model.parameters()), tc)
         objective = lambda b, m=model: plain_autograd_objective(m, config, b)  # noqa: E731
         if name == "compiled":
@@ -171,7 +171,7 @@ def research_steps(config, steps: int) -> float:
     dc, tc = config.data, config.training
     dataset = TwoHotDataset(tc.batch_size * (steps + 1), dc.d, dc.noise_variance, dc.amplitude_min)
     loader = DataLoader(dataset, batch_size=tc.batch_size, shuffle=False)
-    model = TwoLayerNet.from_config(dc.d, config.model).to(DEVICE)
+    model = build_model(config).to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=tc.learning_rate)
     it = iter(loader)
     times = []
@@ -192,7 +192,7 @@ def research_eval_seconds(config) -> float:
     """The research code's evaluation pass: a DataLoader over a per-sample test set, dense loss."""
     dc, tc = config.data, config.training
     loader = DataLoader(TwoHotDataset(dc.n_test, dc.d, dc.noise_variance, dc.amplitude_min), batch_size=tc.batch_size)
-    model = TwoLayerNet.from_config(dc.d, config.model).to(DEVICE)
+    model = build_model(config).to(DEVICE)
     t = time.perf_counter()
     with torch.no_grad():
         for noisy, clean in loader:
@@ -242,7 +242,7 @@ def main() -> None:
         kernels = {kernel: kernel_figures(config, kernel, args.steps, noise) for kernel in KERNELS}
         compiled = compiled_steps(config, args.steps, noise) if args.compile else None
     epoch = train(config).epochs[0]
-    model = TwoLayerNet.from_config(d, config.model).to(DEVICE)
+    model = build_model(config).to(DEVICE)
     diag = best_of(lambda: epoch_metrics(model, config), 3)
     formed = formed_pairs_seconds()
     research_epoch = research_step * steps_per_epoch + research_eval + diag

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from mftctl.cli import app
 from mftctl.config_input import load_config
-from mftctl.runner import new_run
+from mftctl.runs.lifecycle import new_run
 from mftctl.store import reads
 
 # A config that trains in well under a second on one CPU core (with the `quick` preset).

@@ -90,7 +90,7 @@ def test_corrupt_database(isolated_db):
 
 
 def test_unreadable_stored_config_fails_the_run_not_the_tool(isolated_db):
-    from mftctl.runner import start_worker
+    from mftctl.runs.launch import start_worker
     from mftctl.store import open_store
 
     assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
@@ -166,12 +166,13 @@ def test_rm_where_deletes_exactly_the_matching_runs_and_their_files(backend):
 def test_a_late_epoch_event_does_not_move_the_progress_bar_back():
     """On a GPU an epoch's record is written while the next epoch trains, so its event can come after
     the next epoch's first steps: the bar keeps its place, the test loss is still taken."""
-    from mftctl.progress import ProgressState
+    from mftctl.runs.events import EpochEnd, Step
+    from mftctl.runs.progress import ProgressState
 
     state = ProgressState(epochs=3, steps_per_epoch=10)
-    state.apply({"event": "step", "epoch": 2, "step": 4, "loss": 1.5})
-    state.apply({"event": "epoch", "epoch": 1, "train_loss": 2.0, "test_loss": 1.9, "samples_per_s": 100.0})
+    state.apply(Step(run=1, epoch=2, step=4, steps=10, loss=1.5))
+    state.apply(EpochEnd(run=1, epoch=1, train_loss=2.0, test_loss=1.9, samples_per_s=100.0))
     assert (state.epoch, state.step, state.done_steps, state.loss) == (2, 4, 14, 1.5)
     assert state.test_loss == 1.9
-    state.apply({"event": "epoch", "epoch": 2, "train_loss": 1.4, "test_loss": 1.3, "samples_per_s": 100.0})
+    state.apply(EpochEnd(run=1, epoch=2, train_loss=1.4, test_loss=1.3, samples_per_s=100.0))
     assert (state.done_steps, state.loss, state.test_loss) == (20, 1.4, 1.3)

@@ -17,7 +17,7 @@ def _write_run(db: str, index: int) -> str | None:
     """One writer process: a run, its claim, E epoch rows, a checkpoint row every 10, its end."""
     try:
         from mftctl.config_input import load_config
-        from mftctl.runner import new_run
+        from mftctl.runs.lifecycle import new_run
         from mftctl.store import layout, writes
 
         store = open_store(db, migrate=False)

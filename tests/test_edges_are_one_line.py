@@ -158,7 +158,7 @@ def test_diagnose_and_plot_of_a_run_whose_weights_blew_up(isolated_db):
     store's own checkpoint functions): diagnose and plot measure the finite pairs and leave the rest out."""
     import torch
 
-    from mftctl.artifacts import load_checkpoint, save_checkpoint
+    from mftctl.checkpoints.files import load_checkpoint, save_checkpoint
     from mftctl.store import layout, writes
 
     assert invoke("train", "--preset", "quick", *SETS).exit_code == 0

@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import TINY, add_run, invoke
-from mftctl.analysis import load_run_checkpoint
+from mftctl.checkpoints.load import load_run_checkpoint
 from mftctl.config_input import load_config
 from mftctl.errors import ConfigError
 from mftctl.store import layout, liveness, open_store, reads, writes
 from mftctl.store.gc import find_garbage
-from mftctl.sweep_file import expand
+from mftctl.sweeps.file import expand
 
 FOUR = [*TINY, "training.epochs=4", "training.enable_diagnostics=false"]
 SETS = [a for s in FOUR for a in ("--set", s)]

@@ -300,7 +300,7 @@ def test_any_number_for_a_numeric_key_is_stored_whole_or_refused(store, value):
     from mftctl.config import config_from_json
     from mftctl.config_input import load_config
     from mftctl.errors import ConfigError
-    from mftctl.runner import new_run
+    from mftctl.runs.lifecycle import new_run
 
     for key in ("training.learning_rate", "seed", "data.n_test", "loss.lambda_on"):
         try:

@@ -128,7 +128,7 @@ def test_matmul_precision_applies_during_training_only(tiny_config):
 def test_keep_large_blocks_takes_effect_on_glibc():
     import platform
 
-    from mftctl.allocator import keep_large_blocks
+    from mftctl.runs.allocator import keep_large_blocks
 
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("not glibc")

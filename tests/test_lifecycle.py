@@ -83,8 +83,8 @@ def test_a_stop_during_a_database_write_lets_the_write_land_and_stops_at_the_nex
 ):
     """Two SIGUSR2s arrive while epoch 2 is being written: epoch 2 is recorded whole, no step of epoch 3 runs,
     and the run ends `killed` with Slurm's reason (the handler used to raise inside the write)."""
-    from mftctl import worker
-    from mftctl.runner import new_run
+    from mftctl.runs import worker
+    from mftctl.runs.lifecycle import new_run
     from mftctl.store import writes
 
     six_epochs = tiny_config.training.model_copy(update={"epochs": 6})
@@ -135,7 +135,7 @@ def test_the_heartbeat_thread_touches_the_run_until_stopped_and_survives_a_lost_
     import threading
 
     from helpers import add_run
-    from mftctl import worker
+    from mftctl.runs import worker
     from mftctl.store import writes
 
     run = add_run(store, status="queued")
@@ -164,7 +164,7 @@ def test_the_heartbeat_thread_touches_the_run_until_stopped_and_survives_a_lost_
 
 def test_stop_escalates_to_sigkill_when_the_worker_ignores_sigint(store):
     from helpers import add_run
-    from mftctl.runner import stop_worker
+    from mftctl.runs.launch import stop_worker
     from mftctl.store import writes
 
     ignore = (

@@ -90,7 +90,7 @@ def test_stop_through_a_copy_of_the_store_never_signals_the_originals_worker(iso
 def test_resuming_a_stage2_parent_keeps_the_checkpoint_its_queued_children_need(isolated_db):
     """The parent is killed at epoch 3 of 6 with its only full checkpoint at epoch 2; children are planned
     from it; the parent resumes and keeps one full checkpoint: epoch 2 must survive, and the children train."""
-    from mftctl.stage2 import plan_children, write_children
+    from mftctl.stage2.plan import plan_children, write_children
 
     parent_sets = set_args(*TINY, "training.epochs=6", "training.keep_checkpoints=1", "training.evolution_snapshots=0")
     env = dict(os.environ, MFTCTL_FAULT="epoch-write:3")
@@ -110,14 +110,14 @@ def test_resuming_a_stage2_parent_keeps_the_checkpoint_its_queued_children_need(
     assert 2 in epochs and 6 in epochs and layout.checkpoint_path(store, reads.checkpoints(store, 1)[0]).exists()
     from rich.console import Console
 
-    from mftctl.pool import run_pool
+    from mftctl.runs.pool import run_pool
 
     result = run_pool(store, [c.id for c in children], jobs=1, console=Console(quiet=True))
     assert set(result.statuses.values()) == {RunStatus.completed}, [reads.get_run(store, c.id).error for c in children]
 
 
 def test_a_resume_that_would_drop_a_childs_checkpoint_is_refused(isolated_db):
-    from mftctl.stage2 import plan_children, write_children
+    from mftctl.stage2.plan import plan_children, write_children
 
     _train("--set", "training.epochs=3", "--set", "training.keep_checkpoints=0")
     store = open_store(isolated_db)

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from helpers import TINY, invoke, run_mftctl, set_args
+from mftctl.checkpoints.policy import snapshot_epochs
 from mftctl.config_input import load_config
-from mftctl.science.checkpoints import snapshot_epochs
 from mftctl.store import layout, open_store, reads
 
 

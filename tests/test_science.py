@@ -213,7 +213,7 @@ def test_training_checkpointing_and_resuming_never_import_torch_dynamo(optimizer
     calls as it starts). A fresh process, set up as a worker, since this one may have imported dynamo."""
     code = f"""
 import copy, sys
-from mftctl.worker import _prepare_process
+from mftctl.runs.worker import _prepare_process
 _prepare_process()
 from mftctl.config_input import load_config
 from mftctl.science.train import train

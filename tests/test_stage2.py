@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from helpers import SETS, TINY, add_run, invoke, one_line_refusal, serving_workers, set_table
-from mftctl.analysis import load_run_checkpoint
-from mftctl.stage2 import sample_encoder
+from mftctl.checkpoints.load import load_run_checkpoint
+from mftctl.stage2.child import sample_encoder
 from mftctl.store import open_store, reads
 
 
@@ -76,7 +76,7 @@ def test_controls_have_the_expected_statistics(parent):
 def test_sampled_decoder_init(parent):
     """The child starts from the recorded sample's decoder coordinates, not from xavier."""
     from mftctl.config import config_from_json
-    from mftctl.stage2 import prepare_child
+    from mftctl.stage2.child import prepare_child
 
     assert invoke("stage2", 1, "--decoder-init", "sampled", "--set", "training.epochs=1").exit_code == 0
     child = reads.get_run(parent, 2)
@@ -164,7 +164,7 @@ def test_samplers_keep_what_they_say_they_keep():
 
 
 def test_samplers_children_and_their_summary(parent):
-    from mftctl.analysis import load_run_checkpoint as load
+    from mftctl.checkpoints.load import load_run_checkpoint as load
 
     args = ["--traces", 2, "--sampler", "row-sign", "--sampler", "shuffle", "--set", "training.epochs=1"]
     result = invoke("stage2", 1, *args)

@@ -8,7 +8,7 @@ from sqlmodel import SQLModel
 
 from helpers import add_run
 from mftctl.errors import StoreError
-from mftctl.query import parse_where, sort_spec
+from mftctl.runs.query import parse_where, sort_spec
 from mftctl.store import liveness, open_store, reads, writes
 from mftctl.store.migrations import MIGRATIONS
 

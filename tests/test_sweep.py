@@ -11,7 +11,7 @@ from helpers import TINY, runner, set_table
 from mftctl.cli import app
 from mftctl.errors import ConfigError
 from mftctl.store import Epoch, Run, open_store, reads
-from mftctl.sweep_file import expand, load_sweep
+from mftctl.sweeps.file import expand, load_sweep
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 

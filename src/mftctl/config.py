@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -266,6 +267,11 @@ def config_hash(config: ExperimentConfig) -> str:
             del values[section][key]
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def steps_per_epoch(config: ExperimentConfig) -> int:
+    """Optimisation steps in one epoch (the last batch may be short)."""
+    return math.ceil(config.data.n_train / config.training.batch_size)
 
 
 def config_from_json(text: str) -> ExperimentConfig:

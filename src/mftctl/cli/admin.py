@@ -23,7 +23,7 @@ def presets(
     Example: mftctl presets
     """
     from ..config import preset_dict, preset_names
-    from ..render import presets_table, to_json
+    from ..render.views import presets_table, to_json
 
     if format is not Format.table:
         print_data(to_json({name: preset_dict(name) for name in preset_names()}))
@@ -44,7 +44,7 @@ def config_show(
     Example: mftctl config show quick --set training.epochs=2 --format json
     """
     from ..config_input import load_config
-    from ..render import config_table
+    from ..render.views import config_table
 
     config = load_config(preset, config_file, set_ or [])
     if format is not Format.table:
@@ -77,7 +77,7 @@ def db_info(db: DbOption = None) -> None:
 
     Example: mftctl db info
     """
-    from ..render import kv_table
+    from ..render.views import kv_table
     from ..store import open_store, reads, schema_status
 
     # Opened as it is: info reports pending migrations, it never applies them.
@@ -141,8 +141,8 @@ def worker(
 ) -> None:
     """Internal: the subprocess that trains runs. Example: mftctl worker 3 --db mftctl.db"""
     from ..errors import MftctlError
-    from ..worker import run_worker
-    from ..worker import serve as serve_runs
+    from ..runs.worker import run_worker
+    from ..runs.worker import serve as serve_runs
 
     if (run_id is None) != serve:
         raise MftctlError("give a run id, or --serve (one of them)")

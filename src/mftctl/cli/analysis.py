@@ -35,8 +35,8 @@ def diagnose(
 
     Example: mftctl diagnose 3 --epoch 10
     """
-    from ..analysis import diagnose_checkpoint
-    from ..render import diagnosis_view, to_json
+    from ..analysis.diagnose import diagnose_checkpoint
+    from ..render.views import diagnosis_view, to_json
     from ..store import open_store
 
     store = open_store(db, create=False)
@@ -66,7 +66,7 @@ def plot(
 
     Example: mftctl plot 3 --animate   |   mftctl plot 3 4 5  (overlaid curves)   |   mftctl plot --sweep 1
     """
-    from ..run_figures import plot_runs, plot_sweep_figures
+    from ..analysis.figures import plot_runs, plot_sweep_figures
     from ..store import open_store
 
     if bool(run_ids) == (sweep is not None):
@@ -100,8 +100,8 @@ def reanalyse(
 
     from rich.progress import Progress
 
-    from ..reanalysis import checkpoint_count, reanalyse_run, select_runs
-    from ..render import reanalysis_table, to_json
+    from ..analysis.reanalyse import checkpoint_count, reanalyse_run, select_runs
+    from ..render.views import reanalysis_table, to_json
     from ..store import open_store
     from ..store.liveness import reconcile
 

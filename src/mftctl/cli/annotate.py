@@ -20,7 +20,7 @@ def tag(
 
     Example: mftctl tag 3 4 baseline   |   mftctl tag 4 baseline --remove
     """
-    from ..annotate import tag_runs
+    from ..runs.annotate import tag_runs
     from ..store import open_store
 
     if len(args) < 2:
@@ -43,7 +43,7 @@ def note(
 
     Example: mftctl note 3 "lr too high: blobs merge after epoch 12"
     """
-    from ..annotate import note_run
+    from ..runs.annotate import note_run
     from ..store import open_store
 
     note_run(open_store(db, create=False), run_id, text)

@@ -62,8 +62,8 @@ def train(
 
     Example: mftctl train --preset quick --set training.learning_rate=0.01
     """
+    from ..runs.launch import EarlyWorker
     from ..store.location import resolve_location
-    from ..worker_launch import EarlyWorker
 
     if resume is not None:
         _resume(resume, detach, db)
@@ -78,7 +78,7 @@ def train(
     with early or nullcontext():
         store, run = _new_train_run(db, preset, config_file, overrides, tag, name=name, note=note)
     if detach:
-        from ..runner import start_worker
+        from ..runs.launch import start_worker
 
         proc = start_worker(store, run.id, detach=True)
         console.print(
@@ -91,16 +91,16 @@ def train(
 
 def _new_train_run(db, preset, config_file, overrides, tags, *, name, note):  # noqa: ANN001, ANN202
     """The checked config's queued run: (store, run). Refusals come before the row."""
-    from ..annotate import check_note, check_tag
     from ..config_input import load_config
     from ..devices import check_device, check_fits
+    from ..runs.annotate import check_note, check_tag
 
     config = load_config(preset, config_file, overrides)
     check_fits(config)
     check_device(config.device)  # refuse before any row is written
     tags = [check_tag(t) for t in tags or []]
     check_note(note or "")
-    from ..runner import new_run
+    from ..runs.lifecycle import new_run
     from ..store import open_store
 
     store = open_store(db)
@@ -108,8 +108,8 @@ def _new_train_run(db, preset, config_file, overrides, tags, *, name, note):  # 
 
 
 def _resume(run_id: int, detach: bool, db: str | None) -> None:
-    from ..resume import queue_resume
-    from ..runner import start_worker
+    from ..runs.launch import start_worker
+    from ..runs.resume import queue_resume
     from ..store import open_store
     from ..store.liveness import reconcile
 
@@ -134,8 +134,8 @@ def run_attached(store, run_id: int, early=None) -> None:  # noqa: ANN001
     """Start the run's worker (or hand the run to the one started early) and show its progress; Ctrl-C
     stops it and marks it killed."""
     from ..config import config_from_json
-    from ..progress import follow, progress_state
-    from ..runner import start_worker, stop_worker
+    from ..runs.launch import start_worker, stop_worker
+    from ..runs.progress import follow, progress_state
     from ..store import reads
 
     config = config_from_json(reads.get_run(store, run_id).config_json)
@@ -152,7 +152,7 @@ def run_attached(store, run_id: int, early=None) -> None:  # noqa: ANN001
 
 
 def _finish_message(store, run_id: int) -> None:  # noqa: ANN001
-    from ..render import fmt
+    from ..render.views import fmt
     from ..status import RunStatus
     from ..store import reads
     from ..store.liveness import reconcile
@@ -200,8 +200,8 @@ def list_(
 
     Example: mftctl list --sort -silhouette --where status=completed --where tag=baseline --columns id,lr,separation
     """
-    from ..query import list_runs, parse_columns
-    from ..render import columns_table, run_record, runs_table
+    from ..render.views import columns_table, run_record, runs_table
+    from ..runs.query import list_runs, parse_columns
 
     chosen = parse_columns(columns) if columns is not None else None
     if limit is None and format is Format.table:
@@ -230,7 +230,7 @@ def show(
     Example: mftctl show 3 --config full
     """
     from ..config import config_from_json, diff_from_preset, flatten
-    from ..render import run_detail, run_json, to_json
+    from ..render.views import run_detail, run_json, to_json
     from ..store import open_store, reads
     from ..store.liveness import reconcile
 
@@ -258,14 +258,14 @@ def show(
         title = "config"
     console.print(run_detail(run, epochs, checkpoints, rows, children, title, tags))
     if stage2:
-        from ..render import stage2_summary_table
+        from ..render.views import stage2_summary_table
 
         console.print(stage2_summary_table(run, stage2))
 
 
 def _stage2_summaries(store, parent_epochs, children):  # noqa: ANN001, ANN202
     """A parent's stage-2 children summarised per method (none for a run without such children)."""
-    from ..stage2 import summarize_children
+    from ..stage2.summary import summarize_children
     from ..store import reads
 
     kids = [c for c in children if c.kind == "stage2"]
@@ -282,7 +282,7 @@ def rm(
 
     Example: mftctl rm 4 5   |   mftctl rm --where status=failed,crashed --yes
     """
-    from ..query import select_run_ids
+    from ..runs.query import select_run_ids
     from ..store import open_store, writes
     from ..store.liveness import reconcile
 
@@ -316,7 +316,7 @@ def export(
 
     Example: mftctl export out/ --where sweep=1   then   pandas.read_csv("out/epochs.csv")
     """
-    from ..export import export_runs
+    from ..runs.export import export_runs
     from ..store import open_store
     from ..store.liveness import reconcile
 
@@ -337,8 +337,8 @@ def compare(
 
     Example: mftctl compare 3 4 5   |   mftctl compare 3 4 --all --format csv
     """
-    from ..compare import compare_runs
-    from ..render import comparison_table
+    from ..analysis.compare import compare_runs
+    from ..render.views import comparison_table
     from ..store import open_store
     from ..store.liveness import reconcile
 
@@ -358,7 +358,7 @@ def stop(
 
     Example: mftctl stop 7   |   mftctl train --resume 7
     """
-    from ..runner import stop_run
+    from ..runs.lifecycle import stop_run
     from ..store import open_store, reads
 
     store = open_store(db, create=False)

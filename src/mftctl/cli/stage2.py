@@ -88,14 +88,14 @@ def stage2(
     """
     from ..devices import default_jobs
     from ..errors import MftctlError
-    from ..pool import run_pool
-    from ..render import stage2_summary_table, stage2_table
-    from ..runner import start_worker
-    from ..stage2 import plan_children, stage2_parents, summarize_children, write_children
+    from ..render.views import stage2_summary_table, stage2_table
+    from ..runs.launch import EarlyWorker, start_worker
+    from ..runs.pool import run_pool
+    from ..stage2.plan import plan_children, stage2_parents, write_children
+    from ..stage2.summary import summarize_children
     from ..status import RunStatus
     from ..store import open_store, reads, writes
     from ..store.liveness import reconcile
-    from ..worker_launch import EarlyWorker
 
     if (parent_id is None) == (sweep is None):
         raise MftctlError("give a PARENT run id, or --sweep SWEEP_ID (one of them)")

@@ -65,12 +65,12 @@ def sweep_run(
     Example: mftctl sweep examples/lr_batch.toml --jobs 2 --dry-run
     """
     from ..devices import default_jobs
-    from ..render import sweep_plan_table, sweep_summary_view
+    from ..render.views import sweep_plan_table, sweep_summary_view
     from ..store import open_store
     from ..store.liveness import reconcile
-    from ..sweep_file import load_sweep
-    from ..sweep_plan import check_cells, find_target, materialise, plan_sweep
-    from ..sweep_summary import summarize
+    from ..sweeps.file import load_sweep
+    from ..sweeps.plan import check_cells, find_target, materialise, plan_sweep
+    from ..sweeps.summary import summarize
 
     if (file is None) == (resume is None):
         raise MftctlError("give a sweep FILE or --resume SWEEP_ID (one of them)")
@@ -79,7 +79,7 @@ def sweep_run(
     # A bad file is refused before the database opens.
     spec = load_sweep(file, name=name, max_cells=max_cells) if file is not None else None
     if executor is Executor.slurm:
-        from ..slurm import check_can_submit
+        from ..sweeps.slurm import check_can_submit
 
         check_can_submit(db, spec)
     store = open_store(db)
@@ -98,7 +98,7 @@ def sweep_run(
     if executor is Executor.slurm:
         _submit(store, target, plans, jobs, wait)
         return
-    from ..pool import run_pool
+    from ..runs.pool import run_pool
 
     sweep, to_run = materialise(store, target, plans)
     skipped = len(plans) - len(to_run)
@@ -115,10 +115,10 @@ def sweep_run(
 
 
 def _submit(store, target, plans, jobs: int | None, wait: bool) -> None:  # noqa: ANN001
-    from ..render import sweep_summary_view
-    from ..slurm import follow_sweep, submit_sweep
-    from ..sweep_plan import materialise
-    from ..sweep_summary import summarize
+    from ..render.views import sweep_summary_view
+    from ..sweeps.plan import materialise
+    from ..sweeps.slurm import follow_sweep, submit_sweep
+    from ..sweeps.summary import summarize
 
     sweep, to_run = materialise(store, target, plans)
     if not to_run:
@@ -153,10 +153,10 @@ def sweep_show(
 
     Example: mftctl sweep show 1   |   mftctl sweep show 1 --pivot lr,batch --metric separation
     """
-    from ..render import PIVOT_METRICS, sweep_pivot_table, sweep_summary_view, to_json
+    from ..render.views import PIVOT_METRICS, sweep_pivot_table, sweep_summary_view, to_json
     from ..store import open_store, reads
     from ..store.liveness import reconcile
-    from ..sweep_summary import summarize
+    from ..sweeps.summary import summarize
 
     store = open_store(db, create=False)
     reconcile(store)
@@ -205,7 +205,7 @@ def sweep_list(db: DbOption = None) -> None:
 
     Example: mftctl sweep list
     """
-    from ..render import sweeps_table
+    from ..render.views import sweeps_table
     from ..store import open_store, reads
 
     store = open_store(db, create=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import ModelConfig
+from ..config import ExperimentConfig
 
 
 class _Tanh3(torch.autograd.Function):
@@ -41,10 +41,6 @@ class TwoLayerNet(nn.Module):
             self.fc1.bias.zero_()
             self.fc2.bias.zero_()
 
-    @classmethod
-    def from_config(cls, d: int, cfg: ModelConfig) -> TwoLayerNet:
-        return cls(d, cfg.hidden_size, cfg.encoder_initialization_scale, cfg.decoder_initialization_scale)
-
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's activations tanh(W1 x + b1)^3, (B, h): the training loss starts from these."""
         return tanh_cubed(self.fc1(x))
@@ -61,3 +57,11 @@ class TwoLayerNet(nn.Module):
         enc = self.fc1.weight.detach()
         dec = self.fc2.weight.detach().t()
         return torch.stack((enc.reshape(-1), dec.reshape(-1)), dim=1)
+
+
+def build_model(config: ExperimentConfig) -> TwoLayerNet:
+    """The network of a run's config, freshly initialised: the one place a model is built from a config
+    (training, resume, stage-2 children and parents, diagnose, plot and reanalyse all come here), so a
+    new model key is read in one place."""
+    m = config.model
+    return TwoLayerNet(config.data.d, m.hidden_size, m.encoder_initialization_scale, m.decoder_initialization_scale)

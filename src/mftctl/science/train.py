@@ -17,11 +17,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ..config import ExperimentConfig
-from .checkpoints import wants_checkpoint
+from ..checkpoints.policy import wants_checkpoint
+from ..config import ExperimentConfig, steps_per_epoch
 from .data import Batch, NoiseStreams, fixed_test_set, make_generator, two_hot_batch
 from .losses import decoder_loss_parts, l2_penalty
-from .model import TwoLayerNet
+from .model import TwoLayerNet, build_model
 from .optim import build_optimizer, build_scheduler
 from .records import EpochRecord
 
@@ -95,10 +95,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def steps_per_epoch(config: ExperimentConfig) -> int:
-    return math.ceil(config.data.n_train / config.training.batch_size)
 
 
 @torch.no_grad()
@@ -197,7 +193,7 @@ def _train(
     tc = config.training
     seed_everything(config.seed)
     if model is None:
-        model = TwoLayerNet.from_config(config.data.d, config.model)
+        model = build_model(config)
     model.to(device)
     if frozen_encoder:
         model.freeze_encoder()
@@ -237,7 +233,7 @@ def _train(
             # (whose steps change the weights and the optimizer state in place).
             weights = tails.keep((model.fc1.weight, model.fc2.weight)) if tc.enable_diagnostics else None
             state = None
-            if wants_checkpoint(tc, epoch):  # the sink decides what of it to keep (retention.py)
+            if wants_checkpoint(tc, epoch):  # the sink decides what of it to keep (checkpoints/keep.py)
                 state = checkpoint_state(epoch, config, model, optimizer, scheduler, data_gen, noise, frozen_encoder)
                 state = tails.keep(state)
             record = EpochRecord(

@@ -7,15 +7,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .devices import check_device, check_fits
-from .errors import MftctlError
-from .resume import queue_resume
-from .runner import new_run
-from .status import RESUMABLE, RunStatus
-from .store import reads, writes
-from .store.engine import Store
-from .store.tables import Sweep
-from .sweep_file import SweepSpec, stored_sweep
+from ..devices import check_device, check_fits
+from ..errors import MftctlError
+from ..runs.lifecycle import new_run
+from ..runs.resume import queue_resume
+from ..status import RESUMABLE, RunStatus
+from ..store import reads, writes
+from ..store.engine import Store
+from ..store.tables import Sweep
+from .file import SweepSpec, stored_sweep
 
 
 @dataclass

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .analysis import load_run_checkpoint
-from .errors import CheckpointError, MftctlError
-from .status import ACTIVE
-from .store import reads, writes
-from .store.engine import Store
+from ..checkpoints.load import load_run_checkpoint
+from ..errors import CheckpointError, MftctlError
+from ..status import ACTIVE
+from ..store import reads, writes
+from ..store.engine import Store
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Reanalysed:
 
 
 def reanalyse_run(store: Store, run_id: int, on_epoch: Callable[[], None] | None = None) -> Reanalysed:
-    from .science.diagnostics import epoch_metrics
+    from ..science.diagnostics import epoch_metrics
 
     run = reads.get_run(store, run_id)
     result = Reanalysed(run.id)

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 
 from rich.console import Console
 
-from .config import config_from_json
+from ..config import config_from_json
+from ..status import ACTIVE, RunStatus
+from ..store import reads, writes
+from ..store.engine import Store
+from .events import Done, Ready, decode
+from .launch import start_server, stop_worker
 from .progress import ProgressState, fields, make_progress, progress_state
-from .runner import parse_event, start_server, stop_worker
-from .status import ACTIVE, RunStatus
-from .store import reads, writes
-from .store.engine import Store
 
 
 @dataclass
@@ -48,7 +49,7 @@ class _Slot:
 def _relay(slot: int, proc: subprocess.Popen, events: queue.Queue) -> None:
     assert proc.stdout is not None
     for line in proc.stdout:
-        event = parse_event(line)
+        event = decode(line)
         if event is not None:
             events.put((slot, event))
     events.put((slot, None))  # stdout closed: the worker is exiting
@@ -132,12 +133,12 @@ def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, l
                         finished(slot, progress, f"the worker exited with code {code} without finishing")
                     if pending:
                         start()
-                elif event["event"] == "ready":
+                elif isinstance(event, Ready):
                     hand_out(slot, progress)
-                elif event.get("run") != slot.run_id:
+                elif event.run != slot.run_id:
                     continue  # a late event of a run already settled
-                elif event["event"] == "done":
-                    if event.get("status") is None:  # claimed by another mftctl first
+                elif isinstance(event, Done):
+                    if event.status is None:  # claimed by another mftctl first
                         result.left[slot.run_id] = "running elsewhere"
                         progress.remove_task(slot.task)
                         progress.update(overall, advance=1)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import unicodedata
 from typing import TYPE_CHECKING
 
-from .errors import MftctlError
-from .terminal import safe
+from ..errors import MftctlError
+from ..terminal import safe
 
 if TYPE_CHECKING:
-    from .store.engine import Store
+    from ..store.engine import Store
 
 MAX_TAG = 64
 MAX_NOTE = 10_000
@@ -39,7 +39,7 @@ def check_note(text: str) -> str:
 
 def tag_runs(store: Store, run_ids: list[int], tag: str, *, remove: bool = False) -> list[int]:
     """Tag the runs (or untag them); every id must exist, else nothing changes. Returns the ids."""
-    from .store import reads, writes
+    from ..store import reads, writes
 
     check_tag(tag)
     ids = sorted(set(run_ids))
@@ -57,7 +57,7 @@ def tag_runs(store: Store, run_ids: list[int], tag: str, *, remove: bool = False
 
 def note_run(store: Store, run_id: int, text: str) -> None:
     """The run's note (an empty text clears it)."""
-    from .store import reads, writes
+    from ..store import reads, writes
 
     check_note(text)
     reads.get_run(store, run_id)

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .annotate import check_tag
-from .config import ExperimentConfig, config_hash, deep_merge, flatten, preset_dict, validate
-from .config_input import apply_overrides, parse_toml, read_config_file, read_text_file
-from .errors import ConfigError
+from ..config import ExperimentConfig, config_hash, deep_merge, flatten, preset_dict, validate
+from ..config_input import apply_overrides, parse_toml, read_config_file, read_text_file
+from ..errors import ConfigError
+from ..runs.annotate import check_tag
 from .slurm import slurm_parameters
 
 TOP_KEYS = {

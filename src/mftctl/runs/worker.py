@@ -2,14 +2,12 @@
 (`mftctl worker ID`), or one after another as their ids arrive on stdin (`mftctl worker --serve`: the
 pools keep such workers, so torch is imported once per worker, not once per run).
 
-It reports progress to its parent as JSON lines on stdout (one `step` event every quarter second at
-most, one `epoch` event per epoch, one `done` event per run, each naming its run); the database is the
-record, stdout only the live view.
+It reports progress to its parent as the events of events.py on stdout; the database is the record,
+stdout only the live view. The checkpoints it is handed go to checkpoints/keep.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
@@ -19,29 +17,25 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .artifacts import save_checkpoint, weights_only
-from .config import TrainingConfig, config_from_json
-from .errors import MftctlError, environment_message
-from .retention import full_to_drop, is_full_epoch, snapshot_epochs
-from .status import RunStatus
-from .store import layout, reads, writes
-from .store.engine import Store, open_store
-from .store.layout import FULL, WEIGHTS
-from .store.liveness import HEARTBEAT_S
-from .store.tables import Run, blob_summary
-
-STEP_EVENT_INTERVAL_S = 0.25
-
+from ..checkpoints.keep import CheckpointKeeper, resume_state
+from ..config import TrainingConfig, config_from_json
+from ..errors import MftctlError, environment_message
+from ..status import RunStatus
+from ..store import layout, reads, writes
+from ..store.engine import Store, open_store
+from ..store.liveness import HEARTBEAT_S
+from ..store.tables import Run, blob_summary
+from .events import STEP_EVENT_INTERVAL_S, Done, EpochEnd, Event, Ready, Step, encode
 
 _EMITTING = threading.Lock()  # step events come from the training loop, epoch events from its tail thread
 
 
-def emit(event: dict[str, Any]) -> None:
+def emit(event: Event) -> None:
     """One progress event to the parent, a line of its own. A parent that is gone (killed, its terminal
     closed) must not end the run: the events stop, the training and the record go on."""
     try:
         with _EMITTING:
-            sys.stdout.write(json.dumps(event) + "\n")
+            sys.stdout.write(encode(event) + "\n")
             sys.stdout.flush()
     except (BrokenPipeError, OSError, ValueError):
         # Point stdout at /dev/null so that neither later events nor the flush at exit raise again.
@@ -51,11 +45,13 @@ def emit(event: dict[str, Any]) -> None:
 
 
 class StoreSink:
-    """The training loop's sink for a tool run: epochs and checkpoints to the store, events to stdout."""
+    """The training loop's sink for a tool run: epochs to the store, checkpoints to the run's keeper,
+    events to stdout."""
 
     def __init__(self, store: Store, run: Run, training: TrainingConfig, stop_request: StopRequest):
-        self.store, self.run, self.training = store, run, training
+        self.store, self.run = store, run
         self.stop_request = stop_request  # the run's, installed as its signal handler
+        self.checkpoints = CheckpointKeeper(store, run.id, training)
         self._last_step_event = 0.0
 
     def on_step(self, epoch: int, step: int, steps: int, loss) -> None:  # noqa: ANN001
@@ -63,44 +59,27 @@ class StoreSink:
         t = time.monotonic()
         if t - self._last_step_event >= STEP_EVENT_INTERVAL_S or step == steps:
             self._last_step_event = t
-            event = {"event": "step", "run": self.run.id, "epoch": epoch, "step": step, "steps": steps}
-            emit(event | {"loss": float(loss.detach())})
+            emit(Step(self.run.id, epoch, step, steps, float(loss.detach())))
 
     def on_epoch(self, record) -> None:  # noqa: ANN001
         values = record.as_dict()
         diagnostics = values.pop("diagnostics")
         writes.record_epoch(self.store, self.run.id, values, diagnostics)
-        summary = {k: v for k, v in blob_summary(diagnostics).items() if k in ("n_clusters", "separation")}
-        emit({"event": "epoch", "run": self.run.id, **values, **summary})
+        summary = blob_summary(diagnostics)
+        emit(
+            EpochEnd(
+                self.run.id,
+                record.epoch,
+                record.train_loss,
+                record.test_loss,
+                record.samples_per_s,
+                summary.get("n_clusters"),
+                summary.get("separation"),
+            )
+        )
 
     def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
-        """Keep what retention.py asks for: a full checkpoint on full epochs (older ones beyond
-        keep_checkpoints dropped, or slimmed to their weights on snapshot epochs), else the weights."""
-        if not is_full_epoch(self.training, epoch):
-            self._save(epoch, weights_only(state), WEIGHTS)
-            return
-        self._save(epoch, state, FULL)
-        full = [c.epoch for c in reads.checkpoints(self.store, self.run.id) if c.kind == FULL]
-        pinned = reads.pinned_epochs(self.store, self.run.id)  # a child planned from it still needs it whole
-        for old in full_to_drop(self.training, [e for e in full if e not in pinned]):
-            if old in snapshot_epochs(self.training):
-                self._slim(old)
-            else:
-                writes.drop_checkpoint(self.store, self.run.id, old)
-
-    def _save(self, epoch: int, state: dict[str, Any], kind: str) -> None:
-        path = layout.new_checkpoint_path(self.store, self.run.id, epoch, kind)
-        size, digest = save_checkpoint(path, state, epoch)
-        writes.record_checkpoint(self.store, self.run.id, epoch, path, size, digest, kind)
-
-    def _slim(self, epoch: int) -> None:
-        """A full checkpoint that is also an evolution snapshot keeps its weights, loses the rest."""
-        from .artifacts import load_checkpoint
-
-        row = next(c for c in reads.checkpoints(self.store, self.run.id) if c.epoch == epoch)
-        full_path = layout.checkpoint_path(self.store, row)
-        self._save(epoch, weights_only(load_checkpoint(full_path, row.sha256)), WEIGHTS)
-        full_path.unlink(missing_ok=True)
+        self.checkpoints.keep(epoch, state)
 
 
 def _heartbeat(store: Store, run_id: int, stop: threading.Event) -> None:
@@ -109,17 +88,6 @@ def _heartbeat(store: Store, run_id: int, stop: threading.Event) -> None:
             writes.heartbeat(store, run_id)
         except Exception:  # a busy or vanished database must not kill the training thread
             pass
-
-
-def _resume_state(store: Store, run: Run) -> dict[str, Any] | None:
-    """The checkpoint a resumed run continues from (verified against its recorded hash)."""
-    epoch = run.extra.get("resume_from_epoch", 0)
-    if not epoch:
-        return None
-    from .artifacts import load_checkpoint
-
-    ckpt = next(c for c in reads.checkpoints(store, run.id) if c.epoch == epoch)
-    return load_checkpoint(layout.checkpoint_path(store, ckpt), ckpt.sha256)
 
 
 def numerics(device) -> dict[str, Any]:  # noqa: ANN001
@@ -214,8 +182,8 @@ def _prepare_process() -> None:
     # Imported now, so that a persistent worker pays for them before its first run, not during it: the
     # training loop and the blob measurement (scipy). torch._dynamo, which torch.optim would import on the
     # first optimizer (a second here), is skipped altogether.
-    from .science import diagnostics, train  # noqa: F401
-    from .science.optim import skip_lazy_dynamo_import
+    from ..science import diagnostics, train  # noqa: F401
+    from ..science.optim import skip_lazy_dynamo_import
 
     skip_lazy_dynamo_import()
 
@@ -243,7 +211,7 @@ def serve(db: str | None) -> int:
     whenever it will take another id, and only then: a parent hands out runs on `ready` alone, so no id is
     ever written to a worker that is on its way out."""
     _prepare_process()
-    emit({"event": "ready"})
+    emit(Ready())
     store = None
     try:
         for line in sys.stdin:
@@ -256,7 +224,7 @@ def serve(db: str | None) -> int:
             if status == RunStatus.killed:
                 break
             _restore_signals()
-            emit({"event": "ready"})
+            emit(Ready())
     except KeyboardInterrupt:  # stopped while waiting for the next run: nothing to record
         pass
     finally:
@@ -298,7 +266,7 @@ def _overlap_tails() -> bool | None:
 
 def _run_one(store: Store, run_id: int) -> RunStatus | None:
     """Claim the run, train it, record how it ended; its final status (None if it was not ours to run)."""
-    from .science.train import TrainingDiverged, overlaps_tails, resolve_device, train
+    from ..science.train import TrainingDiverged, overlaps_tails, resolve_device, train
 
     # From here on a stop is noted, not raised (SIGUSR2: Slurm's warning before preemption or the time limit);
     # one that comes before the run is claimed still stops it before it trains.
@@ -310,12 +278,12 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
         device = resolve_device(config.device)
     except (MftctlError, ValueError) as exc:  # a bad device, or a row another version wrote: say why
         writes.finish_run(store, run_id, RunStatus.failed, f"cannot start: {exc}")
-        emit({"event": "done", "run": run_id, "status": RunStatus.failed, "error": str(exc)})
+        emit(Done(run_id, RunStatus.failed, str(exc)))
         return RunStatus.failed
     if not writes.mark_running(store, run_id, pid=os.getpid(), device=str(device), numerics=numerics(device)):
         status = reads.get_run(store, run_id).status
         print(f"run {run_id} is {status}, not queued; nothing to do", file=sys.stderr)
-        emit({"event": "done", "run": run_id, "status": None, "error": f"{status} elsewhere"})
+        emit(Done(run_id, None, f"{status} elsewhere"))
         return None
     overlap = overlaps_tails(device, _overlap_tails())
     tails = "; each epoch's tail on a thread beside the next" if overlap else ""
@@ -324,10 +292,10 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(store, run_id, stop), daemon=True).start()
     try:
-        resume = _resume_state(store, run)
+        resume = resume_state(store, run.id, run.extra.get("resume_from_epoch", 0))
         model = None
         if run.kind == "stage2":  # its sampled encoder, frozen
-            from .stage2 import prepare_child
+            from ..stage2.child import prepare_child
 
             model = prepare_child(store, run, config)
         stop_request.check()  # asked to stop while it was being prepared
@@ -348,5 +316,5 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
     finally:
         stop.set()
     _finish(store, run_id, status, error, ballast)
-    emit({"event": "done", "run": run_id, "status": status, "error": error})
+    emit(Done(run_id, status, error))
     return status

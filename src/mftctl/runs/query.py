@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import config_keys
-from .errors import MftctlError
-from .store.catalog import Catalog, RunFilter, RunView, open_catalog
-from .store.location import Location, resolve_location
+from ..config import config_keys
+from ..errors import MftctlError
+from ..store.catalog import Catalog, RunFilter, RunView, open_catalog
+from ..store.location import Location, resolve_location
 
 # User-facing name -> Run column. Metrics read the run's summary columns (its latest epoch).
 COLUMNS = {
@@ -135,8 +135,8 @@ def _current_catalog(location: Location) -> Catalog:
         return catalog
     if catalog is not None:
         catalog.close()
-    from .store.engine import open_store
-    from .store.liveness import reconcile
+    from ..store.engine import open_store
+    from ..store.liveness import reconcile
 
     store = open_store(location, create=False)  # a read never creates a database (a mistyped --db)
     reconcile(store)
@@ -199,7 +199,7 @@ class Column:
             return " ".join(run.tags)
         if self.column is not None:
             return getattr(run, self.column)
-        from .config import flatten
+        from ..config import flatten
 
         return flatten(run.config).get(self.config_key)
 
@@ -207,7 +207,7 @@ class Column:
 def parse_columns(text: str) -> list[Column]:
     """`id,name,lr,batch,test_loss,separation`: run columns (`mftctl list --help`), config keys, or their
     short names (lr, batch, enc_init, ...)."""
-    from .short_names import LONG_NAMES, short
+    from ..short_names import LONG_NAMES, short
 
     columns = []
     for name in filter(None, (part.strip() for part in text.split(","))):

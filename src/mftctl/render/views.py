@@ -16,13 +16,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .config import flatten
-from .status import RunStatus
-from .terminal import escape_controls, plain, safe
+from ..config import flatten
+from ..status import RunStatus
+from ..terminal import escape_controls, plain, safe
 
 if TYPE_CHECKING:
-    from .store.tables import Checkpoint, Epoch, Run
-    from .sweep_summary import CellSummary, SweepSummary
+    from ..store.tables import Checkpoint, Epoch, Run
+    from ..sweeps.summary import CellSummary, SweepSummary
 
 
 def _status_style(status: str) -> str:
@@ -196,7 +196,7 @@ def _blob_cells(run) -> tuple[str, str, str]:  # noqa: ANN001
 
 def blob_headline(report: dict[str, Any]) -> str:
     """'3 blobs (formed) · separation 0.990 · silhouette 0.918' from a blob report."""
-    from .science.blobs import blob_state
+    from ..science.blobs import blob_state
 
     k, sep = report.get("n_blobs"), report.get("separation")
     blobs = f"{k} blob{'s' if k != 1 else ''} ({blob_state(k, sep)})"
@@ -337,7 +337,7 @@ def diagnosis_view(result: dict[str, Any]) -> Group:
     columns = ("pairs", "blobs", "state", "separation", "silhouette", "noise", "symmetry err", "corr", "GMM comp.")
     for name in columns:
         summary.add_column(name, justify="right" if name != "pairs" else "left")
-    from .science.blobs import blob_state
+    from ..science.blobs import blob_state
 
     for label, m in ((escape("on path  W1[i,j], W2[j,i]"), on), (escape("off path W1[i,j], W2[k,i]"), off)):
         summary.add_row(
@@ -391,7 +391,7 @@ REFERENCE_NAMES = {"zero": "output 0", "identity": "identity", "bayes": "Bayes p
 
 def stage2_table(parent: Run, children: list[Run], epochs: dict[int, list[Epoch]]) -> Table:
     """Children against the parent's test loss at the fitted checkpoint, and how fast they got there."""
-    from .stage2 import child_method, time_to_reach
+    from ..stage2.summary import child_method, time_to_reach
 
     table = Table(title=f"stage 2 children of run {parent.id}", header_style="bold", box=box.SIMPLE_HEAD)
     for name in (
@@ -533,7 +533,7 @@ def sweeps_table(sweeps, counts: dict[int, dict[str, int]]) -> Table:  # noqa: A
 
 
 def presets_table() -> Table:
-    from .config import preset_names, preset_summary
+    from ..config import preset_names, preset_summary
 
     rows = [preset_summary(name) for name in preset_names()]
     table = Table(title="presets", header_style="bold")
@@ -545,7 +545,7 @@ def presets_table() -> Table:
 
 
 def config_table(config, title: str) -> Table:  # noqa: ANN001
-    from .config import describe
+    from ..config import describe
 
     table = Table(title=title, header_style="bold")
     for col in ("key", "value", "meaning"):
@@ -597,7 +597,7 @@ PIVOT_METRICS = {
 
 def sweep_pivot_table(summary: SweepSummary, rows: str, columns: str, metric: str) -> Table:
     """One metric over two varied keys: their values as rows and columns (seeds pooled)."""
-    from .short_names import short
+    from ..short_names import short
 
     row_values, column_values, cells = summary.pivot(rows, columns, metric)
     title = f"sweep {summary.sweep} {safe(summary.name)}: {PIVOT_METRICS[metric]} (mean over seeds)"

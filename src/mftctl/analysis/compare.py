@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .config import flatten
-from .errors import MftctlError
-from .short_names import short
-from .store import reads
-from .store.engine import Store
-from .store.tables import Run
+from ..config import flatten
+from ..errors import MftctlError
+from ..short_names import short
+from ..store import reads
+from ..store.engine import Store
+from ..store.tables import Run
 
 # (record key, run attribute, what it is) of the measured rows.
 METRICS = (

@@ -17,10 +17,10 @@ from matplotlib import patheffects  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from .science.blobs import FORMED_SEPARATION  # noqa: E402
+from ..science.blobs import FORMED_SEPARATION  # noqa: E402
 
 if TYPE_CHECKING:
-    from .sweep_summary import SweepSummary
+    from ..sweeps.summary import SweepSummary
 
 # One colour per blob, in the order blobs are reported (centre first, then by mass).
 BLOB_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -399,7 +399,7 @@ def plot_stage2_methods(summaries: Sequence[Any], parent_label: str, title: str,
 def plot_sweep_parallel(summary: SweepSummary, path: Path) -> Path:
     """Parallel coordinates: one line per completed cell through its varied keys, final test loss and
     separation (each axis scaled to its own range, log for keys spanning a decade), coloured by separation."""
-    from .short_names import short
+    from ..short_names import short
 
     cells = summary.finished
     keys = [k for k in summary.varied if k != "seed"]

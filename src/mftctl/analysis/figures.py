@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .analysis import diagnose_checkpoint, load_run_checkpoint
-from .errors import MftctlError
-from .render import blob_headline
-from .store import layout, reads
-from .store.engine import Store
-from .store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS, Run
+from ..checkpoints.load import load_run_checkpoint
+from ..errors import MftctlError
+from ..render.views import blob_headline
+from ..store import layout, reads
+from ..store.engine import Store
+from ..store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS, Run
+from .diagnose import diagnose_checkpoint
 
 MAX_EVOLUTION_FRAMES = 8
 
@@ -19,7 +20,7 @@ def _curve(store: Store, run: Run):
 
     label = f"run {run.id} {run.name}"
     if run.kind == "stage2":
-        from .stage2 import child_method
+        from ..stage2.summary import child_method
 
         label += f" ({child_method(run)})"
     epochs = reads.epochs(store, run.id)
@@ -39,7 +40,7 @@ def _title(run: Run, extra: str = "") -> str:
 
 
 def _frames(store: Store, run: Run) -> list[tuple[int, object]]:
-    from .science.diagnostics import pairs_of
+    from ..science.diagnostics import pairs_of
 
     checkpoints = reads.checkpoints(store, run.id)
     if len(checkpoints) > MAX_EVOLUTION_FRAMES:  # evenly spaced, always the first and the last
@@ -60,9 +61,9 @@ def plot_runs(
     """Write the figures of one run (or the overlaid curves of several) and return their paths."""
     import numpy as np
 
+    from ..config import validate
+    from ..science.baselines import reference_losses
     from . import plots
-    from .config import validate
-    from .science.baselines import reference_losses
 
     runs = reads.runs_by_id(store, run_ids)
     curves = [_curve(store, r) for r in runs]
@@ -88,7 +89,7 @@ def plot_runs(
                 family, references, _title(first, "\nwith its stage-2 children"), folder / f"children.{fmt}"
             )
         )
-        from .stage2 import summarize_children
+        from ..stage2.summary import summarize_children
 
         kids = [c for c in children if c.kind == "stage2"]
         summaries = summarize_children(
@@ -104,7 +105,7 @@ def plot_runs(
     analysis = diagnose_checkpoint(store, first.id, epoch=epoch)
     loaded = load_run_checkpoint(store, first, analysis["epoch"])
     model = loaded.model()
-    from .science.diagnostics import off_path_pairs, pairs_of
+    from ..science.diagnostics import off_path_pairs, pairs_of
 
     pairs = pairs_of(model)
     control = off_path_pairs(model, len(pairs), np.random.default_rng(loaded.config.seed))
@@ -124,8 +125,8 @@ def plot_runs(
 
 def plot_sweep_figures(store: Store, sweep_id: int, *, fmt: str = "png", out: Path | None = None) -> list[Path]:
     """The sweep's summary panels, and a heat map of the final loss when two keys are varied."""
+    from ..sweeps.summary import summarize
     from . import plots
-    from .sweep_summary import summarize
 
     summary = summarize(store, reads.get_sweep(store, sweep_id))
     if not summary.finished:

@@ -1,20 +1,26 @@
-"""How a worker subprocess is started: its command line, its environment, and a worker started early.
+"""Every way a worker subprocess is started and stopped: its command line and environment, one worker
+for one run, a persistent worker for a pool, a worker started early, and the stop that never leaves a
+run `running`.
 
-Light on purpose (no SQLAlchemy, no torch): `train` imports it and starts its worker before it imports
-the store, so that the worker's imports overlap the parent's.
+Light on purpose (no SQLAlchemy, no torch at import): `train` imports it and starts its worker before
+it imports the store, so that the worker's imports overlap the parent's.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .store.engine import Store
-    from .store.location import Location
+    from ..store.engine import Store
+    from ..store.location import Location
+
+
+STOP_GRACE_S = 15
 
 
 def worker_command(run_id: int | None) -> list[str]:
@@ -37,6 +43,49 @@ def start_serving(location: Location, stderr: Any, env: dict[str, str] | None = 
         env=worker_env(location, env),
         text=True,
     )
+
+
+def start_worker(store: Store, run_id: int, *, detach: bool = False, env: dict | None = None) -> subprocess.Popen:
+    """The worker's stderr goes to worker.log in the run's folder; its stdout carries progress events
+    (discarded when detached: the database has the record)."""
+    from ..store import layout
+
+    folder = layout.ensure_run_dir(store, run_id)
+    # The child gets its own copy of the log's descriptor; the parent closes its one at once.
+    with open(folder / "worker.log", "ab") as log:
+        return subprocess.Popen(
+            worker_command(run_id),
+            stdout=subprocess.DEVNULL if detach else subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env=worker_env(store.location, env),
+            start_new_session=detach,  # a detached worker outlives the terminal and ignores its Ctrl-C
+            text=True,
+        )
+
+
+def start_server(store: Store, *, env: dict | None = None) -> subprocess.Popen:
+    """A persistent worker for a pool (`start_serving`), its own stderr to workers.log."""
+    store.runs_dir.mkdir(parents=True, exist_ok=True)
+    with open(store.runs_dir / "workers.log", "ab") as log:
+        return start_serving(store.location, log, env)
+
+
+def stop_worker(proc: subprocess.Popen, store: Store, run_id: int, *, grace_s: float = STOP_GRACE_S) -> None:
+    """Ask the worker to stop (it records `killed`), wait, then force; never leave the run `running`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    from ..status import RunStatus
+    from ..store import reads, writes
+
+    run = reads.find_run(store, run_id)
+    if run is not None and run.pid in (None, proc.pid):  # never a run another mftctl's worker claimed
+        writes.finish_run(store, run_id, RunStatus.killed, "stopped by the user (Ctrl-C)")
 
 
 class EarlyWorker:
@@ -78,7 +127,7 @@ class EarlyWorker:
         early = self._early_stderr.read()
         self._early_stderr.close()
         if early:
-            from .store import layout
+            from ..store import layout
 
             log = layout.ensure_run_dir(store, run_id) / "worker.log"
             later = log.read_bytes() if log.exists() else b""

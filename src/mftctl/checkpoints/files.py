@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError
-from .faults import maybe_crash
+from ..errors import CheckpointError
+from ..faults import maybe_crash
 
 
 def sha256_of(path: Path) -> str:

@@ -1,4 +1,7 @@
-"""Which epochs the training loop hands to its sink as checkpoints (pure: no torch)."""
+"""Which checkpoints a run keeps (pure: no torch, no store): the newest full ones (with optimizer and
+RNG state, for resume) and the weights alone at a few evenly spaced epochs (for the blob evolution
+figure, `diagnose --epoch`, `reanalyse` and stage 2). The training loop asks `wants_checkpoint`; the
+worker's keeper (keep.py) applies the rest. Sizes at reference shapes are in docs/performance.md."""
 
 from __future__ import annotations
 
@@ -23,4 +26,11 @@ def is_full_epoch(training: TrainingConfig, epoch: int) -> bool:
 
 
 def wants_checkpoint(training: TrainingConfig, epoch: int) -> bool:
+    """Whether the training loop hands this epoch's state to its sink at all."""
     return is_full_epoch(training, epoch) or epoch in snapshot_epochs(training)
+
+
+def full_to_drop(training: TrainingConfig, full_epochs: list[int]) -> list[int]:
+    """Full checkpoints beyond the newest `keep_checkpoints` (0: keep every one)."""
+    keep = training.keep_checkpoints
+    return [] if keep == 0 else sorted(full_epochs)[:-keep]

@@ -8,12 +8,12 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .short_names import label as short_label
-from .status import RunStatus
-from .store import reads
-from .store.engine import Store
-from .store.tables import Run, Sweep
-from .sweep_file import cell_label, is_reference
+from ..short_names import label as short_label
+from ..status import RunStatus
+from ..store import reads
+from ..store.engine import Store
+from ..store.tables import Run, Sweep
+from .file import cell_label, is_reference
 
 
 def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:

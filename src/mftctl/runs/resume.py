@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .artifacts import sha256_of
-from .errors import MftctlError
-from .status import RESUMABLE, names
-from .store import layout, reads, writes
-from .store.engine import Store
-from .store.tables import Run
+from ..checkpoints.files import sha256_of
+from ..errors import MftctlError
+from ..status import RESUMABLE, names
+from ..store import layout, reads, writes
+from ..store.engine import Store
+from ..store.tables import Run
 
 
 def last_good_checkpoint(store: Store, run: Run) -> tuple[int, list[str]]:

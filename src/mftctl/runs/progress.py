@@ -3,17 +3,15 @@ the rich progress bar that shows it."""
 
 from __future__ import annotations
 
-import math
 import subprocess
 from dataclasses import dataclass
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from .config import ExperimentConfig
-from .render import fmt
-from .runner import parse_event
+from ..config import ExperimentConfig, steps_per_epoch
+from ..render.views import fmt
+from .events import Done, EpochEnd, Event, Step, decode
 
 
 @dataclass
@@ -38,20 +36,19 @@ class ProgressState:
     def done_steps(self) -> int:
         return max(0, self.epoch - 1) * self.steps_per_epoch + self.step
 
-    def apply(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
-        if kind == "step":
-            self.epoch, self.step, self.loss = event["epoch"], event["step"], event["loss"]
-        elif kind == "epoch":  # it may come after the next epoch's first steps (the tail runs beside them)
-            if event["epoch"] >= self.epoch:
-                self.epoch, self.step, self.loss = event["epoch"], self.steps_per_epoch, event["train_loss"]
-            self.test_loss, self.samples_per_s = event["test_loss"], event["samples_per_s"]
-        elif kind == "done":
-            self.status, self.error = event["status"], event.get("error")
+    def apply(self, event: Event) -> None:
+        if isinstance(event, Step):
+            self.epoch, self.step, self.loss = event.epoch, event.step, event.loss
+        elif isinstance(event, EpochEnd):  # it may come after the next epoch's first steps (the tail runs beside them)
+            if event.epoch >= self.epoch:
+                self.epoch, self.step, self.loss = event.epoch, self.steps_per_epoch, event.train_loss
+            self.test_loss, self.samples_per_s = event.test_loss, event.samples_per_s
+        elif isinstance(event, Done):
+            self.status, self.error = event.status, event.error
 
 
 def progress_state(config: ExperimentConfig) -> ProgressState:
-    return ProgressState(config.training.epochs, math.ceil(config.data.n_train / config.training.batch_size))
+    return ProgressState(config.training.epochs, steps_per_epoch(config))
 
 
 def fields(state: ProgressState) -> dict[str, str]:
@@ -84,7 +81,7 @@ def follow(proc: subprocess.Popen, state: ProgressState, label: str, console: Co
         task = progress.add_task(label, total=state.total_steps, **fields(state))
         assert proc.stdout is not None
         for line in proc.stdout:
-            event = parse_event(line)
+            event = decode(line)
             if event is None:
                 continue
             state.apply(event)

@@ -1,9 +1,8 @@
-"""Stage 2: frozen encoders sampled from the blob mixture of a finished run, decoder-only training.
-
-The parent process fits the mixture once and writes one child row per trace, holding everything the
-child needs to rebuild its encoder: the parent's checkpoint epoch, the fitted mixture (weights, means,
-covariances), the control and the sampling seed. The child's worker re-samples from that row, so a
-stage-2 run is reproducible from the database alone.
+"""Stage 2 on the parent's side: check the parent and the options, fit the blob mixture once, and write
+one queued child row per trace, holding everything the child needs to rebuild its encoder: the parent's
+checkpoint epoch, the fitted mixture (weights, means, covariances), the control and the sampling seed.
+The child's worker re-samples from that row (child.py), so a stage-2 run is reproducible from the
+database alone.
 """
 
 from __future__ import annotations
@@ -11,16 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .analysis import load_run_checkpoint
-from .config import ExperimentConfig, validate
-from .config_input import apply_overrides
-from .devices import check_fits
-from .errors import MftctlError
-from .runner import new_run
-from .status import FITTABLE, names
-from .store import reads
-from .store.engine import Store
-from .store.tables import Run
+from ..checkpoints.load import load_run_checkpoint
+from ..config import ExperimentConfig, validate
+from ..config_input import apply_overrides
+from ..devices import check_fits
+from ..errors import MftctlError
+from ..runs.lifecycle import new_run
+from ..status import FITTABLE, names
+from ..store import reads
+from ..store.engine import Store
+from ..store.tables import Run
 
 MIXTURE_FIT_SAMPLE = 200_000
 
@@ -48,7 +47,7 @@ def fit_child_mixture(pairs, config: ExperimentConfig, seed: int) -> dict[str, A
     """The distribution the children's encoders are drawn from, as plain data for the run rows."""
     import numpy as np
 
-    from .science.mixture import fit_mixture
+    from ..science.mixture import fit_mixture
 
     s2 = config.stage2
     rng = np.random.default_rng(seed)
@@ -122,7 +121,7 @@ def plan_children(
         _refuse_unfit(config, loaded.config)
     model = loaded.model()  # also the check that the checkpoint fits its config, before any child row
 
-    from .science.diagnostics import epoch_metrics, pairs_of
+    from ..science.diagnostics import epoch_metrics, pairs_of
 
     # The parent's blobs by the one measurement, recorded beside the mixture fitted to the same pairs.
     # The mixture and the row compositions depend on the parent and the mixture options, not on the
@@ -179,131 +178,8 @@ def write_children(store: Store, plans: list[ChildPlan]) -> list[Run]:
 
 def parent_row_compositions(mixture: dict[str, Any], pairs, config: ExperimentConfig, h: int) -> list:  # noqa: ANN001
     """How many of each parent row's entries fall in each mixture component (plain lists, for the row)."""
-    from .science.mixture import Mixture
-    from .science.samplers import row_compositions
+    from ..science.mixture import Mixture
+    from ..science.samplers import row_compositions
 
     points = pairs if config.stage2.mixture == "pair" else pairs[:, :1]
     return row_compositions(Mixture.from_dict(mixture), points, h).tolist()
-
-
-def sample_encoder(extra: dict[str, Any], h: int, d: int, parent_encoder=None):  # noqa: ANN001, ANN201
-    """(W1', W2' or None) for a child, from its recorded mixture and sampler (shuffle: from the parent's
-    encoder, which the caller passes), reproducibly from its sampling seed."""
-    import numpy as np
-    import torch
-
-    from .science.mixture import Mixture
-    from .science.samplers import sample_pairs, shuffle_rows
-
-    rng = np.random.default_rng(extra["sampling_seed"])
-    sampler = extra.get("sampler") or "iid"
-    if sampler == "shuffle":
-        return torch.from_numpy(shuffle_rows(np.asarray(parent_encoder), rng)).float(), None
-    compositions = extra.get("row_compositions")
-    compositions = np.asarray(compositions, dtype=np.int64) if compositions is not None else None
-    draws = sample_pairs(sampler, Mixture.from_dict(extra["mixture"]), compositions, h, d, rng)
-    encoder = torch.from_numpy(np.ascontiguousarray(draws[..., 0])).float()
-    decoder = None
-    if extra["decoder_init"] == "sampled":
-        decoder = torch.from_numpy(np.ascontiguousarray(draws[..., 1].T)).float()
-    return encoder, decoder
-
-
-def prepare_child(store: Store, run: Run, config: ExperimentConfig):  # noqa: ANN201
-    """The child's network before training: its frozen encoder in place, the decoder initialised."""
-    import torch
-
-    from .science.model import TwoLayerNet
-    from .science.train import seed_everything
-
-    extra = run.extra
-    seed_everything(config.seed)
-    model = TwoLayerNet.from_config(config.data.d, config.model)
-    with torch.no_grad():
-        parent_model = None
-        if extra["control"] == "parent" or extra.get("sampler") == "shuffle":
-            parent_run = reads.get_run(store, run.parent_id)
-            parent_model = load_run_checkpoint(store, parent_run, extra["parent_epoch"]).model()
-        if extra["control"] == "parent":
-            model.fc1.weight.copy_(parent_model.fc1.weight)
-            model.fc1.bias.copy_(parent_model.fc1.bias)
-        else:
-            parent_encoder = parent_model.fc1.weight.numpy() if parent_model is not None else None
-            encoder, decoder = sample_encoder(extra, config.model.hidden_size, config.data.d, parent_encoder)
-            model.fc1.weight.copy_(encoder)
-            model.fc1.bias.zero_()
-            if decoder is not None:
-                model.fc2.weight.copy_(decoder)
-    return model
-
-
-def time_to_reach(epochs, target: float) -> tuple[int, float] | None:  # noqa: ANN001
-    """(epoch, training seconds so far) of the first epoch whose test loss is at most target."""
-    seconds = 0.0
-    for e in epochs:
-        seconds += e.train_seconds
-        if e.test_loss <= target:
-            return e.epoch, seconds
-    return None
-
-
-def child_method(run: Run) -> str:
-    """What made a child's encoder: gmm/SAMPLER, gaussian or parent."""
-    extra = run.extra
-    control = extra.get("control", "-")
-    return f"gmm/{extra.get('sampler') or 'iid'}" if control == "gmm" else control
-
-
-@dataclass
-class MethodSummary:
-    """A stage-2 method's children of one parent: test losses as mean ± std over traces, and how many
-    reached the parent's test loss at the fitted checkpoint (and how fast, in training seconds)."""
-
-    method: str
-    traces: int
-    completed: int
-    final: float | None
-    final_std: float | None
-    best: float | None
-    best_std: float | None
-    parent_loss: float | None
-    reached: int
-    seconds_to_reach: float | None
-
-    @property
-    def gap(self) -> float | None:
-        """Mean final test loss over the parent's (0: as good as the learned encoder)."""
-        return None if self.final is None or self.parent_loss is None else self.final - self.parent_loss
-
-
-def summarize_children(parent_epochs: list, children: list[Run], child_epochs: dict[int, list]) -> list[MethodSummary]:
-    """One MethodSummary per method, in the order the methods first appear."""
-    from .sweep_summary import mean_std
-
-    by_method: dict[str, list[Run]] = {}
-    for child in children:
-        by_method.setdefault(child_method(child), []).append(child)
-    at = {e.epoch: e.test_loss for e in parent_epochs}
-    rows = []
-    for method, runs in by_method.items():
-        done = [r for r in runs if r.status == "completed"]
-        target = at.get(runs[0].extra.get("parent_epoch"))
-        reaches = [time_to_reach(child_epochs.get(r.id, []), target) for r in done] if target is not None else []
-        reached = [x for x in reaches if x is not None]
-        final, final_std = mean_std([r.last_test_loss for r in done])
-        best, best_std = mean_std([r.best_test_loss for r in done])
-        rows.append(
-            MethodSummary(
-                method,
-                len(runs),
-                len(done),
-                final,
-                final_std,
-                best,
-                best_std,
-                target,
-                len(reached),
-                mean_std([s for _, s in reached])[0],
-            )
-        )
-    return rows

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import MftctlError
+from ..errors import MftctlError
+from ..render.views import run_record, to_csv, to_json
+from ..store import reads
+from ..store.engine import Store
+from ..store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS
 from .query import list_runs
-from .render import run_record, to_csv, to_json
-from .store import reads
-from .store.engine import Store
-from .store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS
 
 EPOCH_EXPORT_COLUMNS = ("run_id", "epoch", *EPOCH_VALUE_COLUMNS, *BLOB_COLUMNS)
 

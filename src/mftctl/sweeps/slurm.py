@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, MftctlError
-from .status import FINISHED, RESUMABLE, RunStatus
-from .store.location import resolve_location
+from ..errors import ConfigError, MftctlError
+from ..status import FINISHED, RESUMABLE, RunStatus
+from ..store.location import resolve_location
 
 # The [slurm] table of a sweep file: key -> (submitit's SlurmExecutor parameter, type, meaning).
 SLURM_KEYS: dict[str, tuple[str, type, str]] = {
@@ -97,9 +97,9 @@ class SlurmCell:
         self._proc: subprocess.Popen | None = None
 
     def __call__(self, run_id: int) -> str:
-        from .resume import queue_resume
-        from .store import layout, open_store, reads
-        from .store.liveness import reconcile
+        from ..runs.resume import queue_resume
+        from ..store import layout, open_store, reads
+        from ..store.liveness import reconcile
 
         store = open_store(create=False, migrate=False)
         reconcile(store)  # a previous attempt of this task on this node, killed hard: its run is crashed
@@ -154,7 +154,7 @@ def submit_sweep(
     """Submit the queued cells as one job array; record its id on the sweep; return it."""
     import submitit
 
-    from .store import writes
+    from ..store import writes
 
     params = slurm_parameters(table, parallelism=parallelism)
     params.setdefault("job_name", f"mftctl-{sweep.id}")
@@ -179,7 +179,7 @@ def follow_sweep(store: Any, sweep_id: int, run_ids: list[int], console: Any) ->
     """Poll the store until every submitted cell has finished, with a progress bar of finished cells."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .store import reads
+    from ..store import reads
 
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console

@@ -1,0 +1,79 @@
+"""Stage 2 read back: each method's children of one parent, against the parent's test loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..store.tables import Run
+
+
+def time_to_reach(epochs, target: float) -> tuple[int, float] | None:  # noqa: ANN001
+    """(epoch, training seconds so far) of the first epoch whose test loss is at most target."""
+    seconds = 0.0
+    for e in epochs:
+        seconds += e.train_seconds
+        if e.test_loss <= target:
+            return e.epoch, seconds
+    return None
+
+
+def child_method(run: Run) -> str:
+    """What made a child's encoder: gmm/SAMPLER, gaussian or parent."""
+    extra = run.extra
+    control = extra.get("control", "-")
+    return f"gmm/{extra.get('sampler') or 'iid'}" if control == "gmm" else control
+
+
+@dataclass
+class MethodSummary:
+    """A stage-2 method's children of one parent: test losses as mean ± std over traces, and how many
+    reached the parent's test loss at the fitted checkpoint (and how fast, in training seconds)."""
+
+    method: str
+    traces: int
+    completed: int
+    final: float | None
+    final_std: float | None
+    best: float | None
+    best_std: float | None
+    parent_loss: float | None
+    reached: int
+    seconds_to_reach: float | None
+
+    @property
+    def gap(self) -> float | None:
+        """Mean final test loss over the parent's (0: as good as the learned encoder)."""
+        return None if self.final is None or self.parent_loss is None else self.final - self.parent_loss
+
+
+def summarize_children(parent_epochs: list, children: list[Run], child_epochs: dict[int, list]) -> list[MethodSummary]:
+    """One MethodSummary per method, in the order the methods first appear."""
+    from ..sweeps.summary import mean_std
+
+    by_method: dict[str, list[Run]] = {}
+    for child in children:
+        by_method.setdefault(child_method(child), []).append(child)
+    at = {e.epoch: e.test_loss for e in parent_epochs}
+    rows = []
+    for method, runs in by_method.items():
+        done = [r for r in runs if r.status == "completed"]
+        target = at.get(runs[0].extra.get("parent_epoch"))
+        reaches = [time_to_reach(child_epochs.get(r.id, []), target) for r in done] if target is not None else []
+        reached = [x for x in reaches if x is not None]
+        final, final_std = mean_std([r.last_test_loss for r in done])
+        best, best_std = mean_std([r.best_test_loss for r in done])
+        rows.append(
+            MethodSummary(
+                method,
+                len(runs),
+                len(done),
+                final,
+                final_std,
+                best,
+                best_std,
+                target,
+                len(reached),
+                mean_std([s for _, s in reached])[0],
+            )
+        )
+    return rows
