@@ -11,10 +11,21 @@ import difflib
 import hashlib
 import json
 import math
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .choices import (
+    Control,
+    DecoderInit,
+    DecoderKernel,
+    LossType,
+    LrSchedule,
+    MatmulPrecision,
+    MixtureKind,
+    Optimizer,
+    Sampler,
+)
 from .errors import ConfigError
 
 INT64_MAX = 2**63 - 1
@@ -49,22 +60,20 @@ class ModelConfig(_Section):
 
 
 class LossConfig(_Section):
-    loss_type: Literal["scaled_mse", "mse"] = Field("scaled_mse", description="Training and test loss.")
+    loss_type: LossType = Field("scaled_mse", description="Training and test loss.")
     lambda_on: float = Field(16.0, ge=0, description="Weight of the active-coordinate part (scaled_mse).")
     lambda_off: float = Field(1.0, ge=0, description="Weight of the inactive-coordinate part (scaled_mse).")
 
 
 class TrainingConfig(_Section):
-    optimizer: Literal["adam", "sgld"] = Field("adam", description="Adam, or Langevin dynamics (SGLD).")
+    optimizer: Optimizer = Field("adam", description="Adam, or Langevin dynamics (SGLD).")
     learning_rate: float = Field(0.02, gt=0, description="Step size (peak value when scheduled).")
     batch_size: int = Field(10_000, ge=1, description="Samples per optimisation step.")
     epochs: int = Field(20, ge=1, description="Passes of n_train fresh samples.")
     encoder_regularization: float = Field(0.0, ge=0, description="L2 coefficient on ||W1||_F^2.")
     decoder_regularization: float = Field(0.03, ge=0, description="L2 coefficient on ||W2||_F^2.")
     temperature: float = Field(0.0, ge=0, description="SGLD temperature T (noise sqrt(2 lr T)).")
-    lr_schedule: Literal["constant", "warmup_cosine"] = Field(
-        "constant", description="warmup_cosine: linear warm-up, then cosine decay to 0."
-    )
+    lr_schedule: LrSchedule = Field("constant", description="warmup_cosine: linear warm-up, then cosine decay to 0.")
     warmup_fraction: float = Field(0.05, ge=0, le=1, description="Share of all steps spent warming up.")
     checkpoint_every: int = Field(
         1, ge=0, description="Save a full checkpoint every N epochs and at the last (0: no checkpoints at all)."
@@ -77,14 +86,14 @@ class TrainingConfig(_Section):
     )
     enable_diagnostics: bool = Field(True, description="Blob metrics after every epoch.")
     diagnostic_sample_size: int = Field(
-        5_000, ge=100, description="Unused since the blob measurement modes-1, which reads every pair."
+        5_000, ge=100, exclude=True, description="Unused since the blob measurement modes-1, which reads every pair."
     )
-    decoder_kernel: Literal["auto", "dense", "gram"] = Field(
+    decoder_kernel: DecoderKernel = Field(
         "auto",
         description="How the loss meets the decoder: dense forms W2·a; gram uses W2ᵀW2 (same math, fewer "
         "FLOP when h < d); auto picks the cheaper.",
     )
-    matmul_precision: Literal["highest", "high", "medium"] = Field(
+    matmul_precision: MatmulPrecision = Field(
         "highest",
         description="torch float32 matmul precision: highest = true float32 (the science default); high/medium "
         "allow TF32/bf16 on hardware that has them (GPUs), faster and less exact.",
@@ -103,26 +112,30 @@ class DiagnosticsConfig(_Section):
     min_mass: float = Field(5e-4, ge=0, lt=1, description="A blob must hold at least this share of all pairs.")
     gmm_max_components: int = Field(6, ge=1, le=12, description="BIC chooses K in 1..this (diagnose's shape model).")
     # The first release's sampled DBSCAN: no longer used, accepted so that stored configs still load.
-    dbscan_eps: float = Field(0.5, gt=0, description="Unused since the blob measurement modes-1 (old DBSCAN radius).")
-    dbscan_min_fraction: float = Field(
-        2e-4, gt=0, lt=1, description="Unused since the blob measurement modes-1 (old DBSCAN density)."
+    dbscan_eps: float = Field(
+        0.5, gt=0, exclude=True, description="Unused since the blob measurement modes-1 (old DBSCAN radius)."
     )
-    tail_radius: float = Field(3.0, gt=0, description="Unused since the blob measurement modes-1 (old tail sample).")
+    dbscan_min_fraction: float = Field(
+        2e-4, gt=0, lt=1, exclude=True, description="Unused since the blob measurement modes-1 (old DBSCAN density)."
+    )
+    tail_radius: float = Field(
+        3.0, gt=0, exclude=True, description="Unused since the blob measurement modes-1 (old tail sample)."
+    )
 
 
 class Stage2Config(_Section):
     num_clusters: int = Field(3, ge=1, le=64, description="Mixture components fitted to the parent's pairs.")
     num_traces: int = Field(1, ge=1, le=1000, description="Independent encoder samples, one child run each.")
-    mixture: Literal["pair", "encoder"] = Field(
+    mixture: MixtureKind = Field(
         "pair", description="Fit 2-D (encoder, decoder) pairs, or 1-D encoder entries as the research code."
     )
-    control: Literal["gmm", "gaussian", "parent"] = Field(
+    control: Control = Field(
         "gmm", description="gmm: sample the mixture; gaussian: matched-variance noise; parent: its encoder."
     )
-    decoder_init: Literal["xavier", "sampled"] = Field(
+    decoder_init: DecoderInit = Field(
         "xavier", description="Initialise W2' as stage 1 does, or from the sampled decoder coordinate."
     )
-    sampler: Literal["iid", "row", "row-sign", "shuffle"] = Field(
+    sampler: Sampler = Field(
         "iid",
         description="How control gmm draws W1': iid entries, per-row outlier counts (row), per-row blob "
         "composition with random row sign (row-sign), or the parent's rows permuted (shuffle).",
@@ -244,29 +257,72 @@ def preset_dict(name: str) -> dict[str, Any]:
     return deep_merge(ExperimentConfig().model_dump(), PRESETS[name])
 
 
-# Keys added after the first release enter the hash only when set away from their default, so a config
-# stored before they existed keeps its hash (a sweep resumed across an upgrade still finds its cells).
-_LATER_KEYS = (
-    ("training", "decoder_kernel"),
-    ("training", "matmul_precision"),
-    ("training", "keep_checkpoints"),
-    ("training", "evolution_snapshots"),
-    ("diagnostics", "min_depth"),
-    ("diagnostics", "min_significance"),
-    ("diagnostics", "min_mass"),
-    ("stage2", "sampler"),
+# Every key of the first release, frozen. The hash reads these always and any later key only when set
+# away from its default, so a config stored before a key existed keeps its hash (a sweep resumed across
+# an upgrade still finds its cells) and a new key needs no entry here: add the field, and the hash is right.
+FIRST_RELEASE_KEYS = (
+    "seed",
+    "device",
+    *("data." + k for k in ("d", "sparsity", "noise_variance", "amplitude_min", "amplitude_max", "n_train", "n_test")),
+    *("model." + k for k in ("hidden_size", "encoder_initialization_scale", "decoder_initialization_scale")),
+    *("loss." + k for k in ("loss_type", "lambda_on", "lambda_off")),
+    *(
+        "training." + k
+        for k in (
+            "optimizer",
+            "learning_rate",
+            "batch_size",
+            "epochs",
+            "encoder_regularization",
+            "decoder_regularization",
+            "temperature",
+            "lr_schedule",
+            "warmup_fraction",
+            "checkpoint_every",
+            "enable_diagnostics",
+            "diagnostic_sample_size",
+        )
+    ),
+    *("diagnostics." + k for k in ("gmm_max_components", "dbscan_eps", "dbscan_min_fraction", "tail_radius")),
+    *("stage2." + k for k in ("num_clusters", "num_traces", "mixture", "control", "decoder_init")),
 )
-_DEFAULTS = ExperimentConfig().model_dump(mode="json")
+# Keys of the first release's sampled measurement, unused since modes-1: a stored config that has them
+# still loads, and they keep their place in the hash; nothing writes or shows them.
+RETIRED_KEYS = (
+    "training.diagnostic_sample_size",
+    "diagnostics.dbscan_eps",
+    "diagnostics.dbscan_min_fraction",
+    "diagnostics.tail_radius",
+)
 
 
 def config_hash(config: ExperimentConfig) -> str:
     """Stable across processes, key order and mftctl versions: the sweep uses it to skip cells already done."""
     values = config.model_dump(mode="json")
-    for section, key in _LATER_KEYS:
-        if values[section][key] == _DEFAULTS[section][key]:
-            del values[section][key]
+    for key in RETIRED_KEYS:  # excluded from every dump, but part of every first-release hash
+        section, _, leaf = key.partition(".")
+        values[section][leaf] = getattr(getattr(config, section), leaf)
+    defaults = type(config)().model_dump(mode="json")
+    first = set(FIRST_RELEASE_KEYS)
+    for section, leaves in values.items():
+        if not isinstance(leaves, dict):
+            continue
+        for leaf in list(leaves):
+            key = f"{section}.{leaf}"
+            if key not in first and leaves[leaf] == defaults[section].get(leaf):
+                del leaves[leaf]
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def without_retired(raw: dict[str, Any]) -> dict[str, Any]:
+    """A stored config as dict, less the retired keys an older version wrote (what is shown and compared)."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in raw.items()}
+    for key in RETIRED_KEYS:
+        section, _, leaf = key.partition(".")
+        if isinstance(out.get(section), dict):
+            out[section].pop(leaf, None)
+    return out
 
 
 def steps_per_epoch(config: ExperimentConfig) -> int:

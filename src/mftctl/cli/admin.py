@@ -23,7 +23,8 @@ def presets(
     Example: mftctl presets
     """
     from ..config import preset_dict, preset_names
-    from ..render.views import presets_table, to_json
+    from ..render.records import to_json
+    from ..render.views import presets_table
 
     if format is not Format.table:
         print_data(to_json({name: preset_dict(name) for name in preset_names()}))

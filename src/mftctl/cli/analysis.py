@@ -36,7 +36,8 @@ def diagnose(
     Example: mftctl diagnose 3 --epoch 10
     """
     from ..analysis.diagnose import diagnose_checkpoint
-    from ..render.views import diagnosis_view, to_json
+    from ..render.records import to_json
+    from ..render.views import diagnosis_view
     from ..store import open_store
 
     store = open_store(db, create=False)
@@ -101,7 +102,8 @@ def reanalyse(
     from rich.progress import Progress
 
     from ..analysis.reanalyse import checkpoint_count, reanalyse_run, select_runs
-    from ..render.views import reanalysis_table, to_json
+    from ..render.records import to_json
+    from ..render.views import reanalysis_table
     from ..store import open_store
     from ..store.liveness import reconcile
 

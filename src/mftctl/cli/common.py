@@ -87,7 +87,7 @@ def print_data(text: str) -> None:
 
 def print_records(records: list[dict], fmt: Format) -> bool:
     """JSON or CSV of plain records on stdout; False for a table (the caller renders it)."""
-    from ..render.views import to_csv, to_json
+    from ..render.records import to_csv, to_json
 
     if fmt is Format.json:
         print_data(to_json(records))

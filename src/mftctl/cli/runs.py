@@ -200,7 +200,8 @@ def list_(
 
     Example: mftctl list --sort -silhouette --where status=completed --where tag=baseline --columns id,lr,separation
     """
-    from ..render.views import columns_table, run_record, runs_table
+    from ..render.records import run_record
+    from ..render.views import columns_table, runs_table
     from ..runs.query import list_runs, parse_columns
 
     chosen = parse_columns(columns) if columns is not None else None
@@ -230,7 +231,8 @@ def show(
     Example: mftctl show 3 --config full
     """
     from ..config import config_from_json, diff_from_preset, flatten
-    from ..render.views import run_detail, run_json, to_json
+    from ..render.records import run_json, to_json
+    from ..render.views import run_detail
     from ..store import open_store, reads
     from ..store.liveness import reconcile
 

@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from enum import StrEnum
 from typing import Annotated
 
 import typer
 
+from .. import choices
+from ..choices import choice_enum
 from .common import DbOption, SetOption, console
 from .runs import run_attached
 
-
-class MixtureKind(StrEnum):
-    pair = "pair"
-    encoder = "encoder"
-
-
-class Control(StrEnum):
-    gmm = "gmm"
-    gaussian = "gaussian"
-    parent = "parent"
-
-
-class DecoderInit(StrEnum):
-    xavier = "xavier"
-    sampled = "sampled"
-
-
-class Sampler(StrEnum):
-    iid = "iid"
-    row = "row"
-    row_sign = "row-sign"
-    shuffle = "shuffle"
+MixtureKind = choice_enum("MixtureKind", choices.MixtureKind)
+Control = choice_enum("Control", choices.Control)
+DecoderInit = choice_enum("DecoderInit", choices.DecoderInit)
+Sampler = choice_enum("Sampler", choices.Sampler)
 
 
 def stage2(

@@ -153,10 +153,11 @@ def sweep_show(
 
     Example: mftctl sweep show 1   |   mftctl sweep show 1 --pivot lr,batch --metric separation
     """
-    from ..render.views import PIVOT_METRICS, sweep_pivot_table, sweep_summary_view, to_json
+    from ..render.records import to_json
+    from ..render.views import sweep_pivot_table, sweep_summary_view
     from ..store import open_store, reads
     from ..store.liveness import reconcile
-    from ..sweeps.summary import summarize
+    from ..sweeps.summary import PIVOT_METRICS, summarize
 
     store = open_store(db, create=False)
     reconcile(store)

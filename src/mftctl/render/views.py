@@ -1,10 +1,8 @@
-"""Rich tables and JSON/CSV text built from store rows. Functions take data and return renderables or
-strings; the CLI prints them."""
+"""The terminal's views: rich tables and panels built from store rows and summaries. Functions take
+data and return renderables; the CLI prints them. What scripts read (JSON, CSV) is records.py."""
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 from datetime import datetime
@@ -16,9 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ..config import flatten
 from ..status import RunStatus
-from ..terminal import escape_controls, plain, safe
+from ..terminal import plain, safe
 
 if TYPE_CHECKING:
     from ..store.tables import Checkpoint, Epoch, Run
@@ -46,86 +43,6 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
-
-
-def run_record(run: Run, *, with_config: bool = False, tags: list[str] | None = None) -> dict[str, Any]:
-    """A run as plain data: what `list --format json|csv` prints (a listed run carries its tags)."""
-    config = run.config
-    record = {
-        "id": run.id,
-        "name": run.name,
-        "kind": run.kind,
-        "parent": run.parent_id,
-        "sweep": run.sweep_id,
-        "status": run.status,
-        "preset": run.preset,
-        "seed": run.seed,
-        "device": run.device,
-        "epochs_done": run.epochs_done,
-        "epochs_total": run.epochs_total,
-        "train_loss": run.last_train_loss,
-        "test_loss": run.last_test_loss,
-        "best_test_loss": run.best_test_loss,
-        "samples_per_s": run.samples_per_s,
-        "train_seconds": run.train_seconds,
-        "n_clusters": run.n_clusters,
-        "separation": run.separation,
-        "silhouette": run.silhouette,
-        "correlation": run.correlation,
-        "noise_fraction": run.noise_fraction,
-        "symmetry_error": run.symmetry_error,
-        "blob_method": run.blob_method,
-        "config_hash": run.config_hash,
-        "created": run.created_at.isoformat() if run.created_at else None,
-        "started": run.started_at.isoformat() if run.started_at else None,
-        "finished": run.finished_at.isoformat() if run.finished_at else None,
-        "tags": list(tags if tags is not None else getattr(run, "tags", None) or []),
-        "note": getattr(run, "note", None),
-    }
-    if with_config:
-        record["config"] = config
-    return record
-
-
-def run_json(
-    run: Run, epochs: list[Epoch], checkpoints: list[Checkpoint], children: list[Run], tags: list[str]
-) -> dict[str, Any]:
-    """What `show --format json` prints: the run record with its error, facts, epochs, checkpoints, children."""
-    return run_record(run, with_config=True, tags=tags) | {
-        "error": run.error,
-        "extra": run.extra,
-        "epochs": [e.model_dump(exclude={"diagnostics_json", "id"}) | {"diagnostics": e.diagnostics} for e in epochs],
-        "checkpoints": [c.model_dump(exclude={"id"}) for c in checkpoints],
-        "children": [c.id for c in children],
-    }
-
-
-def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2, default=str)
-
-
-def _csv_cell(value: Any) -> Any:
-    """A list (tags, a config list) is JSON text, as `--format json` writes it; control characters in a
-    string are written as \\uXXXX escapes, as JSON writes them, so that a CSV shown on a terminal can set
-    no colour, title or link."""
-    if isinstance(value, list | tuple):
-        return json.dumps(list(value))
-    if isinstance(value, str):
-        return escape_controls(value)
-    return value
-
-
-def to_csv(records: list[dict[str, Any]]) -> str:
-    """Nested values (a config) become dotted columns, so the file loads straight into pandas."""
-    rows = [{k: _csv_cell(v) for k, v in flatten(r).items()} for r in records]
-    fields: list[str] = []
-    for row in rows:
-        fields.extend(k for k in row if k not in fields)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def runs_table(runs: list[Run], title: str | None = None) -> Table:
@@ -585,19 +502,10 @@ def comparison_table(comparison) -> Table:  # noqa: ANN001
     return table
 
 
-PIVOT_METRICS = {
-    "test_loss": "final test loss",
-    "train_seconds": "training seconds",
-    "speedup": "speed-up",
-    "n_clusters": "blobs",
-    "separation": "separation",
-    "silhouette": "silhouette",
-}
-
-
 def sweep_pivot_table(summary: SweepSummary, rows: str, columns: str, metric: str) -> Table:
     """One metric over two varied keys: their values as rows and columns (seeds pooled)."""
     from ..short_names import short
+    from ..sweeps.summary import PIVOT_METRICS
 
     row_values, column_values, cells = summary.pivot(rows, columns, metric)
     title = f"sweep {summary.sweep} {safe(summary.name)}: {PIVOT_METRICS[metric]} (mean over seeds)"

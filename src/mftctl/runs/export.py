@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import MftctlError
-from ..render.views import run_record, to_csv, to_json
+from ..render.records import run_record, to_csv, to_json
 from ..store import reads
 from ..store.engine import Store
 from ..store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS

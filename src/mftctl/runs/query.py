@@ -13,43 +13,11 @@ from typing import Any
 from ..config import config_keys
 from ..errors import MftctlError
 from ..store.catalog import Catalog, RunFilter, RunView, open_catalog
+from ..store.columns import RUN_ALIASES, RUN_FIELDS
 from ..store.location import Location, resolve_location
 
-# User-facing name -> Run column. Metrics read the run's summary columns (its latest epoch).
-COLUMNS = {
-    "id": "id",
-    "name": "name",
-    "kind": "kind",
-    "status": "status",
-    "preset": "preset",
-    "parent": "parent_id",
-    "sweep": "sweep_id",
-    "seed": "seed",
-    "device": "device",
-    "host": "host",
-    "hash": "config_hash",
-    "created": "created_at",
-    "started": "started_at",
-    "finished": "finished_at",
-    "epochs": "epochs_done",
-    "train_loss": "last_train_loss",
-    "test_loss": "last_test_loss",
-    "loss": "last_test_loss",
-    "best_test_loss": "best_test_loss",
-    "best_loss": "best_test_loss",
-    "samples_per_s": "samples_per_s",
-    "train_seconds": "train_seconds",
-    "n_clusters": "n_clusters",
-    "n_blobs": "n_clusters",
-    "separation": "separation",
-    "blob_method": "blob_method",
-    "silhouette": "silhouette",
-    "correlation": "correlation",
-    "noise_fraction": "noise_fraction",
-    "symmetry_error": "symmetry_error",
-    "tag": "tag",  # a run that has this tag (`mftctl tag`)
-    "note": "note",
-}
+# User-facing name -> Run column (store/columns.py). Metrics read the run's summary columns (its latest epoch).
+COLUMNS = RUN_FIELDS | RUN_ALIASES | {"tag": "tag"}  # tag: a run that has this tag (`mftctl tag`)
 
 _WHERE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|==|=|<|>)\s*(.*?)\s*$")
 

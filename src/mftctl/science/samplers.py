@@ -22,8 +22,6 @@ import numpy as np
 
 from .mixture import Mixture
 
-SAMPLERS = ("iid", "row", "row-sign", "shuffle")
-
 
 def assign(mixture: Mixture, points: np.ndarray) -> np.ndarray:
     """Each point's most probable component (the posterior's argmax)."""

@@ -20,14 +20,14 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from ..config import without_retired
 from ..errors import StoreError
 from ..status import RunStatus
+from .columns import DATETIME_COLUMNS, TEXT_COLUMNS
 from .location import Location, postgres_driver
 from .migrations import MIGRATION_NAMES
 from .snapshot import is_read_only, snapshot
 
-DATETIME_COLUMNS = ("created_at", "started_at", "finished_at", "heartbeat_at")
-TEXT_COLUMNS = ("name", "kind", "status", "preset", "config_hash", "device", "host", "blob_method", "note")
 OPERATORS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -58,7 +58,7 @@ class RunView:
 
     @property
     def config(self) -> dict[str, Any]:
-        return json.loads(self._data["config_json"])
+        return without_retired(json.loads(self._data["config_json"]))
 
     @property
     def extra(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pydantic import create_model
 from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
+from ..config import without_retired
 from ..science.records import EpochRecord
 from ..status import RunStatus
 
@@ -95,7 +96,7 @@ class Run(SQLModel, table=True):
 
     @property
     def config(self) -> dict[str, Any]:
-        return json.loads(self.config_json)
+        return without_retired(json.loads(self.config_json))
 
     @property
     def extra(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import without_retired
 from ..devices import check_device, check_fits
 from ..errors import MftctlError
 from ..runs.lifecycle import new_run
@@ -56,7 +57,7 @@ def find_target(store: Store, spec: SweepSpec | None, path: Path | None, resume:
             f"old one with --resume {sweep.id}"
         )
     recorded = sweep.meta.get("base_config") if sweep is not None else None
-    if recorded is not None and recorded != json.loads(json.dumps(spec.base_config)):
+    if recorded is not None and without_retired(recorded) != without_retired(json.loads(json.dumps(spec.base_config))):
         raise MftctlError(
             f"sweep {spec.name!r} (id {sweep.id}) was run from another base config (its base_config file has "
             f"changed since); resume it as recorded with --resume {sweep.id}, or run the changed one as a new "

@@ -15,6 +15,16 @@ from ..store.engine import Store
 from ..store.tables import Run, Sweep
 from .file import cell_label, is_reference
 
+# The metrics `sweep show --pivot` can lay out as a grid, with their titles.
+PIVOT_METRICS = {
+    "test_loss": "final test loss",
+    "train_seconds": "training seconds",
+    "speedup": "speed-up",
+    "n_clusters": "blobs",
+    "separation": "separation",
+    "silhouette": "silhouette",
+}
+
 
 def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     """Mean and sample standard deviation of the values present (None: none, or one for the std)."""

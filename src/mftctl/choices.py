@@ -1,0 +1,23 @@
+"""The closed sets of names that config keys take, declared once: the config's fields (config.py) are
+typed with them, and the CLI's options (cli/) make their choices from them with `choice_enum`, without
+importing pydantic to print `--help`."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal, get_args
+
+LossType = Literal["scaled_mse", "mse"]
+Optimizer = Literal["adam", "sgld"]
+LrSchedule = Literal["constant", "warmup_cosine"]
+DecoderKernel = Literal["auto", "dense", "gram"]
+MatmulPrecision = Literal["highest", "high", "medium"]
+MixtureKind = Literal["pair", "encoder"]
+Control = Literal["gmm", "gaussian", "parent"]
+DecoderInit = Literal["xavier", "sampled"]
+Sampler = Literal["iid", "row", "row-sign", "shuffle"]
+
+
+def choice_enum(name: str, literal: object) -> type[StrEnum]:
+    """A StrEnum of a Literal's values, for a typer option (typer takes no list of Literals)."""
+    return StrEnum(name, {value.replace("-", "_"): value for value in get_args(literal)})
