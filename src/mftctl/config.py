@@ -86,7 +86,7 @@ class TrainingConfig(_Section):
     )
     enable_diagnostics: bool = Field(True, description="Blob metrics after every epoch.")
     diagnostic_sample_size: int = Field(
-        5_000, ge=100, exclude=True, description="Unused since the blob measurement modes-1, which reads every pair."
+        5_000, ge=100, description="Unused since the blob measurement modes-1, which reads every pair."
     )
     decoder_kernel: DecoderKernel = Field(
         "auto",
@@ -113,13 +113,13 @@ class DiagnosticsConfig(_Section):
     gmm_max_components: int = Field(6, ge=1, le=12, description="BIC chooses K in 1..this (diagnose's shape model).")
     # The first release's sampled DBSCAN: no longer used, accepted so that stored configs still load.
     dbscan_eps: float = Field(
-        0.5, gt=0, exclude=True, description="Unused since the blob measurement modes-1 (old DBSCAN radius)."
+        0.5, gt=0, description="Unused since the blob measurement modes-1 (old DBSCAN radius)."
     )
     dbscan_min_fraction: float = Field(
-        2e-4, gt=0, lt=1, exclude=True, description="Unused since the blob measurement modes-1 (old DBSCAN density)."
+        2e-4, gt=0, lt=1, description="Unused since the blob measurement modes-1 (old DBSCAN density)."
     )
     tail_radius: float = Field(
-        3.0, gt=0, exclude=True, description="Unused since the blob measurement modes-1 (old tail sample)."
+        3.0, gt=0, description="Unused since the blob measurement modes-1 (old tail sample)."
     )
 
 
@@ -286,8 +286,9 @@ FIRST_RELEASE_KEYS = (
     *("diagnostics." + k for k in ("gmm_max_components", "dbscan_eps", "dbscan_min_fraction", "tail_radius")),
     *("stage2." + k for k in ("num_clusters", "num_traces", "mixture", "control", "decoder_init")),
 )
-# Keys of the first release's sampled measurement, unused since modes-1: a stored config that has them
-# still loads, and they keep their place in the hash; nothing writes or shows them.
+# Keys of the first release's sampled measurement, unused since modes-1: accepted and stored (two presets
+# set one, and a stored config must hash as it did when it was written), never shown: not in `config
+# keys`, `show`, `presets --format json`, `compare`, nor in a run's record (list/export --format json|csv).
 RETIRED_KEYS = (
     "training.diagnostic_sample_size",
     "diagnostics.dbscan_eps",
@@ -299,9 +300,6 @@ RETIRED_KEYS = (
 def config_hash(config: ExperimentConfig) -> str:
     """Stable across processes, key order and mftctl versions: the sweep uses it to skip cells already done."""
     values = config.model_dump(mode="json")
-    for key in RETIRED_KEYS:  # excluded from every dump, but part of every first-release hash
-        section, _, leaf = key.partition(".")
-        values[section][leaf] = getattr(getattr(config, section), leaf)
     defaults = type(config)().model_dump(mode="json")
     first = set(FIRST_RELEASE_KEYS)
     for section, leaves in values.items():
@@ -354,13 +352,13 @@ def diff_from_preset(config: ExperimentConfig, preset: str | None) -> dict[str, 
 
 
 def config_keys() -> list[str]:
-    return sorted(flatten(ExperimentConfig().model_dump()))
+    return sorted(flatten(without_retired(ExperimentConfig().model_dump())))
 
 
 def describe(config: ExperimentConfig) -> list[tuple[str, Any, str]]:
     """(dotted key, value, meaning) for every key of a config, in declaration order."""
     rows = []
-    for key, value in flatten(config.model_dump()).items():
+    for key, value in flatten(without_retired(config.model_dump())).items():
         section, _, field = key.rpartition(".")
         model = ExperimentConfig.model_fields[section].annotation if section else ExperimentConfig
         rows.append((key, value, model.model_fields[field].description or ""))

@@ -22,12 +22,12 @@ def presets(
 
     Example: mftctl presets
     """
-    from ..config import preset_dict, preset_names
+    from ..config import preset_dict, preset_names, without_retired
     from ..render.records import to_json
     from ..render.views import presets_table
 
     if format is not Format.table:
-        print_data(to_json({name: preset_dict(name) for name in preset_names()}))
+        print_data(to_json({name: without_retired(preset_dict(name)) for name in preset_names()}))
         return
     console.print(presets_table())
     console.print("Full values: `mftctl config show PRESET`")
@@ -108,12 +108,10 @@ def gc(
 
     Example: mftctl gc --dry-run
     """
-    from ..store import open_store
+    from ..store import open_settled
     from ..store.gc import collect, find_garbage
-    from ..store.liveness import reconcile
 
-    store = open_store(db, create=False)
-    reconcile(store)
+    store = open_settled(db)
     garbage = find_garbage(store)
     for path in garbage.orphans:
         console.print(f"{'would remove' if dry_run else 'removed'} file {safe(path)}", soft_wrap=True)

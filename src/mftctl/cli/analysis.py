@@ -38,9 +38,9 @@ def diagnose(
     from ..analysis.diagnose import diagnose_checkpoint
     from ..render.records import to_json
     from ..render.views import diagnosis_view
-    from ..store import open_store
+    from ..store import open_settled
 
-    store = open_store(db, create=False)
+    store = open_settled(db)
     with console.status("analysing weight pairs...") if format is Format.table else contextlib.nullcontext():
         result = diagnose_checkpoint(store, run_id, epoch=epoch, recompute=recompute)
     if format is Format.table:
@@ -68,13 +68,13 @@ def plot(
     Example: mftctl plot 3 --animate   |   mftctl plot 3 4 5  (overlaid curves)   |   mftctl plot --sweep 1
     """
     from ..analysis.figures import plot_runs, plot_sweep_figures
-    from ..store import open_store
+    from ..store import open_settled
 
     if bool(run_ids) == (sweep is not None):
         raise MftctlError("give run ids, or --sweep SWEEP_ID (one of them)")
     if out is not None and out.exists() and not out.is_dir():
         raise MftctlError(f"--out {out} is a file; give a folder for the figures")
-    store = open_store(db, create=False)
+    store = open_settled(db)
     with console.status("drawing..."):
         if sweep is not None:
             paths = plot_sweep_figures(store, sweep, fmt=format.value, out=out)
@@ -104,11 +104,9 @@ def reanalyse(
     from ..analysis.reanalyse import checkpoint_count, reanalyse_run, select_runs
     from ..render.records import to_json
     from ..render.views import reanalysis_table
-    from ..store import open_store
-    from ..store.liveness import reconcile
+    from ..store import open_settled
 
-    store = open_store(db, create=False)
-    reconcile(store)
+    store = open_settled(db)
     ids = select_runs(store, run_ids or [], all_)
     results = []
     with Progress(console=err_console, transient=True, disable=format is not Format.table) as progress:

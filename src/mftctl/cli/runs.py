@@ -110,11 +110,9 @@ def _new_train_run(db, preset, config_file, overrides, tags, *, name, note):  # 
 def _resume(run_id: int, detach: bool, db: str | None) -> None:
     from ..runs.launch import start_worker
     from ..runs.resume import queue_resume
-    from ..store import open_store
-    from ..store.liveness import reconcile
+    from ..store import open_settled
 
-    store = open_store(db, create=False)
-    reconcile(store)
+    store = open_settled(db)
     epoch, skipped = queue_resume(store, run_id)
     for reason in skipped:
         err_console.print(f"passing over checkpoint {reason}")
@@ -230,14 +228,12 @@ def show(
 
     Example: mftctl show 3 --config full
     """
-    from ..config import config_from_json, diff_from_preset, flatten
+    from ..config import config_from_json, diff_from_preset, flatten, without_retired
     from ..render.records import run_json, to_json
     from ..render.views import run_detail
-    from ..store import open_store, reads
-    from ..store.liveness import reconcile
+    from ..store import open_settled, reads
 
-    store = open_store(db, create=False)
-    reconcile(store)
+    store = open_settled(db)
     run = reads.get_run(store, run_id)
     epochs, checkpoints = reads.epochs(store, run_id), reads.checkpoints(store, run_id)
     children = reads.children(store, run_id)
@@ -256,7 +252,7 @@ def show(
         ]
         title = f"config: differences from {run.preset or 'reference_3blob'}" + ("" if rows else " (none)")
     else:
-        rows = list(flatten(config.model_dump()).items())
+        rows = list(flatten(without_retired(config.model_dump())).items())
         title = "config"
     console.print(run_detail(run, epochs, checkpoints, rows, children, title, tags))
     if stage2:
@@ -285,11 +281,9 @@ def rm(
     Example: mftctl rm 4 5   |   mftctl rm --where status=failed,crashed --yes
     """
     from ..runs.query import select_run_ids
-    from ..store import open_store, writes
-    from ..store.liveness import reconcile
+    from ..store import open_settled, writes
 
-    store = open_store(db, create=False)
-    reconcile(store)
+    store = open_settled(db)
     ids = select_run_ids(store.location, run_ids, where)
     if not ids:
         raise MftctlError("no run selected; give run ids or --where")
@@ -319,11 +313,9 @@ def export(
     Example: mftctl export out/ --where sweep=1   then   pandas.read_csv("out/epochs.csv")
     """
     from ..runs.export import export_runs
-    from ..store import open_store
-    from ..store.liveness import reconcile
+    from ..store import open_settled
 
-    store = open_store(db, create=False)
-    reconcile(store)
+    store = open_settled(db)
     for path in export_runs(store, out, where=where, fmt=format.value):
         print_data(str(path))
 
@@ -341,11 +333,9 @@ def compare(
     """
     from ..analysis.compare import compare_runs
     from ..render.views import comparison_table
-    from ..store import open_store
-    from ..store.liveness import reconcile
+    from ..store import open_settled
 
-    store = open_store(db, create=False)
-    reconcile(store)
+    store = open_settled(db)
     comparison = compare_runs(store, run_ids, every_key=all_)
     if not print_records(comparison.records(), format):
         console.print(comparison_table(comparison))
@@ -361,9 +351,9 @@ def stop(
     Example: mftctl stop 7   |   mftctl train --resume 7
     """
     from ..runs.lifecycle import stop_run
-    from ..store import open_store, reads
+    from ..store import open_settled, reads
 
-    store = open_store(db, create=False)
+    store = open_settled(db)
     run_ids = list(dict.fromkeys(run_ids))  # `stop 4 4` stops run 4 once
     reads.runs_by_id(store, run_ids)  # every id known before any is stopped
     for run_id in run_ids:

@@ -77,8 +77,7 @@ def stage2(
     from ..stage2.plan import plan_children, stage2_parents, write_children
     from ..stage2.summary import summarize_children
     from ..status import RunStatus
-    from ..store import open_store, reads, writes
-    from ..store.liveness import reconcile
+    from ..store import open_settled, reads, writes
 
     if (parent_id is None) == (sweep is None):
         raise MftctlError("give a PARENT run id, or --sweep SWEEP_ID (one of them)")
@@ -89,8 +88,7 @@ def stage2(
             f"--sampler draws from the fitted mixture, which --control {control.value} does not use: it needs "
             "--control gmm (or drop --sampler)"
         )
-    store = open_store(db, create=False)
-    reconcile(store)
+    store = open_settled(db)
     parents = [parent_id] if parent_id is not None else stage2_parents(store, sweep)
     samplers = [s.value for s in sampler or [Sampler.iid]]
     options = {

@@ -66,8 +66,7 @@ def sweep_run(
     """
     from ..devices import default_jobs
     from ..render.views import sweep_plan_table, sweep_summary_view
-    from ..store import open_store
-    from ..store.liveness import reconcile
+    from ..store import open_settled
     from ..sweeps.file import load_sweep
     from ..sweeps.plan import check_cells, find_target, materialise, plan_sweep
     from ..sweeps.summary import summarize
@@ -82,8 +81,7 @@ def sweep_run(
         from ..sweeps.slurm import check_can_submit
 
         check_can_submit(db, spec)
-    store = open_store(db)
-    reconcile(store)
+    store = open_settled(db, create=True)
     target = find_target(store, spec, file, resume)
     spec = target.spec
     check_cells(spec)
@@ -155,12 +153,10 @@ def sweep_show(
     """
     from ..render.records import to_json
     from ..render.views import sweep_pivot_table, sweep_summary_view
-    from ..store import open_store, reads
-    from ..store.liveness import reconcile
+    from ..store import open_settled, reads
     from ..sweeps.summary import PIVOT_METRICS, summarize
 
-    store = open_store(db, create=False)
-    reconcile(store)
+    store = open_settled(db)
     summary = summarize(store, reads.get_sweep(store, sweep_id))
     if pivot is not None:
         rows, columns = _pivot_keys(pivot, summary.varied)
@@ -207,9 +203,9 @@ def sweep_list(db: DbOption = None) -> None:
     Example: mftctl sweep list
     """
     from ..render.views import sweeps_table
-    from ..store import open_store, reads
+    from ..store import open_settled, reads
 
-    store = open_store(db, create=False)
+    store = open_settled(db)
     console.print(sweeps_table(reads.sweeps(store), reads.sweep_status_counts(store)))
 
 

@@ -9,7 +9,7 @@ Nothing outside this package writes SQL.
     reads.py     queries (read only)
     writes.py    the run lifecycle and every other write
     layout.py    where run files live
-    liveness.py  dead workers -> crashed
+    liveness.py  dead workers -> crashed; open_settled, how every command opens the store
     gc.py        files no row accounts for
 
 The heavy modules load on first use: `from mftctl.store import open_store` works, and importing the
@@ -23,6 +23,7 @@ from typing import Any
 _EXPORTS = {
     "Store": "engine",
     "open_store": "engine",
+    "open_settled": "liveness",
     "upgrade": "engine",
     "schema_status": "engine",
     "Run": "tables",

@@ -81,3 +81,13 @@ def reconcile(store: Store, *, stale_after_s: float = STALE_AFTER_S) -> list[int
         if is_gone(run, host=host, location=where, stale_after_s=stale_after_s)
     ]
     return [run_id for run_id in dead if writes.finish_run(store, run_id, RunStatus.crashed, CRASHED_REASON)]
+
+
+def open_settled(db: str | Path | None = None, *, create: bool = False) -> Store:
+    """The one way a command opens its store: an existing database (unless create), with the runs whose
+    workers died marked `crashed` first, so that nothing reads a dead run as running."""
+    from .engine import open_store
+
+    store = open_store(db, create=create)
+    reconcile(store)
+    return store

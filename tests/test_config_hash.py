@@ -1,0 +1,45 @@
+"""The config hash across releases: a key added later changes no stored hash while it sits at its
+default, and needs no entry anywhere but its field (config.FIRST_RELEASE_KEYS is frozen)."""
+
+import pytest
+from pydantic import Field
+
+from mftctl.config import PRESETS, ExperimentConfig, ModelConfig, TrainingConfig, config_hash, validate
+from mftctl.config_input import load_config
+
+
+class _ModelWithAKeyAddedLater(ModelConfig):
+    activation: str = Field("tanh3", description="A key a later release adds, here only.")
+
+
+class _TrainingWithAKeyAddedLater(TrainingConfig):
+    warm_restarts: int = Field(0, ge=0, description="Another one, in another section.")
+
+
+class _ExperimentWithKeysAddedLater(ExperimentConfig):
+    model: _ModelWithAKeyAddedLater = Field(default_factory=_ModelWithAKeyAddedLater)
+    training: _TrainingWithAKeyAddedLater = Field(default_factory=_TrainingWithAKeyAddedLater)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_a_key_added_later_keeps_every_stored_hash(preset):
+    today = load_config(preset)
+    later = _ExperimentWithKeysAddedLater.model_validate(today.model_dump())
+    assert "activation" in later.model_dump()["model"]  # the fixture really has the new key
+    assert config_hash(later) == config_hash(today)
+    moved = later.model_copy(update={"model": later.model.model_copy(update={"activation": "relu"})})
+    assert config_hash(moved) != config_hash(today)  # away from its default, the new key counts
+
+
+def test_the_first_release_hash_of_a_preset_holds_with_or_without_later_keys():
+    quick = load_config("quick")
+    assert config_hash(quick) == "241bc1a84c1b760e"  # the quick preset's hash since the first release
+    assert config_hash(_ExperimentWithKeysAddedLater.model_validate(quick.model_dump())) == "241bc1a84c1b760e"
+
+
+def test_a_config_stored_without_todays_later_keys_hashes_as_today():
+    """A row written before decoder_kernel, keep_checkpoints, min_depth, sampler ... existed."""
+    stored = load_config("quick").model_dump(mode="json")
+    for section, key in (("training", "decoder_kernel"), ("training", "keep_checkpoints"), ("stage2", "sampler")):
+        del stored[section][key]
+    assert config_hash(validate(stored)) == "241bc1a84c1b760e"
