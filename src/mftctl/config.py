@@ -112,15 +112,11 @@ class DiagnosticsConfig(_Section):
     min_mass: float = Field(5e-4, ge=0, lt=1, description="A blob must hold at least this share of all pairs.")
     gmm_max_components: int = Field(6, ge=1, le=12, description="BIC chooses K in 1..this (diagnose's shape model).")
     # The first release's sampled DBSCAN: no longer used, accepted so that stored configs still load.
-    dbscan_eps: float = Field(
-        0.5, gt=0, description="Unused since the blob measurement modes-1 (old DBSCAN radius)."
-    )
+    dbscan_eps: float = Field(0.5, gt=0, description="Unused since the blob measurement modes-1 (old DBSCAN radius).")
     dbscan_min_fraction: float = Field(
         2e-4, gt=0, lt=1, description="Unused since the blob measurement modes-1 (old DBSCAN density)."
     )
-    tail_radius: float = Field(
-        3.0, gt=0, description="Unused since the blob measurement modes-1 (old tail sample)."
-    )
+    tail_radius: float = Field(3.0, gt=0, description="Unused since the blob measurement modes-1 (old tail sample).")
 
 
 class Stage2Config(_Section):
