@@ -8,7 +8,7 @@ import json
 import pytest
 
 from helpers import TINY, invoke, run_mftctl, set_args
-from mftctl.checkpoints.policy import snapshot_epochs
+from mftctl.config import snapshot_epochs
 from mftctl.config_input import load_config
 from mftctl.store import layout, open_store, reads
 

@@ -1,16 +1,16 @@
 """The worker's side of the checkpoint policy: write what the training loop hands over, record it, and
-drop or slim the older ones as policy.py says — never one a stage-2 child was planned from."""
+drop or slim the older ones as the run's training config says (config.py: is_full_epoch,
+snapshot_epochs, full_to_drop) — never one a stage-2 child was planned from."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..config import TrainingConfig
+from ..config import TrainingConfig, full_to_drop, is_full_epoch, snapshot_epochs
 from ..store import layout, reads, writes
 from ..store.engine import Store
 from ..store.layout import FULL, WEIGHTS
 from .files import load_checkpoint, save_checkpoint, weights_only
-from .policy import full_to_drop, is_full_epoch, snapshot_epochs
 
 
 class CheckpointKeeper:

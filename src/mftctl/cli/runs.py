@@ -6,7 +6,7 @@ import sys
 from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -129,24 +129,14 @@ def _resume(run_id: int, detach: bool, db: str | None) -> None:
 
 
 def run_attached(store, run_id: int, early=None) -> None:  # noqa: ANN001
-    """Start the run's worker (or hand the run to the one started early) and show its progress; Ctrl-C
-    stops it and marks it killed."""
-    from ..config import config_from_json
-    from ..runs.launch import start_worker, stop_worker
-    from ..runs.progress import follow, progress_state
-    from ..store import reads
+    """The run in the foreground; Ctrl-C stops it, marks it killed and exits 130."""
+    from ..runs.attached import run_attached as follow_run
 
-    config = config_from_json(reads.get_run(store, run_id).config_json)
-    proc = early.hand(run_id) if early is not None else start_worker(store, run_id)
     try:
-        follow(proc, progress_state(config), f"run {run_id}", console)
+        follow_run(store, run_id, console, early)
     except KeyboardInterrupt:
-        stop_worker(proc, store, run_id)
         err_console.print(f"run {run_id} stopped and marked killed")
         raise typer.Exit(130) from None
-    finally:
-        if early is not None:
-            early.keep_log(store, run_id)
 
 
 def _finish_message(store, run_id: int) -> None:  # noqa: ANN001
@@ -228,46 +218,21 @@ def show(
 
     Example: mftctl show 3 --config full
     """
-    from ..config import config_from_json, diff_from_preset, flatten, without_retired
     from ..render.records import run_json, to_json
-    from ..render.views import run_detail
-    from ..store import open_settled, reads
+    from ..render.views import run_detail, stage2_summary_table
+    from ..runs.report import run_report
 
-    store = open_settled(db)
-    run = reads.get_run(store, run_id)
-    epochs, checkpoints = reads.epochs(store, run_id), reads.checkpoints(store, run_id)
-    children = reads.children(store, run_id)
-    tags = reads.tags_of(store, [run_id]).get(run_id, [])
-    stage2 = _stage2_summaries(store, epochs, children)
+    report = run_report(db, run_id)
     if format is not Format.table:
         from dataclasses import asdict
 
-        record = run_json(run, epochs, checkpoints, children, tags)
-        print_data(to_json(record | {"stage2": [asdict(m) | {"gap": m.gap} for m in stage2]}))
+        record = run_json(report.run, report.epochs, report.checkpoints, report.children, report.tags)
+        print_data(to_json(record | {"stage2": [asdict(m) | {"gap": m.gap} for m in report.stage2]}))
         return
-    config = config_from_json(run.config_json)
-    if config_view is ConfigView.diff:
-        rows: list[tuple[str, Any]] = [
-            (k, f"{v[1]}  (preset: {v[0]})") for k, v in diff_from_preset(config, run.preset).items()
-        ]
-        title = f"config: differences from {run.preset or 'reference_3blob'}" + ("" if rows else " (none)")
-    else:
-        rows = list(flatten(without_retired(config.model_dump())).items())
-        title = "config"
-    console.print(run_detail(run, epochs, checkpoints, rows, children, title, tags))
-    if stage2:
-        from ..render.views import stage2_summary_table
-
-        console.print(stage2_summary_table(run, stage2))
-
-
-def _stage2_summaries(store, parent_epochs, children):  # noqa: ANN001, ANN202
-    """A parent's stage-2 children summarised per method (none for a run without such children)."""
-    from ..stage2.summary import summarize_children
-    from ..store import reads
-
-    kids = [c for c in children if c.kind == "stage2"]
-    return summarize_children(parent_epochs, kids, {c.id: reads.epochs(store, c.id) for c in kids}) if kids else []
+    title, rows = report.config_rows(full=config_view is ConfigView.full)
+    console.print(run_detail(report.run, report.epochs, report.checkpoints, rows, report.children, title, report.tags))
+    if report.stage2:
+        console.print(stage2_summary_table(report.run, report.stage2))
 
 
 def rm(

@@ -64,72 +64,32 @@ def sweep_run(
 
     Example: mftctl sweep examples/lr_batch.toml --jobs 2 --dry-run
     """
-    from ..devices import default_jobs
     from ..render.views import sweep_plan_table, sweep_summary_view
-    from ..store import open_settled
-    from ..sweeps.file import load_sweep
-    from ..sweeps.plan import check_cells, find_target, materialise, plan_sweep
+    from ..sweeps.run import plan_run, run_local, submit
     from ..sweeps.summary import summarize
 
-    if (file is None) == (resume is None):
-        raise MftctlError("give a sweep FILE or --resume SWEEP_ID (one of them)")
     if jobs is not None and jobs < 1:
         raise MftctlError(f"--jobs must be at least 1, not {jobs}")
-    # A bad file is refused before the database opens.
-    spec = load_sweep(file, name=name, max_cells=max_cells) if file is not None else None
-    if executor is Executor.slurm:
-        from ..sweeps.slurm import check_can_submit
-
-        check_can_submit(db, spec)
-    store = open_settled(db, create=True)
-    target = find_target(store, spec, file, resume)
-    spec = target.spec
-    check_cells(spec)
-    plans = plan_sweep(store, target, retry_failed=retry_failed)
+    slurm = executor is Executor.slurm
+    order = plan_run(db, file, resume, name=name, max_cells=max_cells, retry_failed=retry_failed, slurm=slurm)
     if dry_run:
-        console.print(sweep_plan_table(spec, plans))
-        todo = sum(p.runs for p in plans)
+        console.print(sweep_plan_table(order.spec, order.plans))
+        todo = sum(p.runs for p in order.plans)
+        exists = f" (sweep {order.target.sweep.id} exists)" if order.target.sweep else ""
+        console.print(f"{len(order.plans)} cells, {todo} to run{exists}")
+        return
+    outcome = submit(order, jobs, wait, console) if slurm else run_local(order, jobs, console)
+    if slurm and not outcome.to_run:
         console.print(
-            f"{len(plans)} cells, {todo} to run" + (f" (sweep {target.sweep.id} exists)" if target.sweep else "")
+            f"sweep [bold]{outcome.sweep.id}[/] {safe(order.spec.name)}: nothing to run (all done or not retried)"
         )
-        return
-    if executor is Executor.slurm:
-        _submit(store, target, plans, jobs, wait)
-        return
-    from ..runs.pool import run_pool
-
-    sweep, to_run = materialise(store, target, plans)
-    skipped = len(plans) - len(to_run)
-    n_jobs = jobs or default_jobs(len(to_run), spec.cells[0].config.device if spec.cells else "cpu")
-    console.print(
-        f"sweep [bold]{sweep.id}[/] {safe(spec.name)}: {len(to_run)} to run on {n_jobs} worker(s), "
-        f"{skipped} skipped (done or not retried)"
-    )
-    result = run_pool(store, to_run, jobs=n_jobs, console=console, label=f"sweep {sweep.id}") if to_run else None
-    console.print(sweep_summary_view(summarize(store, sweep)))
-    if result and result.interrupted:
-        err_console.print(f"interrupted: running cells marked killed; `mftctl sweep --resume {sweep.id}` continues")
+    if not slurm or (wait and outcome.to_run):
+        console.print(sweep_summary_view(summarize(order.store, outcome.sweep)))
+    if outcome.result and outcome.result.interrupted:
+        err_console.print(
+            f"interrupted: running cells marked killed; `mftctl sweep --resume {outcome.sweep.id}` continues"
+        )
         raise typer.Exit(130)
-
-
-def _submit(store, target, plans, jobs: int | None, wait: bool) -> None:  # noqa: ANN001
-    from ..render.views import sweep_summary_view
-    from ..sweeps.plan import materialise
-    from ..sweeps.slurm import follow_sweep, submit_sweep
-    from ..sweeps.summary import summarize
-
-    sweep, to_run = materialise(store, target, plans)
-    if not to_run:
-        console.print(f"sweep [bold]{sweep.id}[/] {safe(target.spec.name)}: nothing to run (all done or not retried)")
-        return
-    job_id = submit_sweep(store, sweep, to_run, target.spec.slurm, parallelism=jobs)
-    console.print(
-        f"sweep [bold]{sweep.id}[/] {safe(target.spec.name)}: {len(to_run)} cell(s) submitted as Slurm job "
-        f"{safe(job_id)}; follow with `mftctl sweep show {sweep.id}`"
-    )
-    if wait:
-        follow_sweep(store, sweep.id, to_run, console)
-        console.print(sweep_summary_view(summarize(store, sweep)))
 
 
 @sweep_app.command("show")

@@ -17,8 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ..checkpoints.policy import wants_checkpoint
-from ..config import ExperimentConfig, steps_per_epoch
+from ..config import ExperimentConfig, steps_per_epoch, wants_checkpoint
 from .data import Batch, NoiseStreams, fixed_test_set, make_generator, two_hot_batch
 from .losses import decoder_loss_parts, l2_penalty
 from .model import TwoLayerNet, build_model

@@ -105,7 +105,7 @@ MIGRATIONS.append(
     )
 )
 
-# Checkpoints are full (optimizer and RNG state: resumable) or the weights alone (checkpoints/policy.py).
+# Checkpoints are full (optimizer and RNG state: resumable) or the weights alone (config.py, checkpoints/keep.py).
 MIGRATIONS.append(("006_checkpoint_kind", ["ALTER TABLE checkpoint ADD COLUMN kind VARCHAR NOT NULL DEFAULT 'full'"]))
 
 # Store-wide settings: on PostgreSQL, the folder of run files that every client and compute node uses.

@@ -1,0 +1,100 @@
+"""`mftctl sweep FILE`: a sweep file checked, planned against the store, and run on the local pool or
+submitted to Slurm. The CLI parses its options, calls these, and renders what they return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from ..devices import default_jobs
+from ..errors import MftctlError
+from ..runs.pool import PoolResult
+from ..store import open_settled
+from ..store.engine import Store
+from ..store.tables import Sweep
+from ..terminal import safe
+from .file import SweepSpec, load_sweep
+from .plan import CellPlan, SweepTarget, check_cells, find_target, materialise, plan_sweep
+
+
+@dataclass
+class SweepOrder:
+    """A sweep checked and planned, nothing written yet (what `--dry-run` shows)."""
+
+    store: Store
+    target: SweepTarget
+    plans: list[CellPlan]
+
+    @property
+    def spec(self) -> SweepSpec:
+        return self.target.spec
+
+
+@dataclass
+class SweepOutcome:
+    sweep: Sweep
+    to_run: list[int]
+    skipped: int
+    result: PoolResult | None = None  # None: nothing ran here (all done, or submitted to Slurm)
+    slurm_job: str | None = None
+
+
+def plan_run(
+    db: str | None,
+    file: Path | None,
+    resume: int | None,
+    *,
+    name: str | None,
+    max_cells: int,
+    retry_failed: bool,
+    slurm: bool,
+) -> SweepOrder:
+    """Every refusal before anything is written: the file, Slurm's availability, the cells' configs."""
+    if (file is None) == (resume is None):
+        raise MftctlError("give a sweep FILE or --resume SWEEP_ID (one of them)")
+    # A bad file is refused before the database opens.
+    spec = load_sweep(file, name=name, max_cells=max_cells) if file is not None else None
+    if slurm:
+        from .slurm import check_can_submit
+
+        check_can_submit(db, spec)
+    store = open_settled(db, create=True)
+    target = find_target(store, spec, file, resume)
+    check_cells(target.spec)
+    return SweepOrder(store, target, plan_sweep(store, target, retry_failed=retry_failed))
+
+
+def run_local(order: SweepOrder, jobs: int | None, console: Console) -> SweepOutcome:
+    """The cells to run, on a pool of `jobs` persistent workers (default: one per core or GPU)."""
+    from ..runs.pool import run_pool
+
+    sweep, to_run = materialise(order.store, order.target, order.plans)
+    spec = order.spec
+    n_jobs = jobs or default_jobs(len(to_run), spec.cells[0].config.device if spec.cells else "cpu")
+    skipped = len(order.plans) - len(to_run)
+    console.print(
+        f"sweep [bold]{sweep.id}[/] {safe(spec.name)}: {len(to_run)} to run on {n_jobs} worker(s), "
+        f"{skipped} skipped (done or not retried)"
+    )
+    result = run_pool(order.store, to_run, jobs=n_jobs, console=console, label=f"sweep {sweep.id}") if to_run else None
+    return SweepOutcome(sweep, to_run, skipped, result)
+
+
+def submit(order: SweepOrder, jobs: int | None, wait: bool, console: Console) -> SweepOutcome:
+    """The cells to run as one Slurm job array (at most `jobs` at once); followed to the end if wait."""
+    from .slurm import follow_sweep, submit_sweep
+
+    sweep, to_run = materialise(order.store, order.target, order.plans)
+    outcome = SweepOutcome(sweep, to_run, len(order.plans) - len(to_run))
+    if not to_run:
+        return outcome
+    outcome.slurm_job = submit_sweep(order.store, sweep, to_run, order.spec.slurm, parallelism=jobs)
+    console.print(
+        f"sweep [bold]{sweep.id}[/] {safe(order.spec.name)}: {len(to_run)} cell(s) submitted as Slurm job "
+        f"{safe(outcome.slurm_job)}; follow with `mftctl sweep show {sweep.id}`"
+    )
+    if wait:
+        follow_sweep(order.store, sweep.id, to_run, console)
+    return outcome

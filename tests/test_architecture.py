@@ -1,0 +1,22 @@
+"""The house's walls (pyproject's [tool.importlinter] contracts), checked by import-linter on the real
+import graph, function-level imports included; and the flat top of the package kept small."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_import_contracts_hold():
+    lint = shutil.which("lint-imports")
+    assert lint is not None, "import-linter is part of the test extra: pip install -e '.[test]'"
+    done = subprocess.run([lint, "--no-logo", "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout
+
+
+def test_the_top_of_the_package_holds_only_what_every_part_shares():
+    flat = sorted(p.name for p in (ROOT / "src/mftctl").glob("*.py"))
+    # config, choices, status, errors, terminal, devices, faults, short names, ui, and the two entry points
+    assert len(flat) <= 12, flat
