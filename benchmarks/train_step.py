@@ -13,7 +13,7 @@ multiply-adds, backward 3·B·d·h: the first layer's input gradient is not need
 4·B·d·h + 4·B·h² + 4·d·h².
 
 The research pipeline is timed first, under glibc's default malloc as the research code runs; then
-the process keeps large freed blocks as mftctl's worker does (mftctl/allocator.py) for everything
+the process keeps large freed blocks as mftctl's worker does (mftctl/runs/allocator.py) for everything
 after (--no-keep-blocks: glibc's default throughout).
 """
 
