@@ -44,6 +44,9 @@ def set_args(*overrides: str) -> list[str]:
 
 
 SETS = set_args(*TINY)
+# A run long enough to be signalled, killed or raced while it trains: TINY's shape, 400 epochs, no
+# per-epoch measurement, a checkpoint every epoch (add "training.checkpoint_every=0" for none).
+LONG = [*TINY, "training.epochs=400", "training.enable_diagnostics=false"]
 
 
 def start_mftctl(*args, **kwargs) -> subprocess.Popen:
@@ -187,3 +190,23 @@ def mounted_tmpfs(folder, size: str):
     finally:
         if subprocess.run(["umount", str(folder)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "--lazy", str(folder)], check=False)
+
+
+def count_runs(db) -> int:
+    """Rows in an SQLite store's run table, read with plain sqlite3 (0 while the file does not exist)."""
+    import sqlite3
+
+    if not Path(db).exists():
+        return 0
+    return sqlite3.connect(db).execute("SELECT count(*) FROM run").fetchone()[0]
+
+
+def store_opens(db: str) -> bool:
+    """Whether the store exists and has its schema yet (the first mftctl process creates both)."""
+    from mftctl.store.catalog import open_catalog
+    from mftctl.store.location import resolve_location
+
+    catalog = open_catalog(resolve_location(db))
+    if catalog is not None:
+        catalog.close()
+    return catalog is not None

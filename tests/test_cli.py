@@ -1,19 +1,12 @@
 import csv
 import io
 import json
-import sqlite3
 
 import pytest
 
-from helpers import SETS, invoke, one_line_refusal, serving_workers
+from helpers import SETS, count_runs, invoke, one_line_refusal, serving_workers
 from mftctl.cli import app
 from mftctl.store import Run, layout, open_store, reads, writes
-
-
-def run_count(db) -> int:
-    if not db.exists():
-        return 0
-    return sqlite3.connect(db).execute("SELECT count(*) FROM run").fetchone()[0]
 
 
 def test_train_list_show_end_to_end(isolated_db):
@@ -62,7 +55,7 @@ def test_bad_input_is_one_line_exit_1_nothing_written(isolated_db, args, message
     assert result.exit_code == 1
     assert message in result.output
     assert result.output.startswith("Error: ") and "Traceback" not in result.output
-    assert run_count(isolated_db) == 0
+    assert count_runs(isolated_db) == 0
     assert not serving_workers(isolated_db)  # `train` starts its worker first; a refusal ends it
 
 
@@ -70,7 +63,7 @@ def test_malformed_toml_file(isolated_db, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[training]\nepochs = = 3\n")
     result = invoke("train", "--config", bad)
-    assert result.exit_code == 1 and "is not valid toml" in result.output and run_count(isolated_db) == 0
+    assert result.exit_code == 1 and "is not valid toml" in result.output and count_runs(isolated_db) == 0
 
 
 def test_missing_run_and_missing_database(isolated_db):

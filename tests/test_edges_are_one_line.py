@@ -11,9 +11,21 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from helpers import SETS, TINY, invoke, one_line_refusal, set_args, set_table
-from mftctl.store import open_store, reads
+from helpers import (
+    SETS,
+    TINY,
+    count_runs,
+    invoke,
+    one_line_refusal,
+    set_args,
+    set_table,
+    start_mftctl,
+    wait_for,
+)
+from mftctl.store import layout, open_store, reads
 
 
 @pytest.mark.parametrize(
@@ -111,7 +123,6 @@ def test_compare_of_one_run_twice_is_refused_and_stop_of_one_run_twice_stops_it_
     assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
     assert invoke("train", "--preset", "quick", *set_args(*TINY, "training.epochs=100000"), "--detach").exit_code == 0
     one_line_refusal(invoke("compare", 1, 1), "run 1 is given twice")
-    from helpers import wait_for
 
     wait_for(lambda: reads.get_run(open_store(isolated_db), 2).status == "running")
     one_line_refusal(invoke("rm", 2, "--yes"), "run 2 is running", "stop it first")
@@ -136,7 +147,6 @@ def test_each_run_records_what_its_numbers_depend_on_and_a_pool_keeps_a_thread_c
 
 
 def test_a_postgresql_password_stays_out_of_the_workers_command_line(postgres_url, monkeypatch):
-    from helpers import wait_for
 
     secret = postgres_url.replace("postgres@", "postgres:hunter2secret@") if "postgres@" in postgres_url else None
     if secret is None:
@@ -183,8 +193,6 @@ def test_diagnose_and_plot_of_a_run_whose_weights_blew_up(isolated_db):
 def test_rm_of_queued_stage2_children_mid_run_leaves_a_summary_of_the_rest(isolated_db):
     import subprocess
 
-    from helpers import start_mftctl, wait_for
-
     assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
     proc = start_mftctl(
         "stage2", 1, "--traces", 3, "--jobs", 1, "--set", "training.epochs=60",
@@ -198,3 +206,97 @@ def test_rm_of_queued_stage2_children_mid_run_leaves_a_summary_of_the_rest(isola
     assert proc.returncode == 0, err
     assert "children 3, 4 were deleted while stage 2 ran" in out and "Error" not in err
     assert reads.get_run(store, 2).status == "completed" and reads.find_run(store, 3) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["train", "--set", "training.learning_rate=inf"], "finite number"),
+        (["train", "--set", "training.learning_rate=nan"], "finite number"),
+        (["train", "--seed", str(2**64)], "too large"),
+        (["train", "--epochs", str(2**63)], "too large"),
+        (["show", str(2**64)], "no run with id"),
+        (["list", "--limit", "-1"], "--limit"),
+        (["list", "--where", f"seed={2**64}"], "too large"),
+        (["train", "--set", "data.d=10000000"], "GiB"),
+        (["train", "--set", "model.hidden_size=10000000"], "GiB"),
+        (["train", "--config", "/dev/zero"], "not a regular file"),
+        (["train", "--set", "training.learning_rate=" + "[" * 5000 + "]" * 5000], "nests too deeply"),
+        (["list", "--db", ":memory:"], "needs a database file"),
+    ],
+)
+def test_bad_numbers_and_bombs_are_one_line(store, isolated_db, args, fragment):
+    one_line_refusal(invoke(*args), fragment)
+    assert count_runs(isolated_db) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "is empty"),
+        ("grid = 5", "grid must be a table"),
+        ("set = [1]", "set must be a table"),
+        ("[random]\ncount = 2\nparams = 5", "random.params must be a table"),
+        ('[random]\ncount = 2\nseed = [1]\n[random.params]\nseed = {dist = "int", low = 1, high = 5}', "random.seed"),
+        ('[random]\ncount = 2\n[random.params]\nseed = {dist = "int", low = nan, high = 5}', "finite"),
+        ("[random]\ncount = 1000000000\n[random.params]\nseed = {dist = 'int', low = 1, high = 5}", "1,000,000,000"),
+        (
+            "[grid]\nseed = [" + ",".join(map(str, range(1000))) + "]\n'data.d' = [" + ",".join(["64"] * 1000) + "]",
+            "cells",
+        ),
+        ("seeds = [1, 18446744073709551616]", "too large"),
+    ],
+)
+def test_bad_sweep_files_are_one_line(isolated_db, tmp_path, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    one_line_refusal(invoke("sweep", path, "--dry-run"), fragment)
+    one_line_refusal(invoke("sweep", path), fragment)
+    assert count_runs(isolated_db) == 0
+
+
+def test_files_that_are_not_config_files(isolated_db, tmp_path):
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    one_line_refusal(invoke("train", "--config", binary), "not UTF-8")
+    one_line_refusal(invoke("sweep", binary), "not UTF-8")
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    one_line_refusal(invoke("train", "--config", fifo), "not a regular file")
+    one_line_refusal(invoke("sweep", "/dev/null"), "not a regular file")
+    assert count_runs(isolated_db) == 0
+
+
+def test_output_folders_that_cannot_be_made(isolated_db, tmp_path):
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    (tmp_path / "afile").write_text("x")
+    one_line_refusal(invoke("export", "afile/sub"), "Not a directory")
+    one_line_refusal(invoke("plot", 1, "--out", "afile/sub"), "Not a directory")
+    one_line_refusal(invoke("export", "x" * 300), "File name too long")
+    store = open_store(isolated_db)
+    ckpt = layout.checkpoint_path(store, reads.checkpoints(store, 1)[-1])
+    ckpt.unlink()
+    ckpt.mkdir()
+    one_line_refusal(invoke("diagnose", 1), str(ckpt.name))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(min_value=-(2**70), max_value=2**70))
+)
+def test_any_number_for_a_numeric_key_is_stored_whole_or_refused(store, value):
+    """Whatever number a user types, the config is refused with a ConfigError or stored and read back
+    unchanged: never an OverflowError, never a null in place of inf/nan."""
+    from mftctl.config import config_from_json
+    from mftctl.config_input import load_config
+    from mftctl.errors import ConfigError
+    from mftctl.runs.lifecycle import new_run
+
+    for key in ("training.learning_rate", "seed", "data.n_test", "loss.lambda_on"):
+        try:
+            config = load_config("quick", overrides=[f"{key}={value!r}"])
+        except ConfigError as exc:
+            assert str(exc).startswith(key.rsplit(".", 1)[0]) or "too large" in str(exc)
+            continue
+        run = new_run(store, config)
+        assert config_from_json(reads.get_run(store, run.id).config_json) == config

@@ -10,15 +10,15 @@ import time
 
 import pytest
 
-from helpers import TINY, gone, run_mftctl, serving_workers, set_args, set_table, start_mftctl, wait_for
+from helpers import LONG, TINY, gone, run_mftctl, serving_workers, set_args, set_table, start_mftctl, wait_for
 from mftctl.store import layout, open_store, reads
 
-LONG = [*TINY, "training.epochs=500", "training.enable_diagnostics=false", "training.checkpoint_every=0"]
+LONG_BARE = [*LONG, "training.checkpoint_every=0"]
 
 
 @pytest.mark.backends
 def test_sigkilled_worker_shows_as_crashed(backend):
-    proc = start_mftctl("train", "--preset", "quick", *set_args(*LONG), "--detach", stdout=subprocess.PIPE)
+    proc = start_mftctl("train", "--preset", "quick", *set_args(*LONG_BARE), "--detach", stdout=subprocess.PIPE)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0
     store = open_store(backend)
@@ -34,7 +34,9 @@ def test_sigkilled_worker_shows_as_crashed(backend):
 
 @pytest.mark.backends
 def test_ctrl_c_in_the_parent_marks_the_run_killed(backend):
-    proc = start_mftctl("train", "--preset", "quick", *set_args(*LONG), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = start_mftctl(
+        "train", "--preset", "quick", *set_args(*LONG_BARE), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     store = open_store(backend)
     wait_for(lambda: reads.count_runs(store) and reads.get_run(store, 1).epochs_done >= 1)
     proc.send_signal(signal.SIGINT)
@@ -52,7 +54,7 @@ def test_a_burst_of_stop_signals_still_records_killed(isolated_db):
     database write, a library's cleanup) to well after: the run is recorded `killed`, once, without a
     traceback. Raising from the signal handler failed this about once in a hundred tries (the worker died
     with its run `running`, or trained on to `completed`)."""
-    proc = start_mftctl("train", "--preset", "quick", *set_args(*LONG), "--detach", stdout=subprocess.PIPE)
+    proc = start_mftctl("train", "--preset", "quick", *set_args(*LONG_BARE), "--detach", stdout=subprocess.PIPE)
     proc.communicate(timeout=300)
     store = open_store(isolated_db)
     run = wait_for(lambda: (r := reads.get_run(store, 1)).epochs_done >= 1 and r)
@@ -117,7 +119,7 @@ def test_a_stop_during_a_database_write_lets_the_write_land_and_stops_at_the_nex
 
 @pytest.mark.backends
 def test_ctrl_c_in_a_sweep_kills_running_cells_and_leaves_the_rest_queued(backend, tmp_path):
-    sets = set_table(*LONG)
+    sets = set_table(*LONG_BARE)
     sweep = tmp_path / "long.toml"
     sweep.write_text(f'name = "long"\nbase = "quick"\n[set]\n{sets}\n[grid]\nseed = [1, 2, 3]\n')
     proc = start_mftctl("sweep", str(sweep), "--jobs", "1", stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -5,8 +5,21 @@ SQLite files, the real PostgreSQL server where the case used one, real worker pr
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
+import subprocess
 
-from helpers import SETS, TINY, copy_database, invoke, run_mftctl, set_args, wait_for
+from helpers import (
+    LONG,
+    SETS,
+    TINY,
+    copy_database,
+    invoke,
+    run_mftctl,
+    set_args,
+    start_mftctl,
+    wait_for,
+)
 from mftctl.status import RunStatus
 from mftctl.store import layout, open_store, reads
 from mftctl.store.liveness import worker_alive
@@ -130,3 +143,63 @@ def test_a_resume_that_would_drop_a_childs_checkpoint_is_refused(isolated_db):
     result = invoke("train", "--resume", 1)
     assert result.exit_code == 1 and "children 2 were made from" in result.output
     assert reads.get_run(store, 1).status == RunStatus.killed and path.exists()
+
+
+def test_two_databases_in_one_folder_keep_their_files_apart(isolated_db, tmp_path):
+    for db in ("one.db", "two.db"):
+        assert invoke("train", "--preset", "quick", *SETS, "--db", db).exit_code == 0
+    one, two = open_store(tmp_path / "one.db"), open_store(tmp_path / "two.db")
+    assert layout.run_dir(one, 1) != layout.run_dir(two, 1)
+    assert layout.run_dir(one, 1) == tmp_path / "one-runs" / "1"
+    assert layout.run_dir(two, 1) == tmp_path / "two-runs" / "1"
+    kept = [layout.checkpoint_path(two, c) for c in reads.checkpoints(two, 1)]
+    assert invoke("rm", 1, "--yes", "--db", "one.db").exit_code == 0
+    assert invoke("gc", "--db", "three.db").exit_code == 1  # no such database: nothing to collect
+    assert all(path.exists() for path in kept)
+    assert invoke("gc", "--db", "one.db").exit_code == 0
+    assert all(path.exists() for path in kept) and not layout.run_dir(one, 1).exists()
+    assert open_store(tmp_path / "mftctl.db").runs_dir == tmp_path / "mftctl-runs"  # the default's own name
+
+
+def test_a_run_whose_folder_is_elsewhere_or_gone_still_resumes(isolated_db, tmp_path):
+    """Runs of a database from before per-database folders live in `mftctl-runs/`: resuming them works."""
+    crashed = invoke("train", "--preset", "quick", *SETS, "--db", "old.db", env={"MFTCTL_FAULT": "epoch-write:2"})
+    assert crashed.exit_code == 1
+    store = open_store(tmp_path / "old.db")
+    legacy = tmp_path / "mftctl-runs" / "1"
+    legacy.parent.mkdir()
+    layout.run_dir(store, 1).rename(legacy)  # where the first release put it
+    con = sqlite3.connect(tmp_path / "old.db")
+    con.execute("UPDATE checkpoint SET path = replace(path, 'old-runs/', 'mftctl-runs/')")
+    con.commit()
+    con.close()
+    resumed = invoke("train", "--resume", 1, "--db", "old.db")
+    assert resumed.exit_code == 0, resumed.output
+    assert reads.get_run(store, 1).status == "completed" and "resumes after epoch 1" in resumed.output
+
+
+def test_gc_leaves_run_folders_it_did_not_make(isolated_db, tmp_path):
+    """A runs folder shared by databases of the first release: gc removes only the folders it made."""
+    assert invoke("train", "--preset", "quick", *SETS).exit_code == 0
+    store = open_store(isolated_db)
+    foreign = store.runs_dir / "7"  # another database's run 7, from before folders were per database
+    foreign.mkdir()
+    (foreign / "epoch_0001.pt").write_bytes(b"theirs")
+    mine = layout.claim_run_dir(store, 8)  # a folder this database made for a run whose row is gone
+    assert invoke("gc").exit_code == 0
+    assert (foreign / "epoch_0001.pt").exists() and not mine.exists()
+
+
+def test_gc_during_training_leaves_the_running_run_alone(isolated_db):
+    proc = start_mftctl("train", "--preset", "quick", *set_args(*LONG), "--detach", stdout=subprocess.PIPE)
+    proc.communicate(timeout=300)
+    store = open_store(isolated_db)
+    wait_for(lambda: len(reads.checkpoints(store, 1)) >= 2)
+    for _ in range(5):  # while checkpoints are being written
+        assert invoke("gc").exit_code == 0
+    run = reads.get_run(store, 1)
+    assert run.status == "running"
+    os.kill(run.pid, signal.SIGTERM)
+    wait_for(lambda: reads.get_run(store, 1).status == "killed")
+    for ckpt in reads.checkpoints(store, 1):
+        assert layout.checkpoint_path(store, ckpt).exists()

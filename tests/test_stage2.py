@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import SETS, TINY, add_run, invoke, one_line_refusal, serving_workers, set_table
+from helpers import SETS, TINY, add_run, count_runs, invoke, one_line_refusal, serving_workers, set_table
 from mftctl.checkpoints.load import load_run_checkpoint
 from mftctl.stage2.child import sample_encoder
 from mftctl.store import open_store, reads
@@ -17,12 +17,6 @@ def parent(backend):
     result = invoke("train", "--preset", "quick", *SETS, "--name", "parent")
     assert result.exit_code == 0, result.output
     return open_store(backend)
-
-
-def rows(db):
-    import sqlite3
-
-    return sqlite3.connect(db).execute("SELECT count(*) FROM run").fetchone()[0]
 
 
 @pytest.mark.backends
@@ -105,7 +99,7 @@ def test_sampled_decoder_init(parent):
 def test_refusals_write_no_child(parent, isolated_db, args, message):
     result = invoke("stage2", 1, *args)
     assert result.exit_code == 1 and message in result.output, result.output
-    assert rows(isolated_db) == 1
+    assert count_runs(isolated_db) == 1
     assert not serving_workers(isolated_db)  # the worker started early for a single child is gone too
 
 
@@ -118,7 +112,7 @@ def test_unfinished_or_checkpointless_parents_are_refused(isolated_db):
     add_run(store, status="queued")
     result = invoke("stage2", 2)
     assert result.exit_code == 1 and "stage 2 needs a finished parent" in result.output
-    assert rows(isolated_db) == 2
+    assert count_runs(isolated_db) == 2
     assert invoke("stage2", 99).exit_code == 1
 
 
