@@ -21,8 +21,8 @@ import signal
 import tempfile
 import threading
 
-from mftctl import worker
 from mftctl.config_input import load_config
+from mftctl.runs import worker
 from mftctl.runs.lifecycle import new_run
 from mftctl.store import engine, open_store, reads
 

@@ -1,7 +1,8 @@
-"""User text on the terminal: what may be printed of names, notes, paths and tracebacks."""
+"""What reaches the terminal: user text made safe (names, notes, paths, tracebacks), numbers formatted."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rich.markup import escape
@@ -25,3 +26,18 @@ def safe(text: Any, *, multiline: bool = False) -> str:
     sequences removed, rich markup escaped, so `[/]` or `[link=…]` in a name is shown as typed."""
     text = str(text).translate(_CONTROL)
     return escape(text if multiline else text.replace("\n", " ").replace("\t", " "))
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number (or time, or flag) as every table shows it: four significant digits, e notation far from 1."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+            return f"{value:.{digits - 1}e}"
+        return f"{value:.{digits}g}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)

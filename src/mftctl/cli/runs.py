@@ -140,10 +140,10 @@ def run_attached(store, run_id: int, early=None) -> None:  # noqa: ANN001
 
 
 def _finish_message(store, run_id: int) -> None:  # noqa: ANN001
-    from ..render.views import fmt
     from ..status import RunStatus
     from ..store import reads
     from ..store.liveness import reconcile
+    from ..terminal import fmt
 
     reconcile(store)
     run = reads.get_run(store, run_id)
@@ -218,9 +218,9 @@ def show(
 
     Example: mftctl show 3 --config full
     """
+    from ..analysis.report import run_report
     from ..render.records import run_json, to_json
     from ..render.views import run_detail, stage2_summary_table
-    from ..runs.report import run_report
 
     report = run_report(db, run_id)
     if format is not Format.table:
@@ -277,7 +277,7 @@ def export(
 
     Example: mftctl export out/ --where sweep=1   then   pandas.read_csv("out/epochs.csv")
     """
-    from ..runs.export import export_runs
+    from ..analysis.export import export_runs
     from ..store import open_settled
 
     store = open_settled(db)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -15,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..status import RunStatus
-from ..terminal import plain, safe
+from ..terminal import fmt, plain, safe
 
 if TYPE_CHECKING:
     from ..store.tables import Checkpoint, Epoch, Run
@@ -29,20 +28,6 @@ def _status_style(status: str) -> str:
 def _status(status: str) -> str:
     style = _status_style(status)
     return f"[{style}]{safe(status)}[/]" if style else safe(status)
-
-
-def fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
-            return f"{value:.{digits - 1}e}"
-        return f"{value:.{digits}g}"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
 
 
 def runs_table(runs: list[Run], title: str | None = None) -> Table:

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from ..config import ExperimentConfig, steps_per_epoch
-from ..render.views import fmt
+from ..terminal import fmt
 from .events import Done, EpochEnd, Event, Step, decode
 
 

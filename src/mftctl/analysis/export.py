@@ -6,10 +6,10 @@ from pathlib import Path
 
 from ..errors import MftctlError
 from ..render.records import run_record, to_csv, to_json
+from ..runs.query import list_runs
 from ..store import reads
 from ..store.engine import Store
 from ..store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS
-from .query import list_runs
 
 EPOCH_EXPORT_COLUMNS = ("run_id", "epoch", *EPOCH_VALUE_COLUMNS, *BLOB_COLUMNS)
 
