@@ -393,17 +393,14 @@ def describe(config: ExperimentConfig) -> list[tuple[str, Any, str]]:
 
 
 def preset_summary(name: str) -> dict[str, Any]:
-    """The main settings of a preset, as `mftctl presets` shows them."""
-    c = preset_dict(name)
-    t = c["training"]
+    """The main settings of a preset, as `mftctl presets` shows them: the headline keys, then its length."""
+    from .short_names import HEADLINE_KEYS, short
+
+    flat = flatten(preset_dict(name))
     return {
         "preset": name,
-        "d": c["data"]["d"],
-        "hidden": c["model"]["hidden_size"],
-        "n_train": c["data"]["n_train"],
-        "batch": t["batch_size"],
-        "epochs": t["epochs"],
-        "optimizer": t["optimizer"],
-        "lr": t["learning_rate"],
-        "diagnostics": t["enable_diagnostics"],
+        **{short(key): flat[key] for key in HEADLINE_KEYS},
+        "n_train": flat["data.n_train"],
+        "epochs": flat["training.epochs"],
+        "diagnostics": flat["training.enable_diagnostics"],
     }

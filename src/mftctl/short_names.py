@@ -34,6 +34,10 @@ SHORT_NAMES: dict[str, str] = {
 }
 LONG_NAMES = {short: key for key, short in SHORT_NAMES.items()}
 
+# The keys that say what a run is at a glance, in this order: `list`'s table (d×h, then the rest),
+# `presets` and the figures' titles show these, so a key added here shows in all three.
+HEADLINE_KEYS = ("data.d", "model.hidden_size", "training.optimizer", "training.learning_rate", "training.batch_size")
+
 
 def short(key: str) -> str:
     """The short name of a dotted key; the key's last part where it has none."""

@@ -31,12 +31,10 @@ def _curve(store: Store, run: Run):
 
 
 def _title(run: Run, extra: str = "") -> str:
-    c = run.config
-    t = c["training"]
-    return (
-        f"run {run.id} {run.name} ({run.preset}) · d={c['data']['d']} h={c['model']['hidden_size']} "
-        f"{t['optimizer']} lr={t['learning_rate']} batch={t['batch_size']}{extra}"
-    )
+    from ..config import flatten
+    from ..short_names import HEADLINE_KEYS, label
+
+    return f"run {run.id} {run.name} ({run.preset}) · {label(flatten(run.config), keys=list(HEADLINE_KEYS))}{extra}"
 
 
 def _frames(store: Store, run: Run) -> list[tuple[int, object]]:

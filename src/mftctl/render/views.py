@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ..config import flatten
 from ..status import RunStatus
 from ..terminal import fmt, plain, safe
 
@@ -32,14 +33,16 @@ def _status(status: str) -> str:
 
 def runs_table(runs: list[Run], title: str | None = None) -> Table:
     table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    from ..short_names import HEADLINE_KEYS, short
+
+    headline = HEADLINE_KEYS[2:]  # d and h share a column
     columns = (
         "id",
         "name",
         "status",
         "preset",
         "d×h",
-        "opt",
-        "lr",
+        *(short(key) for key in headline),
         "ep",
         "test loss",
         "best",
@@ -55,6 +58,7 @@ def runs_table(runs: list[Run], title: str | None = None) -> Table:
         table.add_column(name, justify="left" if left else "right", no_wrap=name not in ("name", "preset"))
     for run in runs:
         c = run.config
+        flat = flatten(c)
         name = safe(run.name) if run.parent_id is None else f"{safe(run.name)} ← {run.parent_id}"
         if getattr(run, "tags", None):
             name += " [dim]" + safe(" ".join(f"#{t}" for t in run.tags)) + "[/]"
@@ -64,8 +68,7 @@ def runs_table(runs: list[Run], title: str | None = None) -> Table:
             _status(run.status),
             run.preset or "-",
             f"{c['data']['d']}×{c['model']['hidden_size']}",
-            c["training"]["optimizer"],
-            fmt(c["training"]["learning_rate"]),
+            *(fmt(flat.get(key)) for key in headline),
             f"{run.epochs_done}/{run.epochs_total}",
             fmt(run.last_test_loss),
             fmt(run.best_test_loss),
