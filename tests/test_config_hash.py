@@ -1,10 +1,22 @@
 """The config hash across releases: a key added later changes no stored hash while it sits at its
 default, and needs no entry anywhere but its field (config.FIRST_RELEASE_KEYS is frozen)."""
 
+import hashlib
+import json
+
 import pytest
 from pydantic import Field
 
-from mftctl.config import PRESETS, ExperimentConfig, ModelConfig, TrainingConfig, config_hash, validate
+from mftctl.config import (
+    FIRST_RELEASE_KEYS,
+    PRESETS,
+    ExperimentConfig,
+    ModelConfig,
+    TrainingConfig,
+    config_hash,
+    flatten,
+    validate,
+)
 from mftctl.config_input import load_config
 
 
@@ -43,3 +55,20 @@ def test_a_config_stored_without_todays_later_keys_hashes_as_today():
     for section, key in (("training", "decoder_kernel"), ("training", "keep_checkpoints"), ("stage2", "sampler")):
         del stored[section][key]
     assert config_hash(validate(stored)) == "241bc1a84c1b760e"
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_the_hash_is_the_first_releases_hash_of_its_first_release_keys(preset):
+    """What the first release hashed: the canonical JSON of its own keys. Every key added since (kernels,
+    retention, the modes-1 thresholds, samplers, activations) drops out at its default, with no list."""
+    config = load_config(preset)
+    flat = flatten(config.model_dump(mode="json"))
+    assert set(FIRST_RELEASE_KEYS) < set(flat)  # today's config has more keys than the first release's
+    first: dict = {}
+    for key in FIRST_RELEASE_KEYS:
+        section, _, leaf = key.rpartition(".")
+        (first.setdefault(section, {}) if section else first)[leaf] = flat[key]
+    canonical = json.dumps(first, sort_keys=True, separators=(",", ":"))
+    assert config_hash(config) == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    changed = load_config(preset, overrides=['training.decoder_kernel="dense"', 'model.activation="relu"'])
+    assert config_hash(changed) != config_hash(config)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal, get_args
 
+Activation = Literal["tanh3", "tanh", "cube", "relu", "square"]
 LossType = Literal["scaled_mse", "mse"]
 Optimizer = Literal["adam", "sgld"]
 LrSchedule = Literal["constant", "warmup_cosine"]
@@ -16,6 +17,18 @@ MixtureKind = Literal["pair", "encoder"]
 Control = Literal["gmm", "gaussian", "parent"]
 DecoderInit = Literal["xavier", "sampled"]
 Sampler = Literal["iid", "row", "row-sign", "shuffle"]
+
+
+# Which sign flips leave a hidden unit's contribution unchanged, per activation: odd σ(−z) = −σ(z) pairs a
+# weight pair (w₁, w₂) with (−w₁, −w₂); even σ(−z) = σ(z) pairs it with (−w₁, w₂); relu has neither.
+Symmetry = Literal["odd", "even", "none"]
+ACTIVATION_SYMMETRY: dict[str, Symmetry] = {
+    "tanh3": "odd",
+    "tanh": "odd",
+    "cube": "odd",
+    "relu": "none",
+    "square": "even",
+}
 
 
 def choice_enum(name: str, literal: object) -> type[StrEnum]:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .choices import (
+    Activation,
     Control,
     DecoderInit,
     DecoderKernel,
@@ -57,6 +58,11 @@ class ModelConfig(_Section):
     hidden_size: int = Field(512, ge=1, description="Hidden units h (rows of the encoder W1).")
     encoder_initialization_scale: float = Field(0.03, gt=0, description="Multiplier on Xavier-normal W1.")
     decoder_initialization_scale: float = Field(0.03, gt=0, description="Multiplier on Xavier-normal W2.")
+    activation: Activation = Field(
+        "tanh3",
+        description="σ in W2·σ(W1 x): tanh3 = tanh(z)³ (the research's, fused), tanh, cube = z³, relu, square = z² "
+        "(even).",
+    )
 
 
 class LossConfig(_Section):

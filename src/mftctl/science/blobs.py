@@ -60,6 +60,9 @@ class BlobSettings:
     min_depth: float = 0.2
     min_significance: float = 4.0
     min_mass: float = 5e-4
+    # The sign symmetry the network's activation gives its pairs (choices.ACTIVATION_SYMMETRY), which
+    # symmetry_error checks: odd ±(w₁, w₂), even (±w₁, w₂), none.
+    symmetry: str = "odd"
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,13 @@ class BlobReport:
     separation: float  # min depth over blobs other than the densest; 0.0 with one blob
     silhouette: float | None  # count-weighted, over pairs in blobs; None below two blobs
     noise_fraction: float  # pairs in no blob (empty cells, the cut-off extremes)
-    symmetry_error: float | None  # max over outer blobs of min |μ_i + μ_j| / |μ_i|; None below two
+    symmetry_error: float | None  # max over outer blobs of min |μ_i − mirror(μ_j)| / |μ_i|; None below two
     correlation: float | None  # Pearson correlation of encoder and decoder weights
     blobs: list[Blob] = field(default_factory=list)
     pairs: int = 0
     scale: tuple[float, float] = (1.0, 1.0)  # the robust sigma per axis
     method: str = METHOD
+    symmetry: str = "odd"  # what symmetry_error checked (BlobSettings.symmetry)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -198,11 +202,12 @@ def _measure_columns(enc: np.ndarray, dec: np.ndarray, settings: BlobSettings) -
         separation=min(depth_values) if depth_values else 0.0,
         silhouette=_grid_silhouette(counts, cell_labels, cell_xy) if len(blobs) > 1 else None,
         noise_fraction=max(0.0, 1.0 - mass_in_blobs),
-        symmetry_error=symmetry_error([b.centre for b in blobs]),
+        symmetry_error=symmetry_error([b.centre for b in blobs], settings.symmetry),
         correlation=_correlation(cols),
         blobs=blobs,
         pairs=n,
         scale=(scale[0], scale[1]),
+        symmetry=settings.symmetry,
     )
 
 
@@ -351,17 +356,23 @@ def _grid_silhouette(counts: np.ndarray, labels: np.ndarray, cell_xy: list[np.nd
     return float(np.average(s, weights=w))
 
 
-def symmetry_error(centres: list[tuple[float, float]]) -> float | None:
-    """max over outer blobs (all but the first) of min_j |μ_i + μ_j| / |μ_i|: 0 for exact ± pairs."""
+# How each symmetry maps a pair: odd (w₁, w₂) → (−w₁, −w₂); even (w₁, w₂) → (−w₁, w₂).
+_MIRRORS = {"odd": np.array([-1.0, -1.0]), "even": np.array([-1.0, 1.0])}
+
+
+def symmetry_error(centres: list[tuple[float, float]], symmetry: str = "odd") -> float | None:
+    """max over outer blobs (all but the first) of min_j |μ_i − mirror(μ_j)| / |μ_i|: 0 when every outer
+    blob has its mirror image (odd: ±(w₁, w₂); even: (±w₁, w₂)); None for an activation with neither."""
     outer = [np.asarray(c) for c in centres[1:]]
-    if len(outer) < 2:
+    if len(outer) < 2 or symmetry not in _MIRRORS:
         return None
+    mirror = _MIRRORS[symmetry]
     worst = 0.0
     for i, mu in enumerate(outer):
         norm = np.linalg.norm(mu)
         if norm == 0:
             continue
-        best = min(np.linalg.norm(mu + other) for j, other in enumerate(outer) if j != i)
+        best = min(np.linalg.norm(mu - mirror * other) for j, other in enumerate(outer) if j != i)
         worst = max(worst, float(best / norm))
     return worst
 

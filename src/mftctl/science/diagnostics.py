@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..config import DiagnosticsConfig, ExperimentConfig
+from ..choices import ACTIVATION_SYMMETRY
+from ..config import ExperimentConfig
 from .blobs import BlobSettings, measure_blobs, measure_model_blobs, measure_weight_blobs
 
 
@@ -33,8 +34,15 @@ def off_path_pairs(model: torch.nn.Module, n: int, rng: np.random.Generator) -> 
     return np.stack((enc[i, j], dec[k, i]), axis=1).astype(np.float64)
 
 
-def blob_settings(cfg: DiagnosticsConfig) -> BlobSettings:
-    return BlobSettings(min_depth=cfg.min_depth, min_significance=cfg.min_significance, min_mass=cfg.min_mass)
+def blob_settings(config: ExperimentConfig) -> BlobSettings:
+    """The measurement's thresholds (diagnostics.*) and the symmetry the run's activation gives its pairs."""
+    cfg = config.diagnostics
+    return BlobSettings(
+        min_depth=cfg.min_depth,
+        min_significance=cfg.min_significance,
+        min_mass=cfg.min_mass,
+        symmetry=ACTIVATION_SYMMETRY[config.model.activation],
+    )
 
 
 def epoch_metrics(model: torch.nn.Module, config: ExperimentConfig) -> dict[str, Any]:
@@ -46,7 +54,7 @@ def weight_metrics(enc: torch.Tensor, dec: torch.Tensor, config: ExperimentConfi
     """epoch_metrics on the encoder and decoder matrices themselves (the training loop hands it a host copy
     taken at the epoch's end, measured while the next epoch trains)."""
     enc, dec = (w.detach().cpu().numpy() for w in (enc, dec))
-    return measure_weight_blobs(enc, dec, blob_settings(config.diagnostics)).as_dict()
+    return measure_weight_blobs(enc, dec, blob_settings(config)).as_dict()
 
 
 # Fitting a 2-D GMM needs far fewer than h·d points: this many uniform pairs still hold ~1,000 of a
@@ -74,7 +82,7 @@ def full_analysis(model: torch.nn.Module, config: ExperimentConfig, rng: np.rand
     """What `mftctl diagnose` reports on one checkpoint: the blob measurement (the headline numbers,
     identical to the epoch row's), the BIC-chosen GMM shape model, and the same for off-path pairs."""
     cfg = config.diagnostics
-    settings = blob_settings(cfg)
+    settings = blob_settings(config)
     points = pairs_of(model)
     on_path = measure_model_blobs(model, settings).as_dict()
     on_path["gmm"] = mixture_summary(_uniform(points, GMM_SAMPLE, rng), cfg.gmm_max_components, config.seed)

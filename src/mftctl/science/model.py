@@ -1,4 +1,4 @@
-"""TwoLayerNet: f(x) = W2 · tanh(W1 x + b1)^3 + b2."""
+"""TwoLayerNet: f(x) = W2 · σ(W1 x + b1) + b2, σ = tanh³ (the research's; model.activation picks another)."""
 
 from __future__ import annotations
 
@@ -30,9 +30,29 @@ def tanh_cubed(z: torch.Tensor) -> torch.Tensor:
     return _Tanh3.apply(z) if torch.is_grad_enabled() and z.requires_grad else torch.tanh(z).pow(3)
 
 
+# σ per model.activation. tanh3 keeps its fused backward; the others are torch's own (autograd's
+# backward), each an elementwise function of W1 x + b1, so the dense and the gram loss kernels serve all.
+ACTIVATIONS = {
+    "tanh3": tanh_cubed,
+    "tanh": torch.tanh,
+    "cube": lambda z: z.pow(3),
+    "relu": torch.relu,
+    "square": torch.square,
+}
+
+
 class TwoLayerNet(nn.Module):
-    def __init__(self, d: int, hidden_size: int, encoder_scale: float = 1.0, decoder_scale: float = 1.0):
+    def __init__(
+        self,
+        d: int,
+        hidden_size: int,
+        encoder_scale: float = 1.0,
+        decoder_scale: float = 1.0,
+        activation: str = "tanh3",
+    ):
         super().__init__()
+        self.activation = activation
+        self._sigma = ACTIVATIONS[activation]
         self.fc1 = nn.Linear(d, hidden_size)  # encoder W1: (h, d)
         self.fc2 = nn.Linear(hidden_size, d)  # decoder W2: (d, h)
         with torch.no_grad():
@@ -42,8 +62,8 @@ class TwoLayerNet(nn.Module):
             self.fc2.bias.zero_()
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """The encoder's activations tanh(W1 x + b1)^3, (B, h): the training loss starts from these."""
-        return tanh_cubed(self.fc1(x))
+        """The encoder's activations σ(W1 x + b1), (B, h): the training loss starts from these."""
+        return self._sigma(self.fc1(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.hidden(x))
@@ -64,4 +84,6 @@ def build_model(config: ExperimentConfig) -> TwoLayerNet:
     (training, resume, stage-2 children and parents, diagnose, plot and reanalyse all come here), so a
     new model key is read in one place."""
     m = config.model
-    return TwoLayerNet(config.data.d, m.hidden_size, m.encoder_initialization_scale, m.decoder_initialization_scale)
+    return TwoLayerNet(
+        config.data.d, m.hidden_size, m.encoder_initialization_scale, m.decoder_initialization_scale, m.activation
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..checkpoints.load import load_run_checkpoint
+from ..choices import ACTIVATION_SYMMETRY
 from ..config import ExperimentConfig, validate
 from ..config_input import apply_overrides
 from ..devices import check_fits
@@ -87,6 +88,12 @@ def _refuse_unfit(config: ExperimentConfig, parent_config: ExperimentConfig) -> 
         raise MftctlError("--control parent has one encoder to freeze; use --traces 1")
     if s2.sampler != "iid" and s2.control != "gmm":
         raise MftctlError(f"--sampler {s2.sampler} draws from the fitted mixture: it needs --control gmm")
+    activation = parent_config.model.activation
+    if s2.sampler == "row-sign" and ACTIVATION_SYMMETRY[activation] != "odd":
+        raise MftctlError(
+            f"--sampler row-sign gives rows random signs, which keeps a network's function only for an odd "
+            f"activation; the parent's is {activation} ({ACTIVATION_SYMMETRY[activation]}): use iid, row or shuffle"
+        )
     if s2.sampler == "shuffle" and h != parent_h:
         raise MftctlError(f"--sampler shuffle permutes the parent's {parent_h} rows; it cannot have --hidden {h}")
     if s2.sampler == "shuffle" and s2.decoder_init == "sampled":
