@@ -9,12 +9,12 @@ from mftctl.render.records import run_record
 from mftctl.store.columns import DATETIME_COLUMNS, RUN_ALIASES, RUN_FIELDS, RUN_INTERNAL, TEXT_COLUMNS
 from mftctl.store.tables import Run
 
-# What scripts read today; a key may be added (at the end, before tags/note), never renamed or dropped.
+# What scripts read today; a key may be added (before tags and note), never renamed or dropped.
 RECORD_KEYS = [
     "id", "name", "kind", "parent", "sweep", "status", "preset", "seed", "device", "epochs_done", "epochs_total",
     "train_loss", "test_loss", "best_test_loss", "samples_per_s", "train_seconds", "n_clusters", "separation",
     "silhouette", "correlation", "noise_fraction", "symmetry_error", "blob_method", "config_hash", "created",
-    "started", "finished", "tags", "note",
+    "started", "finished", "formed_epoch", "tags", "note",
 ]  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from matplotlib import patheffects  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from ..science.blobs import FORMED_SEPARATION  # noqa: E402
+from ..science.records import FORMED_SEPARATION  # noqa: E402
 
 if TYPE_CHECKING:
     from ..sweeps.summary import SweepSummary

@@ -387,7 +387,8 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
     )
     table = Table(header_style="bold", box=box.SIMPLE_HEAD)
     # Numbers are never cut: on a narrow terminal the cell's label wraps between its key=value words.
-    for name in ("cell", "seeds", "done", "final test loss", "train s", "speed-up", "K", "separation", "silh."):
+    names = ("cell", "seeds", "done", "final test loss", "train s", "speed-up", "K", "separation", "silh.", "formed at")
+    for name in names:
         if name == "cell":
             table.add_column(name, ratio=1)
         else:
@@ -403,6 +404,7 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
             fmt(c.n_clusters, 2) + (OLD_MARK if c.old_blob_method else ""),
             _pm(c.separation, c.separation_std, 3),
             fmt(c.silhouette, 3),
+            f"{_pm(c.formed_epoch, c.formed_epoch_std, 3)} ({c.formed}/{c.completed})" if c.completed else "-",
         )
 
     def labels(cells: list[CellSummary]) -> Text:
@@ -414,6 +416,7 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
             ("fastest", labels(summary.fastest)),
             ("lowest final test loss", labels(summary.lowest_loss)),
             (f"best blobs (blobs near {summary.expected_clusters}, then separation)", labels(summary.best_blobs)),
+            ("blobs formed first (every seed)", labels(summary.formed_first)),
         ],
     )
     if any(c.old_blob_method for c in summary.cells):

@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from .records import blob_state
+
 METHOD = "modes-1"
 
 # asinh scale in robust sigmas: linear within ±2 sigma of the centre, logarithmic beyond.
@@ -40,9 +42,6 @@ ASINH_SCALE = 2.0
 # Share of pairs cut off at each end of each axis when the grid's extent is chosen, so that a handful
 # of extreme pairs does not stretch the grid (a 0.3% blob is 30 times this).
 EXTENT_TAIL = 5e-5
-# Blobs whose shallowest valley is at least this deep count as formed (docs/science.md: the reference
-# run crosses it at epoch 13 of 20; lumps of a forming continuum stay well below).
-FORMED_SEPARATION = 0.8
 # Gaussian smoothing of the counts, in grid cells.
 SMOOTHING_CELLS = 1.0
 # Cells whose smoothed count is below this are empty: their pairs are noise.
@@ -95,13 +94,6 @@ class BlobReport:
     @property
     def state(self) -> str:
         return blob_state(self.n_blobs, self.separation)
-
-
-def blob_state(n_blobs: int | None, separation: float | None) -> str:
-    """formed (every valley at least FORMED_SEPARATION deep), forming (shallower) or none (one blob)."""
-    if not n_blobs or n_blobs < 2 or separation is None:
-        return "none"
-    return "formed" if separation >= FORMED_SEPARATION else "forming"
 
 
 def grid_size(n: int) -> int:

@@ -1,10 +1,15 @@
 """What the training loop reports each epoch: the one declaration of an epoch's numbers (the store's epoch
-table takes its columns from it). Plain data, no torch: the store imports it for nothing."""
+table takes its columns from it), and what a run's blob history says: formed or not, and since when.
+Plain data, no torch: the store imports it for nothing."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+# Blobs whose shallowest valley is at least this deep count as formed (docs/science.md: the reference
+# run crosses it at epoch 13 of 20; lumps of a forming continuum stay well below).
+FORMED_SEPARATION = 0.8
 
 
 @dataclass
@@ -24,3 +29,26 @@ class EpochRecord:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def blob_state(n_blobs: int | None, separation: float | None) -> str:
+    """formed (every valley at least FORMED_SEPARATION deep), forming (shallower) or none (one blob)."""
+    if not n_blobs or n_blobs < 2 or separation is None:
+        return "none"
+    return "formed" if separation >= FORMED_SEPARATION else "forming"
+
+
+def formed_epoch(history: list[tuple[int, int | None, float | None]]) -> int | None:
+    """The first epoch from which the blobs stay formed to the end — every later measured epoch formed,
+    with the final blob count — from (epoch, n_blobs, separation) in epoch order; epochs without a blob
+    report are passed over. None when the last measured epoch is not formed (or none was measured)."""
+    measured = [(e, n, s) for e, n, s in history if n is not None]
+    if not measured or blob_state(measured[-1][1], measured[-1][2]) != "formed":
+        return None
+    final = measured[-1][1]
+    since = measured[-1][0]
+    for epoch, n, separation in reversed(measured):
+        if n != final or blob_state(n, separation) != "formed":
+            break
+        since = epoch
+    return since

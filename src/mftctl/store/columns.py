@@ -9,7 +9,8 @@ holds every name here against it.
 
 from __future__ import annotations
 
-# public name -> Run column, in the record's order (a run's tags come before its note: see run_record)
+# public name -> Run column, in the record's order (a run's tags come before its note: see run_record;
+# a key added later goes just before the tags)
 RUN_FIELDS = {
     "id": "id",
     "name": "name",
@@ -38,6 +39,7 @@ RUN_FIELDS = {
     "created": "created_at",
     "started": "started_at",
     "finished": "finished_at",
+    "formed_epoch": "formed_epoch",
     "note": "note",
 }
 

@@ -124,6 +124,15 @@ MIGRATIONS.append(
     )
 )
 
+# The first epoch from which a run's blobs stay formed (science/records.formed_epoch); NULL for a run
+# whose blobs never formed, and for runs recorded before it until `mftctl reanalyse` measures them again.
+MIGRATIONS.append(
+    (
+        "009_formed_epoch",
+        ["ALTER TABLE run ADD COLUMN formed_epoch INTEGER", "CREATE INDEX ix_run_formed_epoch ON run (formed_epoch)"],
+    )
+)
+
 MIGRATION_TABLE = "mftctl_migrations"
 MIGRATION_TABLE_DDL = f"CREATE TABLE IF NOT EXISTS {MIGRATION_TABLE} (name VARCHAR PRIMARY KEY, applied_at DATETIME)"
 

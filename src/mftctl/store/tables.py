@@ -93,6 +93,8 @@ class Run(SQLModel, table=True):
     # (`mftctl reanalyse` replaces them from the checkpoints).
     blob_method: str | None = None
     note: str | None = None  # the researcher's words about the run (`mftctl note`)
+    # The first epoch from which the blobs stay formed to the end (science/records.formed_epoch); None: never.
+    formed_epoch: int | None = Field(default=None, index=True, sa_type=BigInteger)
 
     @property
     def config(self) -> dict[str, Any]:

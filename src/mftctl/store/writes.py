@@ -18,6 +18,7 @@ from sqlmodel import Session, col, func, select
 
 from ..errors import StoreError
 from ..faults import maybe_crash
+from ..science.records import formed_epoch
 from ..status import ACTIVE, FINISHED, RunStatus
 from . import layout
 from .engine import Store
@@ -126,7 +127,8 @@ def finish_run(store: Store, run_id: int, status: RunStatus, error: str | None =
 
 def _refresh_summary(s: Session, run: Run) -> None:
     """The run's summary columns from its epoch rows: the latest epoch's losses and speed, the best test
-    loss, the training time, and the blob numbers of the latest epoch that has a blob report."""
+        loss, the training time, the blob numbers of the latest epoch that has a blob report, and since when
+    the blobs have stayed formed."""
     s.flush()
     epochs_done, best, seconds = s.exec(
         select(func.max(Epoch.epoch), func.min(Epoch.test_loss), func.sum(Epoch.train_seconds)).where(
@@ -146,6 +148,10 @@ def _refresh_summary(s: Session, run: Run) -> None:
     for key in BLOB_COLUMNS:
         setattr(run, key, getattr(measured, key) if measured else None)
     run.blob_method = measured.blob_method if measured else None
+    history = s.exec(
+        select(Epoch.epoch, Epoch.n_clusters, Epoch.separation).where(Epoch.run_id == run.id).order_by(Epoch.epoch)
+    ).all()
+    run.formed_epoch = formed_epoch([tuple(row) for row in history])
 
 
 def record_epoch(store: Store, run_id: int, values: dict[str, Any], diagnostics: dict[str, Any] | None) -> None:

@@ -23,6 +23,7 @@ PIVOT_METRICS = {
     "n_clusters": "blobs",
     "separation": "separation",
     "silhouette": "silhouette",
+    "formed_epoch": "epoch the blobs formed",
 }
 
 
@@ -54,6 +55,11 @@ class CellSummary:
     is_reference: bool = False
     speedup: float | None = None  # the reference cell's training time over this one's
     cluster_gap: float | None = None  # |blobs - expected|
+    # When the blobs formed (the run column formed_epoch): mean ± std over the completed seeds whose blobs
+    # formed, and how many of them did (a seed that never formed is counted here, never averaged as 0).
+    formed_epoch: float | None = None
+    formed_epoch_std: float | None = None
+    formed: int = 0
 
     @property
     def label(self) -> str:
@@ -95,6 +101,12 @@ class SweepSummary:
         return sorted(self.finished, key=lambda c: c.test_loss or 1e18)[:3]
 
     @property
+    def formed_first(self) -> list[CellSummary]:
+        """The cells whose every completed seed formed blobs, earliest formation first."""
+        every = [c for c in self.finished if c.formed and c.formed == c.completed]
+        return sorted(every, key=lambda c: c.formed_epoch)[:3]
+
+    @property
     def best_blobs(self) -> list[CellSummary]:
         """Blob count nearest the expected one, then the clearest separation."""
 
@@ -123,6 +135,7 @@ class SweepSummary:
             "fastest": [c.label for c in self.fastest],
             "lowest_loss": [c.label for c in self.lowest_loss],
             "best_blobs": [c.label for c in self.best_blobs],
+            "formed_first": [c.label for c in self.formed_first],
         }
 
 
@@ -131,6 +144,8 @@ def _cell(cell: str, values: dict[str, Any], members: list[Run]) -> CellSummary:
     loss, loss_std = mean_std([r.last_test_loss for r in done])
     seconds, seconds_std = mean_std([r.train_seconds for r in done])
     separation, separation_std = mean_std([r.separation for r in done])
+    formed = [r.formed_epoch for r in done if getattr(r, "formed_epoch", None) is not None]
+    formed_at, formed_std = mean_std(formed)
     return CellSummary(
         cell=cell,
         values=values,
@@ -147,6 +162,9 @@ def _cell(cell: str, values: dict[str, Any], members: list[Run]) -> CellSummary:
         separation_std=separation_std,
         n_clusters=mean_std([r.n_clusters for r in done])[0],
         old_blob_method=any(r.n_clusters is not None and r.blob_method is None for r in done),
+        formed_epoch=formed_at,
+        formed_epoch_std=formed_std,
+        formed=len(formed),
     )
 
 
