@@ -63,6 +63,7 @@ def test_diagnose_is_cached_and_plot_writes_figures(backend):
     assert [p.rsplit("/", 1)[-1] for p in paths] == [
         "curves.png",
         "diagnostics.png",
+        "trajectories.png",
         "scatter_epoch2.png",
         "evolution.png",
         "evolution.gif",

@@ -11,6 +11,7 @@ from ..store import layout, reads
 from ..store.engine import Store
 from ..store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS, Run
 from .diagnose import diagnose_checkpoint
+from .trajectories import run_tracks
 
 MAX_EVOLUTION_FRAMES = 8
 
@@ -79,6 +80,10 @@ def plot_runs(
         plots.plot_curves(curves, references, _title(first), folder / f"curves.{fmt}"),
         plots.plot_diagnostics(curves, _title(first), folder / f"diagnostics.{fmt}"),
     ]
+    tracks = run_tracks(reads.epochs(store, first.id))
+    if tracks:  # the blobs' paths, from the epoch rows' blob reports
+        title = _title(first, "\neach blob's path through training")
+        paths.append(plots.plot_trajectories(tracks, title, folder / f"trajectories.{fmt}"))
     children = reads.children(store, first.id)
     if children:
         family = [curves[0]] + [_curve(store, c) for c in children if reads.epochs(store, c.id)]

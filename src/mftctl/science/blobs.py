@@ -70,6 +70,7 @@ class Blob:
     centre: tuple[float, float]  # mean (encoder, decoder) weight of those pairs
     peak: tuple[float, float]  # where its density is highest
     depth: float | None  # 1 − saddle / peak against a denser blob; None for the densest
+    width: tuple[float, float] | None = None  # standard deviation of its pairs per axis (weight units)
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,7 @@ def _blob_order(labels: np.ndarray, depths: list[float], counts: np.ndarray) -> 
 
 
 def _blobs(labels, counts, sums, squares, order, depths, peaks, centres_u, centre, scale, n):
-    """Blob records (mass, centre, peak, depth) and each blob's standard deviation per axis, from the
+    """Blob records (mass, centre, peak, depth, width) and each blob's standard deviation per axis, from the
     per-cell counts, sums and sums of squares of the pairs (exact: every pair is in its cell's sums)."""
     blobs, spreads = [], []
     cells = len(centres_u[0])
@@ -307,6 +308,7 @@ def _blobs(labels, counts, sums, squares, order, depths, peaks, centres_u, centr
                 centre=(mean[0], mean[1]),
                 peak=(peak[0], peak[1]),
                 depth=None if new == 0 else float(depths[old]),
+                width=(math.sqrt(var[0]), math.sqrt(var[1])),
             )
         )
         # In robust units; a blob one cell wide has at least the cell's own width.
