@@ -77,3 +77,14 @@ def test_sweep_show_says_when_each_cells_blobs_formed(isolated_db, tmp_path):
     every = [c["label"] for c in summary["cells"] if c["formed"] and c["formed"] == c["completed"]]
     assert set(summary["formed_first"]) == set(every)
     assert "formed at" in invoke("sweep", "show", 1).output
+
+
+def test_reanalyse_gives_a_run_recorded_before_formed_epoch_its_value(store, isolated_db):
+    """A row from before migration 009 (formed_epoch NULL), even one without checkpoints."""
+    run_id = _with_history(store, [SHALLOW, FORMED, FORMED])
+    with store.write() as s:
+        row = s.get(type(reads.get_run(store, run_id)), run_id)
+        row.formed_epoch = None
+    assert reads.get_run(store, run_id).formed_epoch is None and not reads.checkpoints(store, run_id)
+    assert invoke("reanalyse", run_id).exit_code == 0
+    assert reads.get_run(store, run_id).formed_epoch == 2

@@ -45,8 +45,9 @@ def reanalyse_run(store: Store, run_id: int, on_epoch: Callable[[], None] | None
         reports[ckpt.epoch] = epoch_metrics(loaded.model(), loaded.config)
         if on_epoch is not None:
             on_epoch()
-    if reports:
-        writes.replace_blob_measurements(store, run.id, reports)
+    # Even with nothing measured again, the run's summary is worked out anew from its epoch rows: a run
+    # recorded before a summary column existed (formed_epoch) gets it.
+    writes.replace_blob_measurements(store, run.id, reports)
     result.epochs = sorted(reports)
     result.kept = [e.epoch for e in reads.epochs(store, run.id) if e.epoch not in reports and e.n_clusters is not None]
     after = reads.get_run(store, run.id)

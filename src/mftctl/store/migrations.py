@@ -125,7 +125,7 @@ MIGRATIONS.append(
 )
 
 # The first epoch from which a run's blobs stay formed (science/records.formed_epoch); NULL for a run
-# whose blobs never formed, and for runs recorded before it until `mftctl reanalyse` measures them again.
+# whose blobs never formed, and for runs recorded before it until `mftctl reanalyse` works it out.
 MIGRATIONS.append(
     (
         "009_formed_epoch",
