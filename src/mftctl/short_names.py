@@ -34,8 +34,8 @@ SHORT_NAMES: dict[str, str] = {
 }
 LONG_NAMES = {short: key for key, short in SHORT_NAMES.items()}
 
-# The keys that say what a run is at a glance, in this order: `list`'s table (d×h, then the rest),
-# `presets` and the figures' titles show these, so a key added here shows in all three.
+# The keys that say what a run is at a glance, in this order: `presets` and the figures' titles show
+# them all, `list`'s table the first four (d×h, opt, lr), so a key added here shows wherever it fits.
 HEADLINE_KEYS = ("data.d", "model.hidden_size", "training.optimizer", "training.learning_rate", "training.batch_size")
 
 

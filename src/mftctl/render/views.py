@@ -35,7 +35,9 @@ def runs_table(runs: list[Run], title: str | None = None) -> Table:
     table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     from ..short_names import HEADLINE_KEYS, short
 
-    headline = HEADLINE_KEYS[2:]  # d and h share a column
+    # d and h share a column; the table stops at the learning rate so that names keep their width at 160
+    # columns (a wider table cut a long run name short).
+    headline = HEADLINE_KEYS[2:4]
     columns = (
         "id",
         "name",
