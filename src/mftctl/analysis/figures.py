@@ -92,12 +92,9 @@ def plot_runs(
                 family, references, _title(first, "\nwith its stage-2 children"), folder / f"children.{fmt}"
             )
         )
-        from ..stage2.summary import summarize_children
+        from ..stage2.summary import stored_summaries
 
-        kids = [c for c in children if c.kind == "stage2"]
-        summaries = summarize_children(
-            reads.epochs(store, first.id), kids, {c.id: reads.epochs(store, c.id) for c in kids}
-        )
+        summaries = stored_summaries(store, reads.epochs(store, first.id), children)
         if any(m.final is not None for m in summaries):
             stage2_title = _title(first, "\nstage 2: each method over its traces")
             paths.append(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import ExperimentConfig, config_from_json, diff_from_preset, flatten, without_retired
-from ..stage2.summary import MethodSummary, summarize_children
+from ..stage2.summary import MethodSummary, stored_summaries
 from ..store import open_settled, reads
 from ..store.tables import Checkpoint, Epoch, Run
 
@@ -38,7 +38,6 @@ def run_report(db: str | None, run_id: int) -> RunReport:
     run = reads.get_run(store, run_id)
     epochs = reads.epochs(store, run_id)
     children = reads.children(store, run_id)
-    kids = [c for c in children if c.kind == "stage2"]
-    stage2 = summarize_children(epochs, kids, {c.id: reads.epochs(store, c.id) for c in kids}) if kids else []
+    stage2 = stored_summaries(store, epochs, children)
     tags = reads.tags_of(store, [run_id]).get(run_id, [])
     return RunReport(run, epochs, reads.checkpoints(store, run_id), children, tags, stage2)

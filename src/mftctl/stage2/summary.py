@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..store import reads
+from ..store.engine import Store
 from ..store.tables import Run
 
 
@@ -77,3 +79,9 @@ def summarize_children(parent_epochs: list, children: list[Run], child_epochs: d
             )
         )
     return rows
+
+
+def stored_summaries(store: Store, parent_epochs: list, children: list[Run]) -> list[MethodSummary]:
+    """summarize_children over a parent's stage-2 children as the store has them (none: no summary)."""
+    kids = [c for c in children if c.kind == "stage2"]
+    return summarize_children(parent_epochs, kids, {c.id: reads.epochs(store, c.id) for c in kids}) if kids else []
