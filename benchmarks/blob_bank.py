@@ -34,7 +34,7 @@ def main() -> None:
         report = measure_blobs(points)
         ms = (time.perf_counter() - start) * 1000
         sample = points[rng.choice(len(points), size=min(len(points), args.gmm_sample), replace=False)]
-        gmm, _ = select_by_bic(sample, 6, seed=0)
+        gmm, _, _ = select_by_bic(sample, 6, seed=0)
         masses = ", ".join(f"{b.mass:.1%}" for b in report.blobs)
         silhouette = "-" if report.silhouette is None else f"{report.silhouette:.3f}"
         print(

@@ -15,8 +15,24 @@ def test_bic_picks_the_number_of_components(k):
     rng = np.random.default_rng(k)
     means = np.array([[0, 0], [5, 5], [-5, 5]])[:k] * 0.01
     points = np.concatenate([rng.normal(size=(3000, 2)) * 0.01 + m for m in means])
-    best, bics = select_by_bic(points, 6, seed=0)
-    assert best.k == k and len(bics) == 6
+    best, bics, selection = select_by_bic(points, 6, seed=0)
+    assert best.k == k and len(bics) == 6 and selection == len(points)  # fewer points than the subsample
+
+
+def test_k_chosen_on_a_subsample_then_fitted_on_every_point():
+    """K is chosen by BIC on 20,000 of the points and fitted again on all of them: the same K and, within
+    their sampling error, the same weights and means as choosing on all 120,000 — a 1% blob included."""
+    rng = np.random.default_rng(3)
+    parts = [(0.98, [0.0, 0.0], 0.01), (0.01, [0.5, 0.05], 0.02), (0.01, [-0.5, -0.05], 0.02)]
+    points = np.concatenate([rng.normal(m, s, (int(w * 120_000), 2)) for w, m, s in parts])
+    full, full_bics, everything = select_by_bic(points, 6, seed=0, selection=None)
+    fast, fast_bics, selection = select_by_bic(points, 6, seed=0)
+    assert (everything, selection) == (len(points), 20_000) and len(fast_bics) == 6
+    assert fast.k == full.k == 3
+    a, b = np.argsort(fast.means[:, 0]), np.argsort(full.means[:, 0])  # the two 1% blobs tie on weight
+    assert np.allclose(fast.weights[a], full.weights[b], atol=1e-3)
+    # Means agree to a small fraction of the smallest component's sampling error (0.02 / sqrt(1200)).
+    assert np.abs(fast.means[a] - full.means[b]).max() < 0.1 * 0.02 / np.sqrt(1200)
 
 
 def test_mixture_fit_recovers_parameters_and_samples_them():

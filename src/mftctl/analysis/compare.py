@@ -3,7 +3,7 @@ losses, blob numbers, training time and speed, each with its delta against the f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import flatten
@@ -51,11 +51,15 @@ class Comparison:
     runs: list[Run]
     config: list[Row]
     metrics: list[Row]
+    # Each run's blobs matched to the reference run's (analysis/stability): centre, mass and width per
+    # blob; empty when the runs cannot be matched, with the reason in `blobs_note`.
+    blobs: list[Row] = field(default_factory=list)
+    blobs_note: str = ""
 
     def records(self) -> list[dict[str, Any]]:
         """One record per row, for JSON and CSV: key, then each run's value and delta."""
         out = []
-        for section, rows in (("config", self.config), ("metric", self.metrics)):
+        for section, rows in (("config", self.config), ("metric", self.metrics), ("blob", self.blobs)):
             for row in rows:
                 record: dict[str, Any] = {"section": section, "key": row.key}
                 for run, value, delta in zip(self.runs, row.values, row.deltas, strict=True):
@@ -83,4 +87,34 @@ def compare_runs(store: Store, run_ids: list[int], *, every_key: bool = False) -
         if every_key or len({repr(c.get(key)) for c in configs}) > 1
     ]
     metrics = [Row(key, words, [getattr(r, attr) for r in runs]) for key, attr, words in METRICS]
-    return Comparison(runs, config, metrics)
+    blobs, note = matched_blob_rows(store, runs)
+    return Comparison(runs, config, metrics, blobs, note)
+
+
+def matched_blob_rows(store: Store, runs: list[Run]) -> tuple[list[Row], str]:
+    """Rows of each run's matched blobs (blob 0 is the centre blob of the reference run), and a line that
+    says how they agree — or, when they cannot be matched (different shapes, no blob report), why not."""
+    from .stability import runs_stability
+
+    try:
+        stability = runs_stability(store, runs, clouds=False)
+    except MftctlError as exc:
+        return [], f"no matched blobs: {exc}"
+    report = stability.report
+    rows = []
+    for blob in report.blobs:
+        i = blob.index
+        per_run = [
+            None if match[i] is None else run_report["blobs"][match[i]]
+            for run_report, match in zip(stability.reports, report.matches, strict=True)
+        ]
+        rows.append(Row(f"blob{i}.centre", f"blob {i} centre", [b and list(b["centre"]) for b in per_run]))
+        rows.append(Row(f"blob{i}.mass", f"blob {i} mass", [b and b["mass"] for b in per_run]))
+        rows.append(Row(f"blob{i}.width", f"blob {i} width", [b and list(b["width"]) for b in per_run]))
+    agree = round(report.count_agreement * report.runs)
+    note = (
+        f"{report.verdict}: {agree} of {report.runs} runs have {report.modal_count} blob(s); largest drift "
+        f"{'-' if report.drift is None else f'{report.drift:.2f}'} blob widths (matched to run "
+        f"{runs[report.reference].id}; `mftctl stability` for the full report)"
+    )
+    return rows, note

@@ -11,7 +11,7 @@ from ..store import reads, writes
 from ..store.engine import Store
 
 # Bump when full_analysis changes what it computes: older cached results are then recomputed.
-DIAGNOSIS_VERSION = 2  # 2: the blob measurement modes-1
+DIAGNOSIS_VERSION = 3  # 2: the blob measurement modes-1; 3: K chosen on a subsample (science/mixture.py)
 
 
 def diagnose_checkpoint(

@@ -11,9 +11,11 @@ from ..store import layout, reads
 from ..store.engine import Store
 from ..store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS, Run
 from .diagnose import diagnose_checkpoint
+from .stability import runs_stability, sweep_stability
 from .trajectories import run_tracks
 
 MAX_EVOLUTION_FRAMES = 8
+MAX_STABILITY_PANELS = 12
 
 
 def _curve(store: Store, run: Run):
@@ -71,10 +73,17 @@ def plot_runs(
     if len(runs) > 1:
         folder = out or store.runs_dir / ("compare-" + "-".join(str(r.id) for r in runs))
         title = "runs " + ", ".join(f"{r.id} ({r.name})" for r in runs)
-        return [
+        paths = [
             plots.plot_curves(curves, references, title, folder / f"curves.{fmt}"),
             plots.plot_diagnostics(curves, title, folder / f"diagnostics.{fmt}"),
         ]
+        try:  # runs of one shape with blob reports: their matched blobs overlaid
+            stability = runs_stability(store, runs)
+        except MftctlError:
+            return paths
+        heading = "blob stability: each run's blobs, matched by position"
+        paths.append(plots.plot_stability([(title, stability)], heading, folder / f"stability.{fmt}"))
+        return paths
     folder = out or layout.run_dir(store, first.id)
     paths = [
         plots.plot_curves(curves, references, _title(first), folder / f"curves.{fmt}"),
@@ -138,4 +147,8 @@ def plot_sweep_figures(store: Store, sweep_id: int, *, fmt: str = "png", out: Pa
     keys = [k for k in summary.varied if k != "seed"]
     if len(keys) == 2:
         paths.append(plots.plot_sweep_heatmap(summary, keys, folder / f"heatmap.{fmt}"))
+    seeded = [(c.short_label, r) for c, r in sweep_stability(store, sweep_id) if not isinstance(r, str)]
+    if seeded:  # cells with several completed seeds: their matched blobs, a panel per cell (the first twelve)
+        title = f"sweep {sweep_id} {summary.name}: blob stability over each cell's seeds"
+        paths.append(plots.plot_stability(seeded[:MAX_STABILITY_PANELS], title, folder / f"stability.{fmt}"))
     return paths

@@ -455,3 +455,68 @@ def plot_sweep_parallel(summary: SweepSummary, path: Path) -> Path:
     fig.colorbar(plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, 1)), ax=ax, label="separation")
     ax.set_title(f"sweep {summary.sweep} {summary.name}: varied keys against final loss and blob score")
     return _save(fig, path)
+
+
+# One marker per run in the stability overlay (cycled past eight runs).
+RUN_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def plot_stability(groups: Sequence[tuple[str, Any]], title: str, path: Path) -> Path:
+    """Each group's runs overlaid (analysis/stability.RunsStability): the pooled pair density in grey, and
+    every run's blobs as its marker at their centre with a ±1 width ellipse, coloured by the reference blob
+    each is matched to (an unmatched blob in black). One panel per group (a sweep cell, or the runs given)."""
+    cols = min(3, len(groups))
+    rows = -(-len(groups) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.6 * rows), squeeze=False, layout="constrained")
+    for ax in axes.ravel()[len(groups) :]:
+        ax.axis("off")
+    for ax, (label, stability) in zip(axes.ravel(), groups, strict=False):
+        report = stability.report
+        if stability.clouds is not None:
+            pooled = _finite(np.concatenate([np.asarray(c)[:: max(1, len(c) // 50_000)] for c in stability.clouds]))
+            ax.hexbin(pooled[:, 0], pooled[:, 1], gridsize=90, bins="log", cmap="Greys", mincnt=1, linewidths=0)
+        for k, (run, run_report, match) in enumerate(
+            zip(stability.runs, stability.reports, report.matches, strict=True)
+        ):
+            colour_of = {j: BLOB_COLOURS[i % len(BLOB_COLOURS)] for i, j in enumerate(match) if j is not None}
+            marker = RUN_MARKERS[k % len(RUN_MARKERS)]
+            for j, blob in enumerate(run_report["blobs"]):
+                colour = colour_of.get(j, "black")
+                ax.scatter(
+                    *blob["centre"],
+                    marker=marker,
+                    s=28,
+                    color=colour,
+                    edgecolors="white",
+                    linewidths=0.5,
+                    zorder=3,
+                    label=f"run {run.id}" if j == 0 else None,
+                )
+                width = blob.get("width")
+                if width:
+                    ax.add_patch(
+                        Ellipse(
+                            blob["centre"],
+                            2 * width[0],
+                            2 * width[1],
+                            fill=False,
+                            color=colour,
+                            linewidth=0.8,
+                            alpha=0.7,
+                            zorder=2,
+                        )
+                    )
+        agree = round(report.count_agreement * report.runs)
+        drift = "-" if report.drift is None else f"{report.drift:.2f}"
+        ax.set_title(
+            f"{label}\n{report.verdict}: {agree}/{report.runs} runs with {report.modal_count} blob(s), drift {drift}",
+            fontsize=9,
+        )
+        ax.set_xlabel(ENC_LABEL, fontsize=8)
+        ax.set_ylabel(DEC_LABEL, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+        if report.runs <= 8:
+            ax.legend(fontsize=6, loc="best", markerscale=0.8)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -119,7 +119,64 @@ def reanalyse(
         print_data(to_json([asdict(r) for r in results]))
 
 
+def stability(
+    run_ids: Annotated[list[int] | None, typer.Argument(help="Two or more runs of one shape.")] = None,
+    sweep: Annotated[int | None, typer.Option(help="Every seeded cell of sweep ID, over its completed seeds.")] = None,
+    cell: Annotated[
+        str | None, typer.Option(help="With --sweep: one cell (c0, c1, ... as `sweep show` names).")
+    ] = None,
+    clouds: Annotated[
+        bool, typer.Option(help="Also the pair-cloud distance (reads each run's last checkpoint).")
+    ] = True,
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Blob stability across runs: their blobs matched by position to one run's, each blob's centre, mass and
+    width as mean ± std, how many runs agree on the count, a scale-free distance between the pair clouds,
+    and a verdict (stable, shifting, split; docs/science.md).
+
+    Example: mftctl stability 3 4 5 6   |   mftctl stability --sweep 2   |   mftctl stability --sweep 2 --cell c1
+    """
+    from ..analysis.stability import runs_stability, sweep_stability
+    from ..render.records import to_json
+    from ..render.views import stability_cells_table, stability_view
+    from ..store import open_settled, reads
+
+    if bool(run_ids) == (sweep is not None):
+        raise MftctlError("give run ids, or --sweep SWEEP_ID (one of them), e.g. `mftctl stability 3 4 5`")
+    if cell is not None and sweep is None:
+        raise MftctlError("--cell names a cell of a sweep; give --sweep SWEEP_ID too")
+    if format is Format.csv:
+        raise MftctlError("stability prints a table or json (--format table|json)")
+    store = open_settled(db)
+    with console.status("matching blobs...") if format is Format.table else contextlib.nullcontext():
+        if sweep is None:
+            results = [
+                (None, runs_stability(store, reads.runs_by_id(store, list(dict.fromkeys(run_ids))), clouds=clouds))
+            ]
+        else:
+            results = sweep_stability(store, sweep, cell=cell, clouds=clouds)
+    if format is Format.json:
+        if sweep is None:
+            print_data(to_json(results[0][1].as_dict()))
+        else:
+            print_data(
+                to_json(
+                    [
+                        {"cell": c.cell, "label": c.label, "values": c.values}
+                        | (r.as_dict() if not isinstance(r, str) else {"error": r})
+                        for c, r in results
+                    ]
+                )
+            )
+    elif sweep is None or cell is not None:
+        console.print(stability_view(results[0][1], results[0][0]))
+    else:
+        console.print(stability_cells_table(sweep, results))
+
+
 def register(app: typer.Typer) -> None:
     app.command()(diagnose)
     app.command()(plot)
+    app.command()(stability)
     app.command()(reanalyse)

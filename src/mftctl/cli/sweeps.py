@@ -102,7 +102,11 @@ def sweep_show(
         str | None, typer.Option(help="Two varied keys ROWS,COLUMNS (short names work): one metric as a grid.")
     ] = None,
     metric: Annotated[
-        str, typer.Option(help="With --pivot: test_loss, train_seconds, speedup, n_clusters, separation, silhouette.")
+        str,
+        typer.Option(
+            help="With --pivot: test_loss, train_seconds, speedup, n_clusters, separation, silhouette, "
+            "formed_epoch, count_agreement, drift, mass_cv."
+        ),
     ] = "test_loss",
     db: DbOption = None,
 ) -> None:

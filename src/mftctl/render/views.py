@@ -389,7 +389,19 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
     )
     table = Table(header_style="bold", box=box.SIMPLE_HEAD)
     # Numbers are never cut: on a narrow terminal the cell's label wraps between its key=value words.
-    names = ("cell", "seeds", "done", "final test loss", "train s", "speed-up", "K", "separation", "silh.", "formed at")
+    names = (
+        "cell",
+        "seeds",
+        "done",
+        "final test loss",
+        "train s",
+        "speed-up",
+        "K",
+        "separation",
+        "silh.",
+        "formed at",
+        "stability",
+    )
     for name in names:
         if name == "cell":
             table.add_column(name, ratio=1)
@@ -407,6 +419,7 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
             _pm(c.separation, c.separation_std, 3),
             fmt(c.silhouette, 3),
             f"{_pm(c.formed_epoch, c.formed_epoch_std, 3)} ({c.formed}/{c.completed})" if c.completed else "-",
+            _stability_cell(c),
         )
 
     def labels(cells: list[CellSummary]) -> Text:
@@ -419,11 +432,20 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
             ("lowest final test loss", labels(summary.lowest_loss)),
             (f"best blobs (blobs near {summary.expected_clusters}, then separation)", labels(summary.best_blobs)),
             ("blobs formed first (every seed)", labels(summary.formed_first)),
+            ("most stable blobs over seeds", labels(summary.most_stable)),
         ],
     )
     if any(c.old_blob_method for c in summary.cells):
         table.caption = OLD_METHOD_NOTE
     return Group(head, table, best)
+
+
+def _stability_cell(c: CellSummary) -> str:
+    """`stable 3/3 0.02`: the verdict, the seeds with the modal blob count, the largest drift in widths."""
+    if c.stability is None:
+        return "-"
+    agree = round((c.count_agreement or 0) * c.completed)
+    return f"{c.stability} {agree}/{c.completed} {fmt(c.drift, 2)}"
 
 
 def sweeps_table(sweeps, counts: dict[int, dict[str, int]]) -> Table:  # noqa: ANN001
@@ -478,12 +500,17 @@ def comparison_table(comparison) -> Table:  # noqa: ANN001
         table.add_column(f"{run.id} {safe(run.name)}", justify="right")
 
     def cell(value: Any, delta: float | None, first: bool) -> str:
+        if isinstance(value, list):  # a matched blob's (encoder, decoder) centre or width
+            return "(" + ", ".join(fmt(v, 3) for v in value) + ")"
         text = safe(value) if isinstance(value, str) else fmt(value)
         if first or delta is None or delta == 0:
             return text
         return f"{text} [dim]({'+' if delta > 0 else ''}{fmt(delta, 3)})[/]"
 
-    for title, rows in (("config (differing keys)", comparison.config), ("results", comparison.metrics)):
+    sections = [("config (differing keys)", comparison.config), ("results", comparison.metrics)]
+    if comparison.blobs:
+        sections.append(("matched blobs", comparison.blobs))
+    for title, rows in sections:
         table.add_row(f"[bold]{title}[/]", *([""] * len(runs)))
         for row in rows:
             table.add_row(
@@ -492,6 +519,8 @@ def comparison_table(comparison) -> Table:  # noqa: ANN001
             )
         if not rows:
             table.add_row("[dim](none)[/]", *([""] * len(runs)))
+    if comparison.blobs_note:
+        table.caption = safe(comparison.blobs_note)
     return table
 
 
@@ -520,4 +549,80 @@ def columns_table(runs: list, columns: list, title: str | None = None) -> Table:
         )
     for run in runs:
         table.add_row(*(safe(v) if isinstance(v := column.value(run), str) else fmt(v) for column in columns))
+    return table
+
+
+def _pm_pair(mean, std, digits: int = 3) -> str:  # noqa: ANN001
+    """(x, y) ± (sx, sy) of a blob's centre or width."""
+    if mean is None:
+        return "-"
+    text = "(" + ", ".join(fmt(v, digits) for v in mean) + ")"
+    return text + (" ± (" + ", ".join(fmt(v, 2) for v in std) + ")" if std is not None else "")
+
+
+def stability_view(stability, cell=None) -> Group:  # noqa: ANN001
+    """`mftctl stability RUN...`: the verdict, the count agreement, each matched blob, the cloud distance."""
+    report = stability.report
+    runs = stability.runs
+    where = f"cell {safe(cell.short_label)}: " if cell is not None else ""
+    agree = round(report.count_agreement * report.runs)
+    counts = ", ".join(f"{r.id}: {n}" for r, n in zip(runs, report.counts, strict=True))
+    head = (
+        f"{where}[bold]{report.verdict}[/] over {report.runs} runs — {agree} of {report.runs} have "
+        f"{report.modal_count} blob(s) (blobs per run {counts}); matched to run {runs[report.reference].id}"
+    )
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD)
+    for name in ("blob", "runs", "centre (enc, dec)", "mass", "width (enc, dec)", "drift", "mass CV"):
+        table.add_column(name, justify="left" if "(" in name else "right")
+    for b in report.blobs:
+        table.add_row(
+            str(b.index) + (" (centre)" if b.index == 0 else ""),
+            f"{b.runs}/{report.runs}",
+            _pm_pair(b.centre, b.centre_std),
+            _pm(b.mass, b.mass_std, 3),
+            _pm_pair(b.width, b.width_std),
+            fmt(b.drift, 2),
+            fmt(b.mass_cv, 2),
+        )
+    table.caption = (
+        "drift: the centre's spread over runs in blob widths; stable: every run the same count, drift ≤ 1, "
+        "mass CV ≤ 0.2"
+    )
+    if report.cloud_distance is None:
+        cloud = "pair-cloud distance: - (a run kept no checkpoint at its last measured epoch, or --no-clouds)"
+    else:
+        cloud = (
+            f"pair-cloud distance (sliced W1, pooled-standardised): mean {fmt(report.cloud_distance, 3)}, max "
+            f"{fmt(report.cloud_distance_max, 3)}; two halves of one run's sample: {fmt(report.cloud_floor, 3)}"
+        )
+    return Group(head, table, cloud)
+
+
+def stability_cells_table(sweep_id: int, results) -> Table:  # noqa: ANN001
+    """`mftctl stability --sweep ID`: one row per cell, the most stable first."""
+    table = Table(
+        title=f"sweep {sweep_id}: blob stability over each cell's seeds", header_style="bold", box=box.SIMPLE_HEAD
+    )
+    for name in ("cell", "seeds", "verdict", "blobs (agree)", "drift", "mass CV", "cloud distance", "floor"):
+        table.add_column(name, ratio=1 if name == "cell" else None, justify="left" if name == "cell" else "right")
+
+    def order(item):  # noqa: ANN001, ANN202
+        report = None if isinstance(item[1], str) else item[1].report
+        return (3, 0.0) if report is None else (report.rank, report.drift if report.drift is not None else 1e18)
+
+    for c, result in sorted(results, key=order):
+        if isinstance(result, str):
+            table.add_row(safe(c.short_label), str(c.completed), "-", f"[dim]{safe(result)}[/]", "", "", "", "")
+            continue
+        r = result.report
+        table.add_row(
+            safe(c.short_label),
+            str(r.runs),
+            r.verdict,
+            f"{r.modal_count} ({round(r.count_agreement * r.runs)}/{r.runs})",
+            fmt(r.drift, 2),
+            fmt(r.mass_cv, 2),
+            fmt(r.cloud_distance, 3),
+            fmt(r.cloud_floor, 3),
+        )
     return table

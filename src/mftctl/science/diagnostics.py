@@ -73,9 +73,18 @@ def mixture_summary(points: np.ndarray, max_k: int, seed: int) -> dict[str, Any]
 
     points = points[np.isfinite(points).all(axis=1)]  # a diverged run's NaN weights are left out
     if len(points) < 2:
-        return {"k": 0, "bic": [], "weights": [], "means": [], "covariances": []}
-    best, bics = select_by_bic(points, max_k, seed)
-    return {"k": best.k, "bic": bics, **best.as_dict()}
+        return {
+            "k": 0,
+            "bic": [],
+            "selection_pairs": 0,
+            "fit_pairs": len(points),
+            "weights": [],
+            "means": [],
+            "covariances": [],
+        }
+    best, bics, selection = select_by_bic(points, max_k, seed)
+    # bic[k-1] is K = k's BIC on the selection subsample; the mixture itself is fitted on fit_pairs.
+    return {"k": best.k, "bic": bics, "selection_pairs": selection, "fit_pairs": len(points), **best.as_dict()}
 
 
 def full_analysis(model: torch.nn.Module, config: ExperimentConfig, rng: np.random.Generator) -> dict:

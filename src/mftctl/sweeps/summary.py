@@ -24,6 +24,9 @@ PIVOT_METRICS = {
     "separation": "separation",
     "silhouette": "silhouette",
     "formed_epoch": "epoch the blobs formed",
+    "count_agreement": "share of seeds with the modal blob count",
+    "drift": "largest blob drift over seeds (blob widths)",
+    "mass_cv": "largest blob mass CV over seeds",
 }
 
 
@@ -60,6 +63,12 @@ class CellSummary:
     formed_epoch: float | None = None
     formed_epoch_std: float | None = None
     formed: int = 0
+    # Blob stability over the completed seeds (analysis/stability, docs/science.md); None below two seeds.
+    stability: str | None = None  # the verdict: stable, shifting or split
+    stability_rank: int | None = None  # 0 stable, 1 shifting, 2 split: sorts
+    count_agreement: float | None = None
+    drift: float | None = None
+    mass_cv: float | None = None
 
     @property
     def label(self) -> str:
@@ -107,6 +116,12 @@ class SweepSummary:
         return sorted(every, key=lambda c: c.formed_epoch)[:3]
 
     @property
+    def most_stable(self) -> list[CellSummary]:
+        """Cells measured over several seeds, the most stable first (verdict, then the smallest drift)."""
+        measured = [c for c in self.finished if c.stability_rank is not None]
+        return sorted(measured, key=lambda c: (c.stability_rank, c.drift if c.drift is not None else 1e18))[:3]
+
+    @property
     def best_blobs(self) -> list[CellSummary]:
         """Blob count nearest the expected one, then the clearest separation."""
 
@@ -136,6 +151,7 @@ class SweepSummary:
             "lowest_loss": [c.label for c in self.lowest_loss],
             "best_blobs": [c.label for c in self.best_blobs],
             "formed_first": [c.label for c in self.formed_first],
+            "most_stable": [c.label for c in self.most_stable],
         }
 
 
@@ -168,7 +184,27 @@ def _cell(cell: str, values: dict[str, Any], members: list[Run]) -> CellSummary:
     )
 
 
-def summarize(store: Store, sweep: Sweep) -> SweepSummary:
+def _stability(store: Store, cell: CellSummary, members: list[Run]) -> None:
+    """Fill the cell's stability over its completed seeds, when there are two and they can be compared."""
+    from ..analysis.stability import runs_stability
+    from ..errors import MftctlError
+
+    done = [r for r in members if r.status == RunStatus.completed]
+    if len(done) < 2:
+        return
+    try:
+        # From the epoch rows alone (no checkpoint, no torch: `sweep show` stays quick); `mftctl stability
+        # --sweep` adds the pair-cloud distance.
+        report = runs_stability(store, done, clouds=False).report
+    except MftctlError:  # no blob report (diagnostics off) or one predating widths: the columns stay empty
+        return
+    cell.stability, cell.stability_rank = report.verdict, report.rank
+    cell.count_agreement, cell.drift, cell.mass_cv = report.count_agreement, report.drift, report.mass_cv
+
+
+def summarize(store: Store, sweep: Sweep, *, stability: bool = True) -> SweepSummary:
+    """The sweep's summary; `stability` (on by default) also matches each seeded cell's blobs (from their
+    epoch rows)."""
     meta = sweep.meta
     runs = reads.sweep_runs(store, sweep.id)
     varied = meta.get("varied", [])
@@ -179,6 +215,9 @@ def summarize(store: Store, sweep: Sweep) -> SweepSummary:
     reference = meta.get("reference") or {}
     expected = meta.get("expected_clusters", 3)
     cells = [_cell(f"c{i}", dict(key), members) for i, (key, members) in enumerate(groups.items())]
+    if stability:
+        for cell, members in zip(cells, groups.values(), strict=True):
+            _stability(store, cell, members)
     ref_cell = next((c for c in cells if is_reference(c.values, reference)), None)
     for c in cells:
         c.is_reference = c is ref_cell

@@ -1,0 +1,100 @@
+"""How `diagnose` chooses its Gaussian mixture: BIC over K = 1..6 on every pair it fits (the first two
+releases) against BIC on a 20,000-pair subsample, then one warm-started fit of the chosen K on all of
+them (science/mixture.select_by_bic). Same clouds, same process, one after the other.
+
+python benchmarks/mixture_choice.py [--db DB --where sweep=1] [--max-k 6]
+
+Clouds: the reference run's pairs at epochs 5, 11 and 20 (tests/data/reference_pairs.npz, 524,288 pairs;
+200,000 uniform of them, as diagnose fits), the last checkpoint of every run DB holds, and each cloud's
+off-path control. Prints a Markdown table (K both ways, the largest weight and mean differences, each
+against its sampling error) and the two times with their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mftctl.science.diagnostics import GMM_SAMPLE
+from mftctl.science.mixture import select_by_bic
+
+REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "data" / "reference_pairs.npz"
+
+
+def clouds(args):
+    rng = np.random.default_rng(0)
+    data = np.load(REFERENCE)
+    for key in data.files:
+        points = data[key].astype(np.float64)
+        yield f"reference {key}", points[rng.choice(len(points), GMM_SAMPLE, replace=False)]
+    if args.db:
+        from mftctl.checkpoints.load import load_run_checkpoint
+        from mftctl.runs.query import parse_where
+        from mftctl.science.diagnostics import off_path_pairs
+        from mftctl.store import open_store, reads
+
+        store = open_store(args.db)
+        for run in reads.list_runs(store, where=parse_where(args.where) if args.where else None):
+            try:
+                model = load_run_checkpoint(store, run).model()
+            except Exception:  # noqa: BLE001 - runs without checkpoints are skipped
+                continue
+            points = model.weight_pairs().numpy().astype(np.float64)
+            yield f"run {run.id} {run.name}", points[rng.permutation(len(points))][:GMM_SAMPLE]
+            yield f"run {run.id} off-path", off_path_pairs(model, min(len(points), GMM_SAMPLE), rng)
+
+
+def matched_difference(a, b):
+    """Largest |Δweight|, and largest |Δmean| in units of its sampling error (the component's standard
+    deviation per axis over √(its points)), pairing components by position (an optimal assignment)."""
+    from scipy.optimize import linear_sum_assignment
+
+    if a.k != b.k:
+        return None, None
+    scale = np.sqrt(np.diagonal(a.covariances, axis1=1, axis2=2))
+    cost = (np.abs(a.means[:, None, :] - b.means[None, :, :]) / scale[:, None, :]).sum(-1)
+    rows, cols = linear_sum_assignment(cost)
+    dw = float(np.abs(a.weights[rows] - b.weights[cols]).max())
+    worst = 0.0
+    for wa, ma, ca, mb in zip(a.weights[rows], a.means[rows], a.covariances[rows], b.means[cols], strict=True):
+        sd = np.sqrt(np.diag(ca))
+        n = max(wa * GMM_SAMPLE, 1.0)
+        worst = max(worst, float((np.abs(ma - mb) / (sd / np.sqrt(n))).max()))
+    return dw, worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db")
+    parser.add_argument("--where")
+    parser.add_argument("--max-k", type=int, default=6)
+    args = parser.parse_args()
+    print("| cloud | K all pairs | K subsample | max Δweight | max Δmean / s.e. | all pairs s | subsample s |")
+    print("|---|---|---|---|---|---|---|")
+    totals = [0.0, 0.0]
+    same = rows = 0
+    for name, points in clouds(args):
+        start = time.perf_counter()
+        full, _, _ = select_by_bic(points, args.max_k, seed=0, selection=None)
+        t_full = time.perf_counter() - start
+        start = time.perf_counter()
+        fast, _, _ = select_by_bic(points, args.max_k, seed=0)
+        t_fast = time.perf_counter() - start
+        totals[0] += t_full
+        totals[1] += t_fast
+        dw, dm = matched_difference(full, fast)
+        rows += 1
+        same += full.k == fast.k
+        cells = "-" if dw is None else f"{dw:.4f}", "-" if dm is None else f"{dm:.2f}"
+        print(f"| {name} | {full.k} | {fast.k} | {cells[0]} | {cells[1]} | {t_full:.2f} | {t_fast:.2f} |")
+    print(
+        f"\nsame K on {same} of {rows} clouds; total {totals[0]:.1f} s → {totals[1]:.1f} s "
+        f"(ratio {totals[1] / totals[0]:.3f}, {totals[0] / totals[1]:.1f}× faster)"
+    )
+
+
+if __name__ == "__main__":
+    main()

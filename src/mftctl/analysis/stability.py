@@ -1,0 +1,107 @@
+"""Blob stability of stored runs (science/stability.measure_stability): each run's last blob report from
+its epoch rows, its pairs from the checkpoint of that epoch, refused in one line when the runs cannot be
+compared. Used by `mftctl stability`, `compare`, `sweep show` and the stability figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import MftctlError
+from ..store import reads
+from ..store.engine import Store
+from ..store.tables import Run
+
+
+@dataclass
+class RunsStability:
+    runs: list[Run]
+    epochs: list[int]  # the epoch each run's blob report is from
+    reports: list[dict[str, Any]]  # those blob reports
+    report: Any  # science.stability.StabilityReport
+    clouds: list[Any] | None  # each run's pairs, (N, 2) numpy; None when a run kept no checkpoint
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `--format json` record: the report (`runs` is their number), the run ids and the epochs measured."""
+        return {"run_ids": [r.id for r in self.runs], "epochs": self.epochs, **self.report.as_dict()}
+
+
+def _shape(run: Run) -> tuple[int, int]:
+    config = run.config
+    return config["data"]["d"], config["model"]["hidden_size"]
+
+
+def last_blob_report(store: Store, run: Run) -> tuple[int, dict[str, Any]]:
+    """The run's last epoch with a blob report, and the report; refused when there is none or it lacks the
+    blob widths (measured before they were recorded)."""
+    measured = [e for e in reads.epochs(store, run.id) if e.diagnostics_json]
+    if not measured:
+        raise MftctlError(
+            f"run {run.id} has no blob report ({run.status}, {run.epochs_done} epochs); a stability report needs "
+            "runs trained with training.enable_diagnostics = true"
+        )
+    report = measured[-1].diagnostics
+    if "n_blobs" not in report or any(b.get("width") is None for b in report.get("blobs", [])):
+        raise MftctlError(
+            f"run {run.id}'s blob report predates blob widths; `mftctl reanalyse {run.id}` measures it again"
+        )
+    return measured[-1].epoch, report
+
+
+def _pairs(store: Store, run: Run, epoch: int):  # noqa: ANN202 - numpy stays a lazy import
+    from ..checkpoints.load import load_run_checkpoint
+
+    if not any(c.epoch == epoch for c in reads.checkpoints(store, run.id)):
+        return None
+    return load_run_checkpoint(store, run, epoch).model().weight_pairs().numpy()
+
+
+def runs_stability(store: Store, runs: list[Run], *, clouds: bool = True) -> RunsStability:
+    """The stability report of these runs (at least two, of one shape, each with a blob report)."""
+    from ..science.stability import measure_stability
+
+    if len(runs) < 2:
+        raise MftctlError(
+            "a stability report needs at least two runs; give more run ids, or a sweep whose cells have several seeds"
+        )
+    shapes = {r.id: _shape(r) for r in runs}
+    first = runs[0]
+    for run in runs[1:]:
+        if shapes[run.id] != shapes[first.id]:
+            (d1, h1), (d2, h2) = shapes[first.id], shapes[run.id]
+            raise MftctlError(
+                f"runs {first.id} and {run.id} have different shapes (d×h {d1}×{h1} and {d2}×{h2}); "
+                "a stability report compares runs of one shape"
+            )
+    measured = [last_blob_report(store, r) for r in runs]
+    epochs = [e for e, _ in measured]
+    pairs = [_pairs(store, r, e) for r, (e, _) in zip(runs, measured, strict=True)] if clouds else None
+    if pairs is not None and any(p is None for p in pairs):
+        pairs = None  # one run kept no weights at that epoch: no cloud distance for any
+    reports = [r for _, r in measured]
+    return RunsStability(runs, epochs, reports, measure_stability(reports, pairs), pairs)
+
+
+def sweep_stability(store: Store, sweep_id: int, *, cell: str | None = None, clouds: bool = True):  # noqa: ANN201
+    """[(cell summary, its stability or why there is none)] for every cell of the sweep (or the one named),
+    over each cell's completed seeds."""
+    from ..status import RunStatus
+    from ..sweeps.summary import summarize
+
+    summary = summarize(store, reads.get_sweep(store, sweep_id), stability=False)
+    cells = summary.cells
+    if cell is not None:
+        cells = [c for c in cells if c.cell == cell]
+        if not cells:
+            names = ", ".join(c.cell for c in summary.cells) or "none"
+            raise MftctlError(f"sweep {sweep_id} has no cell {cell!r}; its cells are {names} (`mftctl sweep show`)")
+    out = []
+    for c in cells:
+        done = [r for r in reads.runs_by_id(store, c.runs) if r.status == RunStatus.completed]
+        try:
+            out.append((c, runs_stability(store, done, clouds=clouds)))
+        except MftctlError as exc:
+            if cell is not None:
+                raise MftctlError(f"sweep {sweep_id} cell {cell}: {exc}") from None
+            out.append((c, str(exc)))
+    return out
