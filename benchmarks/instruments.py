@@ -1,15 +1,18 @@
 """What a researcher waits for in a loop: `mftctl diagnose RUN --recompute` and `mftctl plot RUN`, as
 whole commands (a fresh process, as typed) and diagnose's phases in this process.
 
-python benchmarks/instruments.py --db DB RUN [RUN ...] [--repeat 2]
+python benchmarks/instruments.py --db DB RUN [RUN ...] [--repeat 3] [--against OLD_SRC]
 
-Run it twice to compare two versions of mftctl (e.g. PYTHONPATH=/tmp/old/src for a checkout of an earlier
-commit); the commands run `python -m mftctl` with this process's environment. Prints one row per run.
+With --against (the src/ folder of a checkout of an earlier commit, e.g. `git worktree add /tmp/old
+ff734f0`), each command runs alternately with that version (PYTHONPATH=OLD_SRC) and this one, best of
+--repeat each, and the ratio new/old is printed: both versions see the same load. Prints one row per run
+and version.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -17,13 +20,21 @@ import tempfile
 import time
 
 
-def wall(args: list[str], repeat: int) -> float:
-    """Best of `repeat` runs of `python -m mftctl ARGS` (seconds)."""
-    best = float("inf")
+def _env(src: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if src:
+        env["PYTHONPATH"] = src
+    return env
+
+
+def wall(args: list[str], repeat: int, versions: list[str | None]) -> list[float]:
+    """Per version, the best of `repeat` runs of `python -m mftctl ARGS` (seconds), the versions alternated."""
+    best = [float("inf")] * len(versions)
     for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "mftctl", *args], check=True, capture_output=True, env=os.environ)
-        best = min(best, time.perf_counter() - start)
+        for i, src in enumerate(versions):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "mftctl", *args], check=True, capture_output=True, env=_env(src))
+            best[i] = min(best[i], time.perf_counter() - start)
     return best
 
 
@@ -69,20 +80,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", required=True)
     parser.add_argument("runs", type=int, nargs="+")
-    parser.add_argument("--repeat", type=int, default=2, help="each command's best of this many")
+    parser.add_argument("--repeat", type=int, default=3, help="each command's best of this many")
+    parser.add_argument("--against", help="the src/ folder of an earlier version to time alternately")
+    parser.add_argument("--phases", action="store_true", help=argparse.SUPPRESS)  # one version's phases, as JSON
     args = parser.parse_args()
-    print("| run | pairs | diagnose (s) | plot (s) | load | test loss | blobs | gmm on-path | off-path |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    if args.phases:
+        print(json.dumps({run_id: phases(args.db, run_id) for run_id in args.runs}))
+        return
+    versions = [args.against, None] if args.against else [None]
+    names = ["before", "after"] if args.against else ["this"]
+    print("| run | version | pairs | diagnose (s) | plot (s) | load | test loss | blobs | gmm on-path | off-path |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for run_id in args.runs:
         db = ["--db", args.db]
-        diagnose = wall(["diagnose", str(run_id), "--recompute", "--format", "json", *db], args.repeat)
+        diagnose = wall(["diagnose", str(run_id), "--recompute", "--format", "json", *db], args.repeat, versions)
         with tempfile.TemporaryDirectory() as out:  # diagnose is cached by now: plot draws
-            plot = wall(["plot", str(run_id), "--out", out, *db], args.repeat)
-        p = phases(args.db, run_id)
-        print(
-            f"| {run_id} | {p['pairs']:,} | {diagnose:.2f} | {plot:.2f} | {p['load']:.2f} | {p['test loss']:.2f} | "
-            f"{p['blobs']:.2f} | {p['gmm on-path']:.2f} | {p['off-path']:.2f} |"
-        )
+            plot = wall(["plot", str(run_id), "--out", out, *db], args.repeat, versions)
+        for i, (name, src) in enumerate(zip(names, versions, strict=True)):
+            me = [sys.executable, __file__, "--phases", "--db", args.db, str(run_id)]
+            p = json.loads(subprocess.run(me, check=True, capture_output=True, text=True, env=_env(src)).stdout)
+            p = p[str(run_id)]
+            print(
+                f"| {run_id} | {name} | {p['pairs']:,} | {diagnose[i]:.2f} | {plot[i]:.2f} | {p['load']:.2f} | "
+                f"{p['test loss']:.2f} | {p['blobs']:.2f} | {p['gmm on-path']:.2f} | {p['off-path']:.2f} |"
+            )
+        if args.against:
+            ratios = f"{diagnose[1] / diagnose[0]:.2f} | {plot[1] / plot[0]:.2f}"
+            print(f"| {run_id} | after/before | | {ratios} | | | | | |")
 
 
 if __name__ == "__main__":

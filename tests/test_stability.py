@@ -111,7 +111,8 @@ def seeded_sweep(isolated_db, tmp_path):
     """Two cells of three seeds each at TINY's shape (sweep 1, runs 1-6), then runs of other kinds."""
     sweep = tmp_path / "seeds.toml"
     sweep.write_text(
-        f'name = "seeds"\nbase = "quick"\nseeds = [0, 1, 2]\n[set]\n{set_table(*TINY, "training.epochs=3", without="learning_rate")}\n'
+        'name = "seeds"\nbase = "quick"\nseeds = [0, 1, 2]\n[set]\n'
+        f"{set_table(*TINY, 'training.epochs=3', without='learning_rate')}\n"
         '[grid]\n"training.learning_rate" = [0.02, 0.05]\n'
     )
     assert invoke("sweep", sweep, "--jobs", "1").exit_code == 0

@@ -69,7 +69,11 @@ def plot_runs(
     runs = reads.runs_by_id(store, run_ids)
     curves = [_curve(store, r) for r in runs]
     first = runs[0]
-    references = reference_losses(validate(first.config))
+    # One run with weights: its (cached) analysis, which holds the reference losses as well.
+    analysis = None
+    if len(runs) == 1 and reads.checkpoints(store, first.id):
+        analysis = diagnose_checkpoint(store, first.id, epoch=epoch)
+    references = analysis["references"] if analysis else reference_losses(validate(first.config))
     if len(runs) > 1:
         folder = out or store.runs_dir / ("compare-" + "-".join(str(r.id) for r in runs))
         title = "runs " + ", ".join(f"{r.id} ({r.name})" for r in runs)
@@ -109,9 +113,8 @@ def plot_runs(
             paths.append(
                 plots.plot_stage2_methods(summaries, f"parent run {first.id}", stage2_title, folder / f"stage2.{fmt}")
             )
-    if not reads.checkpoints(store, first.id):
+    if analysis is None:
         return paths  # no weights saved: curves only
-    analysis = diagnose_checkpoint(store, first.id, epoch=epoch)
     loaded = load_run_checkpoint(store, first, analysis["epoch"])
     model = loaded.model()
     from ..science.diagnostics import off_path_pairs, pairs_of

@@ -166,6 +166,8 @@ def _ellipses(ax, mixture: dict[str, Any] | None) -> None:
 def _finite(points: np.ndarray) -> np.ndarray:
     """The pairs a figure can place: a run that diverged leaves NaN or infinite weights, which are left
     out here as the blob measurement leaves them out."""
+    if np.isfinite(points.sum()):  # one pass, no mask: the common case
+        return points
     return points[np.isfinite(points).all(axis=1)]
 
 

@@ -8,7 +8,7 @@ them, so that `mftctl --help` and `mftctl list` start at once. Errors become one
     browse.py    ui (Datasette)
     sweeps.py    sweep run | show | list
     stage2.py    stage2
-    analysis.py  diagnose, plot, reanalyse
+    analysis.py  diagnose, plot, stability, reanalyse
     admin.py     presets, config show, db info | upgrade, gc, worker (internal)
 """
 

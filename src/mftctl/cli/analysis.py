@@ -1,4 +1,4 @@
-"""Commands that look at weights: diagnose, plot, reanalyse."""
+"""Commands that look at weights: diagnose, plot, stability, reanalyse."""
 
 from __future__ import annotations
 

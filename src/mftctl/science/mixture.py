@@ -51,6 +51,7 @@ def _scale(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _fit_standardised(std: np.ndarray, k: int, seed: int, start: GaussianMixture | None = None) -> GaussianMixture:
     """One EM fit on standardised points: from k-means (sklearn's default), or warm from `start`'s
     weights, means and precisions."""
+
     warm = {}
     if start is not None:  # the cheap initialiser: its draw is replaced by start's parameters anyway
         warm = {
@@ -60,8 +61,8 @@ def _fit_standardised(std: np.ndarray, k: int, seed: int, start: GaussianMixture
             "precisions_init": start.precisions_,
         }
     gmm = GaussianMixture(n_components=k, covariance_type="full", random_state=seed, reg_covar=1e-6, **warm)
-    with warnings.catch_warnings():  # fewer distinct points than components: BIC will say so
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # fewer distinct points than components: BIC says so
         gmm.fit(std)
     return gmm
 
@@ -71,6 +72,16 @@ def _in_original_units(gmm: GaussianMixture, center: np.ndarray, scale: np.ndarr
     covs = gmm.covariances_ * np.outer(scale, scale)[None]
     order = np.argsort(-gmm.weights_)
     return Mixture(gmm.weights_[order], means[order], covs[order])
+
+
+def _one_thread():  # noqa: ANN202
+    """BLAS and OpenMP on one thread (threadpoolctl, which scikit-learn itself depends on): the products of
+    a 2-D mixture are (n, 2) by (2, 2), too thin to gain from threads, and on a loaded machine the threads
+    spin against each other — on one, K = 1..6 fits 2.5× faster beside a training run on this 2-core CPU
+    (docs/performance.md), and sums the same way on every machine."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def fit_mixture(points: np.ndarray, k: int, seed: int = 0) -> tuple[Mixture, float]:
@@ -83,8 +94,9 @@ def fit_mixture(points: np.ndarray, k: int, seed: int = 0) -> tuple[Mixture, flo
         points = points[:, None]
     center, scale = _scale(points)
     std = (points - center) / scale
-    gmm = _fit_standardised(std, k, seed)
-    return _in_original_units(gmm, center, scale), float(gmm.bic(std))
+    with _one_thread():
+        gmm = _fit_standardised(std, k, seed)
+        return _in_original_units(gmm, center, scale), float(gmm.bic(std))
 
 
 # BIC chooses K on this many uniform points; the chosen K is then fitted once on all of them, warm from
@@ -109,9 +121,10 @@ def select_by_bic(
     if selection is not None and len(std) > selection:
         pick = np.random.default_rng(seed).choice(len(std), size=selection, replace=False)
         chosen = std[np.sort(pick)]
-    fits = [_fit_standardised(chosen, k, seed) for k in range(1, max(1, min(max_k, len(chosen))) + 1)]
-    bics = [float(gmm.bic(chosen)) for gmm in fits]
-    best = fits[int(np.argmin(bics))]
-    if chosen is not std:
-        best = _fit_standardised(std, best.n_components, seed, start=best)
+    with _one_thread():
+        fits = [_fit_standardised(chosen, k, seed) for k in range(1, max(1, min(max_k, len(chosen))) + 1)]
+        bics = [float(gmm.bic(chosen)) for gmm in fits]
+        best = fits[int(np.argmin(bics))]
+        if chosen is not std:
+            best = _fit_standardised(std, best.n_components, seed, start=best)
     return _in_original_units(best, center, scale), bics, len(chosen)
