@@ -74,7 +74,7 @@ def _in_original_units(gmm: GaussianMixture, center: np.ndarray, scale: np.ndarr
     return Mixture(gmm.weights_[order], means[order], covs[order])
 
 
-def _one_thread():  # noqa: ANN202
+def one_thread():  # noqa: ANN202
     """BLAS and OpenMP on one thread (threadpoolctl, which scikit-learn itself depends on): the products of
     a 2-D mixture are (n, 2) by (2, 2), too thin to gain from threads, and on a loaded machine the threads
     spin against each other — on one, K = 1..6 fits 2.5× faster beside a training run on this 2-core CPU
@@ -94,7 +94,7 @@ def fit_mixture(points: np.ndarray, k: int, seed: int = 0) -> tuple[Mixture, flo
         points = points[:, None]
     center, scale = _scale(points)
     std = (points - center) / scale
-    with _one_thread():
+    with one_thread():
         gmm = _fit_standardised(std, k, seed)
         return _in_original_units(gmm, center, scale), float(gmm.bic(std))
 
@@ -121,7 +121,7 @@ def select_by_bic(
     if selection is not None and len(std) > selection:
         pick = np.random.default_rng(seed).choice(len(std), size=selection, replace=False)
         chosen = std[np.sort(pick)]
-    with _one_thread():
+    with one_thread():
         fits = [_fit_standardised(chosen, k, seed) for k in range(1, max(1, min(max_k, len(chosen))) + 1)]
         bics = [float(gmm.bic(chosen)) for gmm in fits]
         best = fits[int(np.argmin(bics))]
