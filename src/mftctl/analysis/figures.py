@@ -69,13 +69,19 @@ def plot_runs(
     runs = reads.runs_by_id(store, run_ids)
     curves = [_curve(store, r) for r in runs]
     first = runs[0]
+    if len(runs) > 1:
+        folder = out or store.runs_dir / ("compare-" + "-".join(str(r.id) for r in runs))
+    else:
+        folder = out or layout.run_dir(store, first.id)
+    # Made before anything is computed, so a folder that cannot be made is refused before the
+    # analysis below is cached (a later diagnose would otherwise answer from that cache).
+    folder.mkdir(parents=True, exist_ok=True)
     # One run with weights: its (cached) analysis, which holds the reference losses as well.
     analysis = None
     if len(runs) == 1 and reads.checkpoints(store, first.id):
         analysis = diagnose_checkpoint(store, first.id, epoch=epoch)
     references = analysis["references"] if analysis else reference_losses(validate(first.config))
     if len(runs) > 1:
-        folder = out or store.runs_dir / ("compare-" + "-".join(str(r.id) for r in runs))
         title = "runs " + ", ".join(f"{r.id} ({r.name})" for r in runs)
         paths = [
             plots.plot_curves(curves, references, title, folder / f"curves.{fmt}"),
@@ -88,7 +94,6 @@ def plot_runs(
         heading = "blob stability: each run's blobs, matched by position"
         paths.append(plots.plot_stability([(title, stability)], heading, folder / f"stability.{fmt}"))
         return paths
-    folder = out or layout.run_dir(store, first.id)
     paths = [
         plots.plot_curves(curves, references, _title(first), folder / f"curves.{fmt}"),
         plots.plot_diagnostics(curves, _title(first), folder / f"diagnostics.{fmt}"),
