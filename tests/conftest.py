@@ -8,6 +8,8 @@ are skipped — except under CI (CI set), where an unreachable server fails them
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import uuid
 
 import pytest
@@ -81,3 +83,18 @@ def store(backend):
     s = open_store(backend)
     yield s
     s.close()
+
+
+def _slurm_up() -> bool:
+    if shutil.which("sbatch") is None:
+        return False
+    return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=60).returncode == 0
+
+
+@pytest.fixture
+def slurm():
+    """A running single-node Slurm (scripts/slurm-single-node.sh); skipped without one, failed under CI."""
+    if not _slurm_up():
+        if os.environ.get("CI"):
+            pytest.fail("no running Slurm (CI starts one with scripts/slurm-single-node.sh)")
+        pytest.skip("no running Slurm here (scripts/slurm-single-node.sh starts one)")

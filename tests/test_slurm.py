@@ -2,8 +2,6 @@
 PostgreSQL store. Without Slurm these are skipped, except under CI, where a missing Slurm fails them."""
 
 import json
-import os
-import shutil
 import subprocess
 import time
 
@@ -14,20 +12,6 @@ from mftctl.status import RunStatus
 from mftctl.store import open_store, reads
 
 LONG_EPOCHS = 200
-
-
-def _slurm_up() -> bool:
-    if shutil.which("sbatch") is None:
-        return False
-    return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=60).returncode == 0
-
-
-@pytest.fixture
-def slurm():
-    if not _slurm_up():
-        if os.environ.get("CI"):
-            pytest.fail("no running Slurm (CI starts one with scripts/slurm-single-node.sh)")
-        pytest.skip("no running Slurm here (scripts/slurm-single-node.sh starts one)")
 
 
 def _sweep_file(tmp_path, name="four"):

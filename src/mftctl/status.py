@@ -1,8 +1,8 @@
 """The states of a run, declared once, with the groups the lifecycle asks about.
 
-    queued ──> running ──> completed | failed | killed | crashed
-      ^                                  │
-      └────── resume / retry ────────────┘  (failed, killed, crashed)
+    queued ──> running ──> completed | pruned | failed | killed | crashed
+      ^                                           │
+      └────── resume / retry ─────────────────────┘  (failed, killed, crashed)
 
 Free of SQLAlchemy so that the fast read path and the renderers can import it for nothing.
 """
@@ -19,6 +19,8 @@ class RunStatus(StrEnum):
     failed = "failed"  # the worker raised (the traceback, or a one-line reason, is the row's error)
     killed = "killed"  # stopped on purpose: Ctrl-C, SIGTERM, `mftctl stop`, a stopped sweep
     crashed = "crashed"  # the worker vanished without its final word (SIGKILL, out of memory, a lost node)
+    # A search trial its search's pruner stopped early, its epochs so far kept: finished, not failed.
+    pruned = "pruned"
 
     @property
     def style(self) -> str:
@@ -33,16 +35,17 @@ _STYLE = {
     RunStatus.failed: "red",
     RunStatus.crashed: "red",
     RunStatus.killed: "yellow",
+    RunStatus.pruned: "magenta",
 }
 
 # A worker is (or will be) writing to these runs: never delete their files, never mark them twice.
 # The groups are tuples, in the order messages name them.
 ACTIVE = (RunStatus.queued, RunStatus.running)
-FINISHED = (RunStatus.completed, RunStatus.failed, RunStatus.killed, RunStatus.crashed)
+FINISHED = (RunStatus.completed, RunStatus.failed, RunStatus.killed, RunStatus.crashed, RunStatus.pruned)
 # What `train --resume` and a sweep's retry take up again, from the last good checkpoint.
 RESUMABLE = (RunStatus.crashed, RunStatus.killed, RunStatus.failed)
 # A parent stage 2 may sample from: its weights are final or at least sound (a failed run may have diverged).
-FITTABLE = (RunStatus.completed, RunStatus.killed, RunStatus.crashed)
+FITTABLE = (RunStatus.completed, RunStatus.killed, RunStatus.crashed, RunStatus.pruned)
 
 
 def names(statuses: tuple[RunStatus, ...]) -> str:

@@ -10,8 +10,9 @@ from ..render.views import blob_headline
 from ..store import layout, reads
 from ..store.engine import Store
 from ..store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS, Run
+from ..sweeps.stability import sweep_stability
 from .diagnose import diagnose_checkpoint
-from .stability import runs_stability, sweep_stability
+from .stability import runs_stability
 from .trajectories import run_tracks
 
 MAX_EVOLUTION_FRAMES = 8
@@ -150,6 +151,11 @@ def plot_sweep_figures(store: Store, sweep_id: int, *, fmt: str = "png", out: Pa
         raise MftctlError(f"sweep {sweep_id} has no completed cell yet; nothing to plot")
     folder = out or store.runs_dir / f"sweep-{sweep_id}"
     paths = [plots.plot_sweep_panels(summary, folder / f"sweep.{fmt}")]
+    if summary.search is not None:  # a search: its history and, for two objectives, its front
+        from .search_plots import plot_search
+
+        title = f"search {sweep_id} {summary.name}: {summary.search.sampler}, {len(summary.search.trials)} trials"
+        paths.append(plot_search(summary.search, title, folder / f"search.{fmt}"))
     if len([k for k in summary.varied if k != "seed"]) >= 1 and len(summary.finished) >= 2:
         paths.append(plots.plot_sweep_parallel(summary, folder / f"parallel.{fmt}"))
     keys = [k for k in summary.varied if k != "seed"]

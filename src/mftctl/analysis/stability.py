@@ -80,28 +80,3 @@ def runs_stability(store: Store, runs: list[Run], *, clouds: bool = True) -> Run
         pairs = None  # one run kept no weights at that epoch: no cloud distance for any
     reports = [r for _, r in measured]
     return RunsStability(runs, epochs, reports, measure_stability(reports, pairs), pairs)
-
-
-def sweep_stability(store: Store, sweep_id: int, *, cell: str | None = None, clouds: bool = True):  # noqa: ANN201
-    """[(cell summary, its stability or why there is none)] for every cell of the sweep (or the one named),
-    over each cell's completed seeds."""
-    from ..status import RunStatus
-    from ..sweeps.summary import summarize
-
-    summary = summarize(store, reads.get_sweep(store, sweep_id), stability=False)
-    cells = summary.cells
-    if cell is not None:
-        cells = [c for c in cells if c.cell == cell]
-        if not cells:
-            names = ", ".join(c.cell for c in summary.cells) or "none"
-            raise MftctlError(f"sweep {sweep_id} has no cell {cell!r}; its cells are {names} (`mftctl sweep show`)")
-    out = []
-    for c in cells:
-        done = [r for r in reads.runs_by_id(store, c.runs) if r.status == RunStatus.completed]
-        try:
-            out.append((c, runs_stability(store, done, clouds=clouds)))
-        except MftctlError as exc:
-            if cell is not None:
-                raise MftctlError(f"sweep {sweep_id} cell {cell}: {exc}") from None
-            out.append((c, str(exc)))
-    return out

@@ -137,10 +137,11 @@ def stability(
 
     Example: mftctl stability 3 4 5 6   |   mftctl stability --sweep 2   |   mftctl stability --sweep 2 --cell c1
     """
-    from ..analysis.stability import runs_stability, sweep_stability
+    from ..analysis.stability import runs_stability
     from ..render.records import to_json
     from ..render.views import stability_cells_table, stability_view
     from ..store import open_settled, reads
+    from ..sweeps.stability import sweep_stability
 
     if bool(run_ids) == (sweep is not None):
         raise MftctlError("give run ids, or --sweep SWEEP_ID (one of them), e.g. `mftctl stability 3 4 5`")

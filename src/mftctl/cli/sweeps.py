@@ -72,6 +72,13 @@ def sweep_run(
         raise MftctlError(f"--jobs must be at least 1, not {jobs}")
     slurm = executor is Executor.slurm
     order = plan_run(db, file, resume, name=name, max_cells=max_cells, retry_failed=retry_failed, slurm=slurm)
+    if dry_run and order.spec.search is not None:
+        from ..render.search import search_plan_view
+        from ..sweeps.search import trials_left
+
+        sweep_id = order.target.sweep.id if order.target.sweep else None
+        console.print(search_plan_view(order.spec, order.plans, trials_left(order.store, sweep_id, order.spec)))
+        return
     if dry_run:
         console.print(sweep_plan_table(order.spec, order.plans))
         todo = sum(p.runs for p in order.plans)
@@ -79,11 +86,11 @@ def sweep_run(
         console.print(f"{len(order.plans)} cells, {todo} to run{exists}")
         return
     outcome = submit(order, jobs, wait, console) if slurm else run_local(order, jobs, console)
-    if slurm and not outcome.to_run:
+    if slurm and outcome.slurm_job is None:
         console.print(
             f"sweep [bold]{outcome.sweep.id}[/] {safe(order.spec.name)}: nothing to run (all done or not retried)"
         )
-    if not slurm or (wait and outcome.to_run):
+    if not slurm or (wait and outcome.slurm_job is not None):
         console.print(sweep_summary_view(summarize(order.store, outcome.sweep)))
     if outcome.result and outcome.result.interrupted:
         err_console.print(
@@ -158,6 +165,25 @@ def _pivot_keys(text: str, varied: list[str]) -> tuple[str, str]:
             )
         keys.append(match[0])
     return keys[0], keys[1]
+
+
+@sweep_app.command("export-study")
+def sweep_export_study(
+    sweep_id: Annotated[int, typer.Argument(help="The search's sweep id (`mftctl sweep list`).")],
+    path: Annotated[Path, typer.Argument(help="A new SQLite file to write the Optuna study to.", dir_okay=False)],
+    db: DbOption = None,
+) -> None:
+    """Write a search as an Optuna study (Optuna's own SQLite schema), to open in optuna-dashboard or
+    Optuna's plots. A copy made now; the store stays the record.
+
+    Example: mftctl sweep export-study 3 study.db && optuna-dashboard sqlite:///study.db
+    """
+    from ..store import open_settled, reads
+    from ..sweeps.search_results import export_study
+
+    store = open_settled(db)
+    url = export_study(store, reads.get_sweep(store, sweep_id), path)
+    console.print(f"study written to {safe(url)}; open it with `optuna-dashboard {safe(url)}`")
 
 
 @sweep_app.command("list")

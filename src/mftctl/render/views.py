@@ -437,6 +437,10 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
     )
     if any(c.old_blob_method for c in summary.cells):
         table.caption = OLD_METHOD_NOTE
+    if summary.search is not None:
+        from .search import search_results_view
+
+        return Group(head, table, best, search_results_view(summary.search))
     return Group(head, table, best)
 
 
@@ -457,7 +461,7 @@ def sweeps_table(sweeps, counts: dict[int, dict[str, int]]) -> Table:  # noqa: A
         table.add_row(
             str(sw.id),
             safe(sw.name),
-            str(sw.meta.get("cells", "-")),
+            f"{sw.meta.get('trials')} trials (search)" if "search" in sw.meta else str(sw.meta.get("cells", "-")),
             ", ".join(f"{n} {s}" for s, n in sorted(by.items())) or "-",
             fmt(sw.created_at),
         )

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.console import Console
@@ -55,13 +56,37 @@ def _relay(slot: int, proc: subprocess.Popen, events: queue.Queue) -> None:
     events.put((slot, None))  # stdout closed: the worker is exiting
 
 
-def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, label: str = "sweep") -> PoolResult:
+def run_pool(
+    store: Store,
+    run_ids: list[int],
+    *,
+    jobs: int,
+    console: Console,
+    label: str = "sweep",
+    more: Callable[[], list[int]] | None = None,
+    expected: int | None = None,
+) -> PoolResult:
     """Run the queued runs, at most `jobs` at a time. Ctrl-C stops the running workers (their runs are
-    marked killed) and leaves the runs not yet started queued."""
+    marked killed) and leaves the runs not yet started queued.
+
+    `more`, when given, is asked for further runs whenever a worker is free and none is waiting (an
+    adaptive search's next trial, chosen knowing every trial so far); an empty list means no more.
+    `expected` is how many runs the bar counts to in all (default: run_ids)."""
     # A thread count the user set is kept: it is what makes a cell's numbers the same under any --jobs.
     threads = int(os.environ.get("MFTCTL_THREADS") or 0) or max(1, (os.cpu_count() or 1) // jobs)
     env = {"MFTCTL_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
     pending = deque(run_ids)
+    total = expected if expected is not None else len(run_ids)
+
+    def refill() -> bool:
+        """Whether a run is waiting, asking `more` for one when none is."""
+        nonlocal more
+        if not pending and more is not None:
+            pending.extend(more())
+            if not pending:
+                more = None  # it said no more
+        return bool(pending)
+
     slots: dict[int, _Slot] = {}
     events: queue.Queue = queue.Queue()
     result = PoolResult()
@@ -75,7 +100,7 @@ def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, l
 
     def hand_out(slot: _Slot, progress) -> None:  # noqa: ANN001
         """Give a ready worker the next run still queued, or close its stdin (it exits) when none is left."""
-        while pending:
+        while refill():
             run_id = pending.popleft()
             run = reads.find_run(store, run_id)
             if run is None or run.status != RunStatus.queued:
@@ -110,15 +135,12 @@ def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, l
         if run.status in ACTIVE and reason is not None:  # died without its final word
             writes.finish_run(store, run_id, RunStatus.crashed, reason)
         result.statuses[run_id] = reads.get_run(store, run_id).status
-        done = sum(s == RunStatus.completed for s in result.statuses.values())
-        progress.update(overall, advance=1, description=f"{label}: {done} done, {len(result.statuses) - done} failed")
+        progress.update(overall, advance=1, description=_tally(label, result.statuses))
 
     with make_progress(console) as progress:
-        overall = progress.add_task(
-            f"{label}: 0 done, 0 failed", total=len(run_ids), epoch="", loss="", test="", rate=""
-        )
+        overall = progress.add_task(f"{label}: 0 done, 0 failed", total=total, epoch="", loss="", test="", rate="")
         try:
-            for _ in range(min(jobs, len(pending))):
+            for _ in range(min(jobs, max(len(pending), total if more is not None else 0))):
                 start()
             while slots:
                 try:
@@ -131,7 +153,7 @@ def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, l
                     del slots[index]
                     if slot.run_id is not None:
                         finished(slot, progress, f"the worker exited with code {code} without finishing")
-                    if pending:
+                    if refill():
                         start()
                 elif isinstance(event, Ready):
                     hand_out(slot, progress)
@@ -161,3 +183,11 @@ def run_pool(store: Store, run_ids: list[int], *, jobs: int, console: Console, l
                     slot.proc.kill()
                     slot.proc.wait()
     return result
+
+
+def _tally(label: str, statuses: dict[int, str]) -> str:
+    """`sweep 3: 5 done, 2 pruned, 1 failed`: the overall bar's words (pruned only where there are any)."""
+    done = sum(s == RunStatus.completed for s in statuses.values())
+    pruned = sum(s == RunStatus.pruned for s in statuses.values())
+    shown = f" {pruned} pruned," if pruned else ""
+    return f"{label}: {done} done,{shown} {len(statuses) - done - pruned} failed"

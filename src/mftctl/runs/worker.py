@@ -20,6 +20,7 @@ from typing import Any
 from ..checkpoints.keep import CheckpointKeeper, resume_state
 from ..config import TrainingConfig, config_from_json
 from ..errors import MftctlError, environment_message
+from ..search.prune import TrialPruner
 from ..status import RunStatus
 from ..store import layout, reads, writes
 from ..store.engine import Store, open_store
@@ -53,6 +54,8 @@ class StoreSink:
         self.stop_request = stop_request  # the run's, installed as its signal handler
         self.checkpoints = CheckpointKeeper(store, run.id, training)
         self._last_step_event = 0.0
+        self.epochs = training.epochs
+        self.pruner = TrialPruner.for_run(store, run)  # a search trial whose search prunes; else None
 
     def on_step(self, epoch: int, step: int, steps: int, loss) -> None:  # noqa: ANN001
         self.stop_request.check()  # a stop (Ctrl-C, SIGTERM, Slurm's SIGUSR2) takes effect between steps
@@ -77,6 +80,10 @@ class StoreSink:
                 summary.get("separation"),
             )
         )
+        if self.pruner is not None and record.epoch < self.epochs:
+            reason = self.pruner.check(record.epoch)
+            if reason is not None:  # acted on at the next step, like a stop: this epoch is recorded whole
+                self.stop_request.prune(reason)
 
     def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
         self.checkpoints.keep(epoch, state)
@@ -124,6 +131,10 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.reason: str | None = None
+        self.pruned: str | None = None
+
+    def prune(self, reason: str) -> None:
+        self.pruned = reason
 
     def __call__(self, signum, frame) -> None:  # noqa: ANN001
         if self.reason is None:
@@ -137,6 +148,12 @@ class StopRequest:
         """Stop here if a stop was asked for: KeyboardInterrupt, carrying why."""
         if self.reason is not None:
             raise KeyboardInterrupt(self.reason)
+        if self.pruned is not None:
+            raise TrialPruned(self.pruned)
+
+
+class TrialPruned(Exception):
+    """A search trial stopped by its search's pruner (search/prune.py): the run ends `pruned`."""
 
 
 # Space the worker holds on the database's disk from the start: if the disk fills during the run, it is
@@ -198,7 +215,7 @@ def run_worker(db: str | None, run_id: int) -> int:
     _prepare_process()
     store = open_store(db, create=False, migrate=False)
     try:
-        return 0 if _run_one(store, run_id) == RunStatus.completed else 1
+        return 0 if _run_one(store, run_id) in (RunStatus.completed, RunStatus.pruned) else 1
     finally:
         store.close()
 
@@ -304,6 +321,8 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
         status, error = RunStatus.completed, None
     except KeyboardInterrupt as exc:
         status, error = RunStatus.killed, (exc.args[0] if exc.args else STOPPED)
+    except TrialPruned as exc:
+        status, error = RunStatus.pruned, str(exc)
     except TrainingDiverged as exc:  # the user's config, not a bug: the message says it all
         status, error = RunStatus.failed, str(exc)
     except Exception as exc:

@@ -83,6 +83,20 @@ def epochs_of(store: Store, run_ids: list[int]) -> list[Epoch]:
         return list(s.exec(query))
 
 
+def epoch_column(store: Store, run_ids: list[int], column: str) -> list[tuple[int, int, float | None]]:
+    """(run id, epoch, value) of one epoch column for these runs, in run and epoch order: a search's
+    pruner reads one number per epoch, not the blob reports beside it."""
+    if not run_ids:
+        return []
+    with store.read() as s:
+        query = (
+            select(Epoch.run_id, Epoch.epoch, getattr(Epoch, column))
+            .where(col(Epoch.run_id).in_(run_ids))
+            .order_by(Epoch.run_id, Epoch.epoch)
+        )
+        return [tuple(row) for row in s.exec(query)]
+
+
 def checkpoints(store: Store, run_id: int) -> list[Checkpoint]:
     with store.read() as s:
         return list(s.exec(select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.epoch)))

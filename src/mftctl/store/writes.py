@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,37 @@ def create_run(
         s.flush()
         s.add_all(RunTag(run_id=run.id, tag=t) for t in sorted(set(tags or [])))
     return run
+
+
+def update_run_extra(store: Store, run_id: int, **changes: Any) -> None:
+    """Merge keys into a run's extra, under its row lock."""
+    with store.write() as s:
+        run = _locked_run(s, run_id)
+        if run is not None:
+            run.extra_json = json.dumps(run.extra | changes)
+
+
+def claim_sweep_runs(
+    store: Store, sweep_id: int, decide: Callable[[list[Run]], list[dict[str, Any]]], *, tags: list[str] | None = None
+) -> list[Run]:
+    """Runs added to a sweep by `decide`, which is handed the sweep's runs and returns the new runs' fields
+    (as create_run takes them, sweep_id aside), all in one transaction under the sweep's lock: two processes
+    growing one sweep (an adaptive search asking for its next trial) each see the other's runs, never a
+    stale count."""
+    with store.write() as s:
+        s.get(Sweep, sweep_id, with_for_update=True)  # PostgreSQL: the sweep's row lock; SQLite holds the database
+        runs = list(s.exec(select(Run).where(Run.sweep_id == sweep_id).order_by(Run.id)))
+        created = []
+        for fields in decide(runs):
+            extra = fields.pop("extra", None)
+            run = Run(sweep_id=sweep_id, extra_json=json.dumps(extra) if extra else None, **fields)
+            run.id = _next_run_id(s, store.dialect)
+            run.name = run.name or f"run-{run.id}"
+            s.add(run)
+            s.flush()
+            s.add_all(RunTag(run_id=run.id, tag=t) for t in sorted(set(tags or [])))
+            created.append(run)
+    return created
 
 
 def mark_running(store: Store, run_id: int, *, pid: int, device: str, numerics: dict[str, Any] | None = None) -> bool:

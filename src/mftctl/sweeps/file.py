@@ -39,6 +39,7 @@ from ..config import ExperimentConfig, config_hash, deep_merge, flatten, preset_
 from ..config_input import apply_overrides, parse_toml, read_config_file, read_text_file
 from ..errors import ConfigError
 from ..runs.annotate import check_tag
+from ..search.space import SearchSpec, corner_values, distribution, param_specs, parse_search
 from .slurm import slurm_parameters
 
 TOP_KEYS = {
@@ -54,12 +55,12 @@ TOP_KEYS = {
     "random",
     "slurm",
     "tags",
+    "search",
 }
-TABLE_KEYS = ("set", "grid", "zip", "random", "reference", "slurm")
+TABLE_KEYS = ("set", "grid", "zip", "random", "reference", "slurm", "search")
 # More cells than this is a typo more often than a plan (and expanding a billion would not end):
 # `mftctl sweep FILE --max-cells N` raises the cap on purpose.
 MAX_CELLS = 10_000
-DISTRIBUTIONS = ("uniform", "loguniform", "choice", "int")
 
 
 @dataclass
@@ -100,6 +101,22 @@ class SweepSpec:
     # The config the cells start from (the preset, merged with a base_config file as it read then): the
     # sweep records it, so that resuming never re-reads a file that may have changed since.
     base_config: dict[str, Any] = field(default_factory=dict)
+    # A [search] sweep: no cells up front; each trial's config is trial_config(its values).
+    search: SearchSpec | None = None
+    fixed: list[str] = field(default_factory=list)  # the [set] table as overrides
+    seeds: list[Any] | None = None
+
+    @property
+    def sample_config(self) -> ExperimentConfig:
+        """One config the sweep runs (its first cell, or its search's lower corner): its device and size."""
+        if self.search is None:
+            return self.cells[0].config
+        seed = {"seed": self.seeds[0]} if self.seeds else {}
+        return self.trial_config(corner_values(self.search.params)[0] | seed)
+
+    def trial_config(self, values: dict[str, Any]) -> ExperimentConfig:
+        """The config of one search trial (its sampled values, and its seed if seeds are given)."""
+        return validate(apply_overrides(self.base_config, self.fixed + [_override(k, v) for k, v in values.items()]))
 
 
 def _literal(value: Any, where: str) -> list[Any]:
@@ -109,24 +126,15 @@ def _literal(value: Any, where: str) -> list[Any]:
 
 
 def _draw(rng: random.Random, key: str, spec: Any) -> Any:
-    where = f"random.params.{key}"
-    if not isinstance(spec, dict) or spec.get("dist") not in DISTRIBUTIONS:
-        raise ConfigError(f"{where} needs dist = one of {', '.join(DISTRIBUTIONS)}")
+    spec = distribution(f"random.params.{key}", spec)
     dist = spec["dist"]
     if dist == "choice":
-        return rng.choice(_literal(spec.get("values"), f"{where}.values"))
-    try:
-        low, high = float(spec["low"]), float(spec["high"])
-    except (KeyError, TypeError, ValueError, OverflowError):
-        raise ConfigError(f"{where} needs numeric low and high") from None
-    if not (math.isfinite(low) and math.isfinite(high)):
-        raise ConfigError(f"{where}: low and high must be finite numbers, not {low} and {high}")
-    if low > high or (dist == "loguniform" and low <= 0):
-        raise ConfigError(f"{where}: need 0 < low <= high for loguniform, low <= high otherwise")
+        return rng.choice(spec["values"])
+    low, high = spec["low"], spec["high"]
     if dist == "uniform":
         return rng.uniform(low, high)
     if dist == "int":
-        return rng.randint(int(low), int(high))
+        return rng.randint(low, high)
     return math.exp(rng.uniform(math.log(low), math.log(high)))
 
 
@@ -182,24 +190,12 @@ def _axes(data: dict[str, Any]) -> list[list[dict[str, Any]]]:
     if rnd:
         if not isinstance(rnd, dict) or not isinstance(rnd.get("count"), int) or rnd["count"] < 1:
             raise ConfigError("random needs count = a positive integer (and params, seed)")
-        params = _group_param_specs(rnd.get("params", {}))
+        params = param_specs(rnd.get("params", {}))
         if not params:
             raise ConfigError("random.params is empty: name at least one key with its distribution")
         rng = random.Random(rnd.get("seed", 0))
         axes.append([{k: _draw(rng, k, spec) for k, spec in params.items()} for _ in range(rnd["count"])])
     return axes
-
-
-def _group_param_specs(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """random.params maps dotted keys to {dist = ...} tables; nested tables are walked until one has dist."""
-    specs = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and "dist" not in value:
-            specs.update(_group_param_specs(value, name + "."))
-        else:
-            specs[name] = value
-    return specs
 
 
 def _override(key: str, value: Any) -> str:
@@ -241,38 +237,13 @@ def expand(
         if "base_config" in data:
             raw = deep_merge(raw, read_config_file(base_dir / str(data["base_config"])))
     fixed = [_override(k, v) for k, v in _flat(data.get("set", {}), "set").items()]
-    axes = _axes(data)
-    seen: set[str] = set()
-    for axis in axes:
-        twice = seen & set(axis[0])
-        if twice:
-            raise ConfigError(f"{sorted(twice)[0]} is varied twice (in two of [grid], [zip], [random]); keep one")
-        seen |= set(axis[0])
-    seeds = data.get("seeds")
-    if seeds is not None:
-        seeds = _literal(seeds, "seeds")
-        axes.append([{"seed": s} for s in seeds])
-    varied: list[str] = []
-    for axis in axes:
-        for key in axis[0]:
-            if key not in varied:
-                varied.append(key)
-    cells = []
-    for index, combo in enumerate(itertools.product(*axes) if axes else [()]):
-        values: dict[str, Any] = {}
-        for part in combo:
-            values.update(part)
-        try:
-            config = validate(apply_overrides(raw, fixed + [_override(k, v) for k, v in values.items()]))
-        except ConfigError as exc:
-            shown = ", ".join(f"{k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in values.items())
-            shown = shown or "the base"
-            raise ConfigError(f"sweep cell {index} ({shown}): {exc}") from None
-        cells.append(Cell(index, values, config, config_hash(config)))
-    hashes = [c.hash for c in cells]
-    if len(set(hashes)) != len(hashes):
-        dup = next(c for c in cells if hashes.count(c.hash) > 1)
-        raise ConfigError(f"sweep cell {dup.index} ({dup.label}) repeats another cell's config; remove the duplicate")
+    seeds = _literal(data["seeds"], "seeds") if data.get("seeds") is not None else None
+    search = None
+    if "search" in data:
+        search, varied = _search(data, raw, fixed, seeds)
+        cells: list[Cell] = []
+    else:
+        cells, varied = _cells(data, raw, fixed, seeds)
     reference = data.get("reference", {})
     if not isinstance(reference, dict):
         raise ConfigError("reference must be a table of key = value picking one cell")
@@ -299,7 +270,75 @@ def expand(
         slurm=slurm,
         tags=tags,
         base_config=raw,
+        search=search,
+        fixed=fixed,
+        seeds=seeds,
     )
+
+
+def _cells(
+    data: dict[str, Any], raw: dict[str, Any], fixed: list[str], seeds: list[Any] | None
+) -> tuple[list[Cell], list[str]]:
+    """The cells of a [grid]/[zip]/[random] sweep, each validated, and the varied keys in file order."""
+    axes = _axes(data)
+    seen: set[str] = set()
+    for axis in axes:
+        twice = seen & set(axis[0])
+        if twice:
+            raise ConfigError(f"{sorted(twice)[0]} is varied twice (in two of [grid], [zip], [random]); keep one")
+        seen |= set(axis[0])
+    if seeds is not None:
+        axes.append([{"seed": s} for s in seeds])
+    varied: list[str] = []
+    for axis in axes:
+        for key in axis[0]:
+            if key not in varied:
+                varied.append(key)
+    cells = []
+    for index, combo in enumerate(itertools.product(*axes) if axes else [()]):
+        values: dict[str, Any] = {}
+        for part in combo:
+            values.update(part)
+        try:
+            config = validate(apply_overrides(raw, fixed + [_override(k, v) for k, v in values.items()]))
+        except ConfigError as exc:
+            raise ConfigError(f"sweep cell {index} ({_shown(values)}): {exc}") from None
+        cells.append(Cell(index, values, config, config_hash(config)))
+    hashes = [c.hash for c in cells]
+    if len(set(hashes)) != len(hashes):
+        dup = next(c for c in cells if hashes.count(c.hash) > 1)
+        raise ConfigError(f"sweep cell {dup.index} ({dup.label}) repeats another cell's config; remove the duplicate")
+    return cells, varied
+
+
+def _shown(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={json.dumps(v) if isinstance(v, str) else v}" for k, v in values.items()) or "the base"
+
+
+def _search(
+    data: dict[str, Any], raw: dict[str, Any], fixed: list[str], seeds: list[Any] | None
+) -> tuple[SearchSpec, list[str]]:
+    """A [search] sweep's table, checked, and every bound and choice of its space validated as a config."""
+    beside = [key for key in ("grid", "zip", "random", "reference") if key in data]
+    if beside:
+        raise ConfigError(
+            f"[search] cannot be combined with [{beside[0]}]: a search chooses its own cells; put fixed values "
+            "in [set] and searched ones in [search.params]"
+        )
+    search = parse_search(data["search"])
+    fixed_keys = set(_flat(data.get("set", {}), "set"))
+    for key in search.params:
+        if key in fixed_keys:
+            raise ConfigError(f"{key} is both fixed in [set] and searched in [search.params]; keep one")
+        if key == "seed":
+            raise ConfigError("search.params cannot search the seed; give the seeds every trial runs as seeds = [...]")
+    for values in corner_values(search.params):
+        values = values | ({"seed": seeds[0]} if seeds else {})
+        try:
+            validate(apply_overrides(raw, fixed + [_override(k, v) for k, v in values.items()]))
+        except ConfigError as exc:
+            raise ConfigError(f"search space at ({_shown(values)}): {exc}") from None
+    return search, list(search.params) + (["seed"] if seeds and len(seeds) > 1 else [])
 
 
 def load_sweep(path: Path, *, name: str | None = None, max_cells: int = MAX_CELLS) -> SweepSpec:

@@ -67,7 +67,23 @@ def find_target(store: Store, spec: SweepSpec | None, path: Path | None, resume:
 
 
 def check_cells(spec: SweepSpec) -> None:
-    """Every refusal before the first row: a cell too large for this machine, or a device it lacks."""
+    """Every refusal before the first row: a cell too large for this machine, or a device it lacks (for a
+    search, at every bound of its space), or optuna missing."""
+    if spec.search is not None:
+        from ..search.space import corner_values
+        from ..search.study import require_optuna
+
+        require_optuna()
+        seed = {"seed": spec.seeds[0]} if spec.seeds else {}
+        for values in corner_values(spec.search.params):
+            config = spec.trial_config(values | seed)
+            try:
+                check_fits(config, "it")
+                check_device(config.device)
+            except MftctlError as exc:
+                raise MftctlError(
+                    f"search space at ({', '.join(f'{k}={v}' for k, v in values.items())}): {exc}"
+                ) from None
     for cell in spec.cells:
         try:
             check_fits(cell.config, "it")
@@ -76,22 +92,33 @@ def check_cells(spec: SweepSpec) -> None:
             raise MftctlError(f"sweep cell {cell.index} ({cell.label}): {exc}") from None
 
 
+def _action(run, retry_failed: bool) -> str:  # noqa: ANN001 - a Run
+    if run.status in (RunStatus.completed, RunStatus.pruned):
+        return "done"
+    if run.extra.get("search", {}).get("invalid"):  # a search point whose config was refused: never runnable
+        return "skip-failed"
+    if run.status in RESUMABLE:
+        return "retry" if retry_failed else "skip-failed"
+    if run.status == RunStatus.queued:
+        return "resume-queued"
+    return "running"  # another mftctl is on it
+
+
 def plan_sweep(store: Store, target: SweepTarget, *, retry_failed: bool) -> list[CellPlan]:
-    """What running the sweep would do to each cell, reading the store only."""
+    """What running the sweep would do to each cell, reading the store only. A search's plans are its
+    trials so far (the trials still to come are claimed as it runs)."""
+    if target.spec.search is not None:
+        runs = reads.sweep_runs(store, target.sweep.id) if target.sweep else []
+        return [
+            CellPlan(int(r.extra["trial"]), r.name, r.id, _action(r, retry_failed))
+            for r in runs
+            if r.extra.get("trial") is not None
+        ]
     existing = {run.config_hash: run for run in reads.sweep_runs(store, target.sweep.id)} if target.sweep else {}
     plans = []
     for cell in target.spec.cells:
         run = existing.get(cell.hash)
-        if run is None:
-            action = "new"
-        elif run.status == RunStatus.completed:
-            action = "done"
-        elif run.status in RESUMABLE:
-            action = "retry" if retry_failed else "skip-failed"
-        elif run.status == RunStatus.queued:
-            action = "resume-queued"
-        else:  # running: another mftctl is on it
-            action = "running"
+        action = "new" if run is None else _action(run, retry_failed)
         plans.append(CellPlan(cell.index, cell.label, run.id if run else None, action))
     return plans
 
@@ -108,9 +135,18 @@ def materialise(store: Store, target: SweepTarget, plans: list[CellPlan]) -> tup
             "base": spec.base,
             "base_config": spec.base_config,
         }
+        if spec.search is not None:  # what the workers' pruners and the array tasks read back
+            meta |= {"search": spec.search.table, "trials": spec.search.trials}
         file_path = str(target.path) if target.path else None
         sweep = writes.create_sweep(store, name=spec.name, file_text=spec.text, file_path=file_path, meta=meta)
     to_run = []
+    if spec.search is not None:  # its trials so far: the interrupted taken up, the queued run
+        for plan in plans:
+            if plan.action == "retry":
+                queue_resume(store, plan.run_id)
+            if plan.action in ("retry", "resume-queued"):
+                to_run.append(plan.run_id)
+        return sweep, to_run
     for plan, cell in zip(plans, spec.cells, strict=True):
         if plan.action == "new":
             run = new_run(

@@ -14,6 +14,7 @@ from ..store import reads
 from ..store.engine import Store
 from ..store.tables import Run, Sweep
 from .file import cell_label, is_reference
+from .search_results import SearchResults, search_results
 
 # The metrics `sweep show --pivot` can lay out as a grid, with their titles.
 PIVOT_METRICS = {
@@ -96,6 +97,7 @@ class SweepSummary:
     varied: list[str]
     cells: list[CellSummary] = field(default_factory=list)
     slurm_jobs: list[str] = field(default_factory=list)  # the Slurm array jobs that ran its cells (cluster.md)
+    search: SearchResults | None = None  # a [search] sweep: its trials, best or front, importances
 
     @property
     def finished(self) -> list[CellSummary]:
@@ -144,8 +146,9 @@ class SweepSummary:
 
     def as_dict(self) -> dict[str, Any]:
         """The `sweep show --format json` record."""
-        data = {k: v for k, v in asdict(self).items() if k != "cells"}
+        data = {k: v for k, v in asdict(self).items() if k not in ("cells", "search")}
         return data | {
+            "search": self.search.as_dict() if self.search else None,
             "cells": [c.as_dict() for c in self.cells],
             "fastest": [c.label for c in self.fastest],
             "lowest_loss": [c.label for c in self.lowest_loss],
@@ -227,15 +230,19 @@ def summarize(store: Store, sweep: Sweep, *, stability: bool = True) -> SweepSum
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.status] = counts.get(run.status, 0) + 1
+    # A pruned trial ended as its search meant it to: a success, not a failure.
     return SweepSummary(
         sweep=sweep.id,
         name=sweep.name,
         runs=len(runs),
         statuses=counts,
-        success_rate=counts.get(RunStatus.completed, 0) / len(runs) if runs else None,
+        success_rate=(counts.get(RunStatus.completed, 0) + counts.get(RunStatus.pruned, 0)) / len(runs)
+        if runs
+        else None,
         expected_clusters=expected,
         reference=reference,
         varied=varied,
         cells=cells,
         slurm_jobs=[str(j) for j in meta.get("slurm_jobs", [])],
+        search=search_results(store, sweep),
     )

@@ -1,0 +1,81 @@
+"""The worker's question after each epoch of a search trial: does the search's pruner stop it here?
+
+Asked in the worker, so that pruning works wherever trials run (the local pool, a Slurm array task):
+the study is rebuilt from the store with every trial's per-epoch values, this trial RUNNING with its own,
+and the pruner (Optuna's MedianPruner or SuccessiveHalvingPruner) decides. What the pruner notes on the
+trial (ASHA's rung values) is written back to the run, so that the next epoch's rebuilt study, and the
+other trials' pruners, see it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..store import reads, writes
+from ..store.engine import Store
+from ..store.tables import Run
+from .space import SearchSpec, parse_search
+from .study import build_study, trial_records
+
+
+def epoch_objective(store: Store, search: SearchSpec, run_ids: list[int]) -> dict[int, dict[int, float]]:
+    """{run id: {epoch: the first objective's value that epoch}} (the lowest test loss so far for
+    best_test_loss)."""
+    column = search.objectives[0].epoch_column
+    running_min = column == "best_test_loss"
+    values: dict[int, dict[int, float]] = {}
+    for run_id, epoch, value in reads.epoch_column(store, run_ids, "test_loss" if running_min else column):
+        if value is None:
+            continue
+        per_run = values.setdefault(run_id, {})
+        if running_min and per_run:
+            value = min(value, per_run[max(per_run)])
+        per_run[epoch] = float(value)
+    return values
+
+
+class TrialPruner:
+    """For one run of a search trial: `check(epoch)` returns why it is pruned, or None."""
+
+    def __init__(self, store: Store, run: Run, search: SearchSpec):
+        self.store, self.run, self.search = store, run, search
+        self.trial = int(run.extra["trial"])
+
+    @classmethod
+    def for_run(cls, store: Store, run: Run) -> TrialPruner | None:
+        """The pruner of a search trial whose search prunes; None for any other run."""
+        if run.sweep_id is None or run.extra.get("trial") is None:
+            return None
+        table = reads.get_sweep(store, run.sweep_id).meta.get("search")
+        if not table:
+            return None
+        search = parse_search(table)
+        return cls(store, run, search) if search.pruner != "none" else None
+
+    def check(self, epoch: int) -> str | None:
+        runs = reads.sweep_runs(self.store, self.run.sweep_id)
+        records = trial_records(self.search, runs, epoch_objective(self.store, self.search, [r.id for r in runs]))
+        study = build_study(self.search, records, number=self.trial)
+        frozen = next(
+            t for t, r in zip(study.get_trials(deepcopy=False), records, strict=True) if r.number == self.trial
+        )
+        before = dict(frozen.system_attrs)
+        pruned = study.pruner.prune(study, study.get_trials(deepcopy=False)[frozen.number])
+        after = dict(study.get_trials(deepcopy=False)[frozen.number].system_attrs)
+        value = frozen.intermediate_values.get(epoch)
+        kept = {"pruned_at": [epoch, value]} if pruned and value is not None else {}
+        if after != before or kept:
+            self._keep(system_attrs=after, **kept)
+        if not pruned:
+            return None
+        objective = self.search.objectives[0]
+        shown = f"{value:.4g}" if value is not None else "no value"
+        return (
+            f"pruned at epoch {epoch} by the {self.search.pruner} pruner: {objective.column} {shown} "
+            f"lags the search's other trials at this epoch"
+        )
+
+    def _keep(self, **facts: Any) -> None:
+        """Into the run's extra["search"]: the pruner's notes, and the value the trial was stopped at."""
+        extra = reads.get_run(self.store, self.run.id).extra
+        writes.update_run_extra(self.store, self.run.id, search=extra.get("search", {}) | facts)

@@ -1,0 +1,224 @@
+"""A search's runs as an Optuna study, rebuilt in memory from the store each time it is needed.
+
+A trial is the runs of one trial number (one per seed); its state follows theirs:
+
+    queued, running              -> RUNNING   (constant liar: the sampler does not pile trials on it)
+    completed                    -> COMPLETE  (the objective: the mean over its seeds' runs)
+    pruned                       -> PRUNED    (with its per-epoch values; TPE reads the last)
+    failed, crashed, killed      -> FAIL      (a resumed one becomes RUNNING again, then COMPLETE)
+
+Optuna's own storage is not used: the runs are already the record, and a second one would drift from
+it (a trial left RUNNING by a killed process, a run deleted with `mftctl rm`). What the sampler and the
+pruner write about a trial (NSGA-II's generation, ASHA's rungs) is kept in the trial's runs and given back
+to each rebuilt study, which is all their state.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import MftctlError
+from .space import Objective, SearchSpec
+
+INSTALL = "pip install 'mftctl[search]'"
+# Optuna's defaults where they suit a search of a few dozen whole training runs (its own are tuned for
+# thousands of cheap trials: NSGA-II's population of 50 would leave a 24-trial search random).
+DEFAULT_STARTUP = 10
+DEFAULT_POPULATION = 8
+
+
+def require_optuna() -> Any:  # noqa: ANN401 - the optuna module
+    """optuna, quiet (its INFO line per trial and experimental warnings would break the progress display),
+    or a one-line error naming the install."""
+    try:
+        import optuna
+    except ImportError:
+        raise MftctlError(
+            f"a [search] sweep needs optuna, which is not installed; install it with `{INSTALL}`"
+        ) from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+@dataclass
+class TrialRecord:
+    """One trial as the store holds it."""
+
+    number: int
+    params: dict[str, Any]
+    run_ids: list[int]
+    statuses: list[str]
+    state: str  # running | complete | pruned | fail
+    values: list[float] | None = None  # per objective; None unless complete
+    intermediate: dict[int, float] = field(default_factory=dict)  # epoch -> the first objective's value
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    missing: bool = False  # complete, but an objective had no value (blobs that never formed): imputed
+
+
+def _state(statuses: list[str]) -> str:
+    if any(s in ("queued", "running") for s in statuses):
+        return "running"
+    if any(s in ("failed", "crashed", "killed") for s in statuses):
+        return "fail"
+    if any(s == "pruned" for s in statuses):
+        return "pruned"
+    return "complete"
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return statistics.fmean(present) if len(present) == len(values) and present else None
+
+
+def trial_records(
+    search: SearchSpec, runs: list[Any], epoch_values: dict[int, dict[int, float]] | None = None
+) -> list[TrialRecord]:
+    """The trials of a search from its runs (tables.Run rows or anything with their fields), in trial
+    order; `epoch_values` {run id: {epoch: the first objective's epoch value}} gives the intermediate
+    values (pruning, and the PRUNED trials the sampler reads)."""
+    groups: dict[int, list[Any]] = {}
+    for run in runs:
+        trial = run.extra.get("trial")
+        if trial is not None:
+            groups.setdefault(int(trial), []).append(run)
+    records = []
+    for number in sorted(groups):
+        members = groups[number]
+        extra = members[0].extra
+        attrs: dict[str, Any] = {}
+        for run in members:
+            attrs |= run.extra.get("search", {}).get("system_attrs", {})
+        statuses = [run.status for run in members]
+        record = TrialRecord(
+            number=number,
+            params=extra.get("search", {}).get("params", {}),
+            run_ids=[run.id for run in members],
+            statuses=statuses,
+            state=_state(statuses),
+            system_attrs=attrs,
+        )
+        if epoch_values is None:  # the value each pruned run was stopped at, which it keeps
+            for run in members:
+                last = run.extra.get("search", {}).get("pruned_at")
+                if last is not None:
+                    record.intermediate[int(last[0])] = float(last[1])
+        else:
+            epochs = sorted({e for run in members for e in epoch_values.get(run.id, {})})
+            for epoch in epochs:
+                value = _mean([epoch_values.get(run.id, {}).get(epoch) for run in members])
+                if value is not None:
+                    record.intermediate[epoch] = value
+        if record.state == "complete":
+            record.values = [_mean([getattr(r, o.run_column) for r in members]) for o in search.objectives]
+        records.append(record)
+    _impute(search.objectives, records)
+    return records
+
+
+def _impute(objectives: list[Objective], records: list[TrialRecord]) -> None:
+    """A completed trial whose objective has no value (a separation where one blob formed, a formation
+    epoch that never came) is given the worst value seen: it is a bad point, not an unknown one; with no
+    value seen at all it fails."""
+    for index, objective in enumerate(objectives):
+        seen = [r.values[index] for r in records if r.values and r.values[index] is not None]
+        worst = (min(seen) if objective.maximise else max(seen)) if seen else None
+        for record in records:
+            if record.values and record.values[index] is None:
+                record.missing = True
+                if worst is None:
+                    record.state, record.values = "fail", None
+                else:
+                    record.values[index] = worst
+
+
+def distributions(search: SearchSpec) -> dict[str, Any]:
+    optuna = require_optuna()
+    d = optuna.distributions
+    built = {}
+    for key, spec in search.params.items():
+        if spec["dist"] == "choice":
+            built[key] = d.CategoricalDistribution(spec["values"])
+        elif spec["dist"] == "int":
+            built[key] = d.IntDistribution(spec["low"], spec["high"])
+        else:
+            built[key] = d.FloatDistribution(spec["low"], spec["high"], log=spec["dist"] == "loguniform")
+    return built
+
+
+def sampler_seed(search: SearchSpec, number: int) -> int:
+    """Each ask gets its own seed (the same seed for every ask of a rebuilt study would draw the same
+    point each time), fixed by the search's seed and the trial's number."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([search.seed & 0xFFFFFFFF, number]).generate_state(1)[0])
+
+
+def make_sampler(search: SearchSpec, number: int) -> Any:  # noqa: ANN401
+    optuna = require_optuna()
+    seed = sampler_seed(search, number)
+    startup = search.startup_trials
+    if search.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if search.sampler == "nsga2":
+        population = max(2, startup or DEFAULT_POPULATION)
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
+    if search.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=DEFAULT_STARTUP if startup is None else startup)
+    return optuna.samplers.TPESampler(
+        seed=seed, constant_liar=True, n_startup_trials=DEFAULT_STARTUP if startup is None else startup
+    )
+
+
+def make_pruner(search: SearchSpec) -> Any:  # noqa: ANN401
+    optuna = require_optuna()
+    if search.pruner == "median":
+        startup = 5 if search.startup_trials is None else search.startup_trials
+        return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=search.warmup_epochs)
+    if search.pruner == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_early_stopping_rate=0, bootstrap_count=0)
+    return optuna.pruners.NopPruner()
+
+
+_STATES = {"running": "RUNNING", "complete": "COMPLETE", "pruned": "PRUNED", "fail": "FAIL"}
+
+
+def build_study(search: SearchSpec, records: list[TrialRecord], *, number: int | None = None) -> Any:  # noqa: ANN401
+    """An in-memory study holding the records, with the sampler for trial `number` (default: the next)."""
+    optuna = require_optuna()
+    dists = distributions(search)
+    number = (max((r.number for r in records), default=-1) + 1) if number is None else number
+    study = optuna.create_study(
+        directions=[o.direction for o in search.objectives],
+        sampler=make_sampler(search, number),
+        pruner=make_pruner(search),
+    )
+    State = optuna.trial.TrialState
+    for record in records:
+        state = State[_STATES[record.state]]
+        intermediate = dict(record.intermediate)
+        if state == State.PRUNED and not intermediate:
+            state = State.FAIL  # pruned before any epoch was measured: nothing to learn from
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=state,
+                params={k: v for k, v in record.params.items() if k in dists},
+                distributions={k: dists[k] for k in record.params if k in dists},
+                values=record.values if state == State.COMPLETE else None,
+                intermediate_values=intermediate,
+                system_attrs=record.system_attrs,
+            )
+        )
+    return study
+
+
+def ask(search: SearchSpec, records: list[TrialRecord]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The next trial's parameters and the sampler's notes on it (its system attributes)."""
+    study = build_study(search, records)
+    trial = study.ask(distributions(search))
+    frozen = study.get_trials(deepcopy=False)[trial.number]
+    return dict(trial.params), dict(frozen.system_attrs)

@@ -1,0 +1,35 @@
+"""A sweep's cells, each with the blob stability over its completed seeds (`mftctl stability --sweep`,
+the sweep's stability figure). Here, not in analysis/stability.py: it reads the sweep's summary, which
+itself asks analysis/stability for each cell's numbers."""
+
+from __future__ import annotations
+
+from ..analysis.stability import runs_stability
+from ..errors import MftctlError
+from ..store import reads
+from ..store.engine import Store
+
+
+def sweep_stability(store: Store, sweep_id: int, *, cell: str | None = None, clouds: bool = True):  # noqa: ANN201
+    """[(cell summary, its stability or why there is none)] for every cell of the sweep (or the one named),
+    over each cell's completed seeds."""
+    from ..status import RunStatus
+    from .summary import summarize
+
+    summary = summarize(store, reads.get_sweep(store, sweep_id), stability=False)
+    cells = summary.cells
+    if cell is not None:
+        cells = [c for c in cells if c.cell == cell]
+        if not cells:
+            names = ", ".join(c.cell for c in summary.cells) or "none"
+            raise MftctlError(f"sweep {sweep_id} has no cell {cell!r}; its cells are {names} (`mftctl sweep show`)")
+    out = []
+    for c in cells:
+        done = [r for r in reads.runs_by_id(store, c.runs) if r.status == RunStatus.completed]
+        try:
+            out.append((c, runs_stability(store, done, clouds=clouds)))
+        except MftctlError as exc:
+            if cell is not None:
+                raise MftctlError(f"sweep {sweep_id} cell {cell}: {exc}") from None
+            out.append((c, str(exc)))
+    return out
