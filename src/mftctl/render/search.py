@@ -42,6 +42,11 @@ def search_plan_view(spec: Any, plans: list[Any], left: int) -> Group:  # noqa: 
     return Group(space, f"trials so far: {so_far}; {left} still to claim")
 
 
+def _aim(objective: str) -> str:
+    """`-separation` -> `separation ↑` (maximised), `test_loss` -> `test_loss ↓`."""
+    return objective.lstrip("-") + (" ↑" if objective.startswith("-") else " ↓")
+
+
 def _value(values: list[float] | None, index: int) -> str:
     return fmt(values[index]) if values else "-"
 
@@ -64,7 +69,7 @@ def search_results_view(results: SearchResults) -> Group:
     table.add_column("trial", justify="right")
     table.add_column("state")
     for objective in results.objectives:
-        table.add_column(safe(objective), justify="right")
+        table.add_column(safe(_aim(objective)), justify="right")
     for key in params:
         table.add_column(safe(short(key)), justify="right")
     table.add_column("runs", justify="right")
@@ -85,12 +90,12 @@ def search_results_view(results: SearchResults) -> Group:
     if best:
         described = "; ".join(
             f"trial {t.number} ("
-            + ", ".join(f"{o} {_value(t.values, i)}" for i, o in enumerate(results.objectives))
+            + ", ".join(f"{o.lstrip('-')} {_value(t.values, i)}" for i, o in enumerate(results.objectives))
             + f"; runs {', '.join(map(str, t.runs))})"
             for t in best
         )
         lines.append(f"[bold]{front}[/] ★: {safe(described)}")
     if results.importances:
         shown = ", ".join(f"{short(k)} {v:.0%}" for k, v in results.importances.items())
-        lines.append(f"parameter importances (fANOVA, {safe(results.objectives[0])}): {safe(shown)}")
+        lines.append(f"parameter importances (fANOVA, {safe(_aim(results.objectives[0]))}): {safe(shown)}")
     return Group(*lines)
