@@ -259,3 +259,28 @@ def test_the_asha_pruner_prunes_by_rungs(tmp_path):
     assert pruned and all("by the asha pruner" in r.error for r in pruned)
     # ASHA's rung values, noted by the pruner on the trials, are kept with them for the next study.
     assert any(k.startswith("completed_rung") for r in runs for k in r.extra["search"]["system_attrs"])
+
+
+def test_a_point_already_tried_is_asked_for_again_until_the_space_is_exhausted():
+    """Unit level (no training): on a three-point space every sampler's first three trials are the three
+    points, for each of eight search seeds (without the re-asks, 15 of these 24 searches repeat a point
+    within three trials); the fourth, with every point tried, is accepted as a repeat."""
+    from types import SimpleNamespace
+
+    from mftctl.search.space import parse_search
+    from mftctl.search.study import ask, trial_records
+
+    for sampler in ("tpe", "random", "nsga2"):
+        for seed in range(8):
+            choice = {"dist": "choice", "values": [250, 500, 1000]}
+            search = parse_search(
+                {"trials": 4, "sampler": sampler, "seed": seed, "params": {"training.batch_size": choice}}
+            )
+            runs = []
+            for number in range(4):
+                params, attrs = ask(search, trial_records(search, runs))
+                extra = {"trial": number, "search": {"params": params, "system_attrs": attrs}}
+                runs.append(SimpleNamespace(id=number, extra=extra, status="completed", last_test_loss=float(number)))
+            points = [r.extra["search"]["params"]["training.batch_size"] for r in runs]
+            assert sorted(points[:3]) == [250, 500, 1000], (sampler, seed, points)
+            assert points[3] in (250, 500, 1000)

@@ -15,6 +15,7 @@ to each rebuilt study, which is all their state.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import warnings
@@ -150,17 +151,18 @@ def distributions(search: SearchSpec) -> dict[str, Any]:
     return built
 
 
-def sampler_seed(search: SearchSpec, number: int) -> int:
+def sampler_seed(search: SearchSpec, number: int, attempt: int = 0) -> int:
     """Each ask gets its own seed (the same seed for every ask of a rebuilt study would draw the same
-    point each time), fixed by the search's seed and the trial's number."""
+    point each time), fixed by the search's seed, the trial's number and the re-ask (see ask)."""
     import numpy as np
 
-    return int(np.random.SeedSequence([search.seed & 0xFFFFFFFF, number]).generate_state(1)[0])
+    entropy = [search.seed & 0xFFFFFFFF, number] + ([attempt] if attempt else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
-def make_sampler(search: SearchSpec, number: int) -> Any:  # noqa: ANN401
+def make_sampler(search: SearchSpec, number: int, attempt: int = 0) -> Any:  # noqa: ANN401
     optuna = require_optuna()
-    seed = sampler_seed(search, number)
+    seed = sampler_seed(search, number, attempt)
     startup = search.startup_trials
     if search.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -187,14 +189,14 @@ def make_pruner(search: SearchSpec) -> Any:  # noqa: ANN401
 _STATES = {"running": "RUNNING", "complete": "COMPLETE", "pruned": "PRUNED", "fail": "FAIL"}
 
 
-def build_study(search: SearchSpec, records: list[TrialRecord], *, number: int | None = None) -> Any:  # noqa: ANN401
+def build_study(search: SearchSpec, records: list[TrialRecord], *, number: int | None = None, attempt: int = 0) -> Any:  # noqa: ANN401
     """An in-memory study holding the records, with the sampler for trial `number` (default: the next)."""
     optuna = require_optuna()
     dists = distributions(search)
     number = (max((r.number for r in records), default=-1) + 1) if number is None else number
     study = optuna.create_study(
         directions=[o.direction for o in search.objectives],
-        sampler=make_sampler(search, number),
+        sampler=make_sampler(search, number, attempt),
         pruner=make_pruner(search),
     )
     State = optuna.trial.TrialState
@@ -216,9 +218,25 @@ def build_study(search: SearchSpec, records: list[TrialRecord], *, number: int |
     return study
 
 
+# How many times a point already tried is asked for again before it is accepted (a small discrete
+# space the search has exhausted): each re-ask rebuilds the study with another seed.
+MAX_REASKS = 30
+
+
+def _point(params: dict[str, Any]) -> str:
+    return json.dumps(params, sort_keys=True)
+
+
 def ask(search: SearchSpec, records: list[TrialRecord]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The next trial's parameters and the sampler's notes on it (its system attributes)."""
-    study = build_study(search, records)
-    trial = study.ask(distributions(search))
+    """The next trial's parameters and the sampler's notes on it (its system attributes). A point some
+    trial already has is asked for again (the same config and seed would train to the same numbers, so
+    training it twice teaches nothing), up to MAX_REASKS times."""
+    tried = {_point(r.params) for r in records}
+    dists = distributions(search)
+    for attempt in range(MAX_REASKS + 1):
+        study = build_study(search, records, attempt=attempt)
+        trial = study.ask(dists)
+        if _point(trial.params) not in tried:
+            break
     frozen = study.get_trials(deepcopy=False)[trial.number]
     return dict(trial.params), dict(frozen.system_attrs)
