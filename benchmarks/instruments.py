@@ -1,5 +1,7 @@
 """What a researcher waits for in a loop: `mftctl diagnose RUN --recompute` and `mftctl plot RUN`, as
-whole commands (a fresh process, as typed) and diagnose's phases in this process.
+whole commands (a fresh process, as typed), diagnose's phases in this process, and the same two as a loop
+in Python pays for them (`mftctl.diagnose(run, recompute=True)`, `mftctl.plot(run)`: the imports paid once,
+by a first call that is not counted).
 
 python benchmarks/instruments.py --db DB RUN [RUN ...] [--repeat 3] [--against OLD_SRC]
 
@@ -76,6 +78,25 @@ def phases(db: str, run_id: int) -> dict[str, float]:
     return out | {"pairs": len(points)}
 
 
+def in_a_loop(db: str, run_id: int, repeat: int) -> dict[str, float]:
+    """Best of `repeat` calls each of mftctl.diagnose (recomputed) and mftctl.plot in this process, after
+    one uncounted call of each (the imports)."""
+    import mftctl
+
+    best = {"diagnose": float("inf"), "plot": float("inf")}
+    with tempfile.TemporaryDirectory() as out:
+        mftctl.diagnose(run_id, recompute=True, db=db)
+        mftctl.plot(run_id, out=out, db=db)
+        for _ in range(repeat):
+            start = time.perf_counter()
+            mftctl.diagnose(run_id, recompute=True, db=db)
+            best["diagnose"] = min(best["diagnose"], time.perf_counter() - start)
+            start = time.perf_counter()
+            mftctl.plot(run_id, out=out, db=db)
+            best["plot"] = min(best["plot"], time.perf_counter() - start)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", required=True)
@@ -83,9 +104,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="each command's best of this many")
     parser.add_argument("--against", help="the src/ folder of an earlier version to time alternately")
     parser.add_argument("--phases", action="store_true", help=argparse.SUPPRESS)  # one version's phases, as JSON
+    parser.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)  # this version in a loop, as JSON
     args = parser.parse_args()
     if args.phases:
         print(json.dumps({run_id: phases(args.db, run_id) for run_id in args.runs}))
+        return
+    if args.loop:
+        print(json.dumps({run_id: in_a_loop(args.db, run_id, args.repeat) for run_id in args.runs}))
         return
     versions = [args.against, None] if args.against else [None]
     names = ["before", "after"] if args.against else ["this"]
@@ -107,6 +132,9 @@ def main() -> None:
         if args.against:
             ratios = f"{diagnose[1] / diagnose[0]:.2f} | {plot[1] / plot[0]:.2f}"
             print(f"| {run_id} | after/before | | {ratios} | | | | | |")
+        me = [sys.executable, __file__, "--loop", "--repeat", str(args.repeat), "--db", args.db, str(run_id)]
+        loop = json.loads(subprocess.run(me, check=True, capture_output=True, text=True).stdout)[str(run_id)]
+        print(f"| {run_id} | this, in a Python loop | | {loop['diagnose']:.2f} | {loop['plot']:.2f} | | | | | |")
 
 
 if __name__ == "__main__":

@@ -115,3 +115,72 @@ def test_list_and_diagnose_report_the_same_blob_numbers(isolated_db):
     assert listed["separation"] == on_path["separation"]
     assert listed["silhouette"] == on_path["silhouette"]
     assert listed["correlation"] == on_path["correlation"]
+
+
+def _refuse(message: str):
+    from mftctl.errors import MftctlError
+
+    raise MftctlError(message)
+
+
+def _write(path):
+    path.write_bytes(b"drawn")
+    return path
+
+
+@pytest.mark.backends
+def test_figures_drawn_at_once_are_the_figures_drawn_one_by_one(store, monkeypatch, tmp_path):
+    """plot shares its figures out among forked drawers (analysis/drawing.py): the same bytes as drawing
+    them here one after the other, the same order, and the parent's store still answers afterwards
+    (the drawers inherit its database connection and must leave it alone)."""
+    from mftctl.analysis import drawing
+    from mftctl.analysis.figures import plot_runs
+    from mftctl.store import reads
+
+    assert runner.invoke(app, ["train", "--preset", "quick", *SETS]).exit_code == 0
+    monkeypatch.setattr(drawing, "cores", lambda: 1)
+    alone = plot_runs(store, [1], out=tmp_path / "alone", animate=True)
+    monkeypatch.setattr(drawing, "cores", lambda: 2)
+    shared = plot_runs(store, [1], out=tmp_path / "shared", animate=True)
+    assert [p.name for p in shared] == [p.name for p in alone] and len(alone) == 6
+    for one, other in zip(alone, shared, strict=True):
+        assert one.read_bytes() == other.read_bytes(), one.name
+    assert reads.get_run(store, 1).status == "completed"  # the connection survived the drawers
+    assert runner.invoke(app, ["plot", "1", "--out", str(tmp_path / "again")]).exit_code == 0
+
+
+def test_a_drawer_s_refusal_reaches_the_command_as_its_one_line(tmp_path):
+    from mftctl.analysis.drawing import draw_all
+    from mftctl.errors import MftctlError
+
+    figures = [(_write, (tmp_path / "a.png",)), (_refuse, ("no room for this figure; free some",))]
+    with pytest.raises(MftctlError, match="^no room for this figure; free some$"):
+        draw_all(figures, drawers=2)
+    assert (tmp_path / "a.png").read_bytes() == b"drawn"
+    assert draw_all(figures[:1] * 3, drawers=2) == [tmp_path / "a.png"] * 3
+
+
+def test_diagnose_and_plot_from_python_are_the_commands(isolated_db, tmp_path):
+    """mftctl.diagnose and mftctl.plot, for a loop in Python: the command's JSON, the command's figures."""
+    import mftctl
+    from mftctl.errors import MftctlError
+
+    assert runner.invoke(app, ["train", "--preset", "quick", *SETS]).exit_code == 0
+    first = mftctl.diagnose(1)
+    command = json.loads(runner.invoke(app, ["diagnose", "1", "--format", "json"]).output)
+    assert first["cached"] is False and command["cached"] is True
+    assert {**first, "cached": True} == command
+    assert mftctl.diagnose(1, epoch=1, db=isolated_db)["epoch"] == 1
+    paths = mftctl.plot(1, out=tmp_path / "figs")
+    assert [p.name for p in paths] == [
+        "curves.png",
+        "diagnostics.png",
+        "trajectories.png",
+        "scatter_epoch2.png",
+        "evolution.png",
+    ]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+    with pytest.raises(MftctlError, match="no run with id 9 in "):
+        mftctl.diagnose(9)
+    with pytest.raises(MftctlError, match="'jpg' is not a figure format"):
+        mftctl.plot(1, fmt="jpg")

@@ -1,14 +1,55 @@
 """mftctl: train, diagnose and compare two-layer denoising networks whose weight pairs form blobs.
 
 The public Python entry points are `mftctl.measure_blobs(pairs)` and `mftctl.measure_stability(reports,
-clouds)` (see docs/science.md); they are imported on first use, so that `mftctl --help` and `mftctl list`
-never load torch.
+clouds)` (see docs/science.md), and `mftctl.diagnose(run_id)` and `mftctl.plot(run_id)`, the commands of
+those names for a loop in Python or a notebook, which pays the imports once instead of once per command
+(docs/user-guide.md). All are imported on first use, so that `mftctl --help` and `mftctl list` never
+load torch.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["measure_blobs", "measure_stability"]
+__all__ = ["diagnose", "measure_blobs", "measure_stability", "plot"]
+
+
+def diagnose(
+    run_id: int, *, epoch: int | None = None, recompute: bool = False, db: str | Path | None = None
+) -> dict[str, Any]:
+    """`mftctl diagnose RUN --format json`, as a dict: the same keys and values, cached the same way.
+    `db`: a SQLite file or PostgreSQL URL (default: $MFTCTL_DB, else ./mftctl.db). Bad input raises
+    mftctl.errors.MftctlError with the command's one-line message."""
+    import json
+
+    from .analysis.diagnose import diagnose_checkpoint
+    from .render.records import to_json
+    from .store import open_settled
+
+    return json.loads(to_json(diagnose_checkpoint(open_settled(db), run_id, epoch=epoch, recompute=recompute)))
+
+
+def plot(
+    run_ids: int | list[int],
+    *,
+    epoch: int | None = None,
+    out: str | Path | None = None,
+    fmt: str = "png",
+    animate: bool = False,
+    db: str | Path | None = None,
+) -> list[Path]:
+    """`mftctl plot RUN [RUN ...]`: writes the same figures and returns their paths."""
+    from .analysis.figures import plot_runs
+    from .errors import MftctlError
+    from .store import open_settled
+
+    if fmt not in ("png", "svg", "pdf"):
+        raise MftctlError(f"fmt {fmt!r} is not a figure format; give png, svg or pdf")
+    ids = [run_ids] if isinstance(run_ids, int) else list(run_ids)
+    folder = None if out is None else Path(out)
+    return plot_runs(open_settled(db), ids, epoch=epoch, fmt=fmt, out=folder, animate=animate)
 
 
 def __getattr__(name: str) -> Any:

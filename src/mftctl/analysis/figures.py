@@ -12,6 +12,7 @@ from ..store.engine import Store
 from ..store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS, Run
 from ..sweeps.stability import sweep_stability
 from .diagnose import diagnose_checkpoint
+from .drawing import Figure, draw_all
 from .stability import runs_stability
 from .trajectories import run_tracks
 
@@ -61,8 +62,6 @@ def plot_runs(
     animate: bool = False,
 ) -> list[Path]:
     """Write the figures of one run (or the overlaid curves of several) and return their paths."""
-    import numpy as np
-
     from ..config import validate
     from ..science.baselines import reference_losses
     from . import plots
@@ -84,61 +83,65 @@ def plot_runs(
     references = analysis["references"] if analysis else reference_losses(validate(first.config))
     if len(runs) > 1:
         title = "runs " + ", ".join(f"{r.id} ({r.name})" for r in runs)
-        paths = [
-            plots.plot_curves(curves, references, title, folder / f"curves.{fmt}"),
-            plots.plot_diagnostics(curves, title, folder / f"diagnostics.{fmt}"),
+        figures: list[Figure] = [
+            (plots.plot_curves, (curves, references, title, folder / f"curves.{fmt}")),
+            (plots.plot_diagnostics, (curves, title, folder / f"diagnostics.{fmt}")),
         ]
         try:  # runs of one shape with blob reports: their matched blobs overlaid
             stability = runs_stability(store, runs)
         except MftctlError:
-            return paths
+            return draw_all(figures)
         heading = "blob stability: each run's blobs, matched by position"
-        paths.append(plots.plot_stability([(title, stability)], heading, folder / f"stability.{fmt}"))
-        return paths
-    paths = [
-        plots.plot_curves(curves, references, _title(first), folder / f"curves.{fmt}"),
-        plots.plot_diagnostics(curves, _title(first), folder / f"diagnostics.{fmt}"),
+        figures.append((plots.plot_stability, ([(title, stability)], heading, folder / f"stability.{fmt}")))
+        return draw_all(figures)
+    figures: list[Figure] = [
+        (plots.plot_curves, (curves, references, _title(first), folder / f"curves.{fmt}")),
+        (plots.plot_diagnostics, (curves, _title(first), folder / f"diagnostics.{fmt}")),
     ]
     tracks = run_tracks(reads.epochs(store, first.id))
     if tracks:  # the blobs' paths, from the epoch rows' blob reports
         title = _title(first, "\neach blob's path through training")
-        paths.append(plots.plot_trajectories(tracks, title, folder / f"trajectories.{fmt}"))
+        figures.append((plots.plot_trajectories, (tracks, title, folder / f"trajectories.{fmt}")))
     children = reads.children(store, first.id)
     if children:
         family = [curves[0]] + [_curve(store, c) for c in children if reads.epochs(store, c.id)]
-        paths.append(
-            plots.plot_curves(
-                family, references, _title(first, "\nwith its stage-2 children"), folder / f"children.{fmt}"
-            )
-        )
+        title = _title(first, "\nwith its stage-2 children")
+        figures.append((plots.plot_curves, (family, references, title, folder / f"children.{fmt}")))
         from ..stage2.summary import stored_summaries
 
         summaries = stored_summaries(store, reads.epochs(store, first.id), children)
         if any(m.final is not None for m in summaries):
             stage2_title = _title(first, "\nstage 2: each method over its traces")
-            paths.append(
-                plots.plot_stage2_methods(summaries, f"parent run {first.id}", stage2_title, folder / f"stage2.{fmt}")
-            )
-    if analysis is None:
-        return paths  # no weights saved: curves only
-    loaded = load_run_checkpoint(store, first, analysis["epoch"])
-    model = loaded.model()
-    from ..science.diagnostics import off_path_pairs, pairs_of
+            args = (summaries, f"parent run {first.id}", stage2_title, folder / f"stage2.{fmt}")
+            figures.append((plots.plot_stage2_methods, args))
+    if analysis is not None:  # weights saved: the pair clouds too
+        figures += _cloud_figures(store, first, analysis, fmt, folder, animate)
+    # Everything is read from the store by now; the drawing alone is shared out (drawing.py).
+    return draw_all(figures)
 
+
+def _cloud_figures(store: Store, run: Run, analysis: dict, fmt: str, folder: Path, animate: bool) -> list[Figure]:
+    """The scatter of the analysed checkpoint's pairs beside the off-path control, and the blob evolution."""
+    import numpy as np
+
+    from ..science.diagnostics import off_path_pairs, pairs_of
+    from . import plots
+
+    loaded = load_run_checkpoint(store, run, analysis["epoch"])
+    model = loaded.model()
     pairs = pairs_of(model)
     control = off_path_pairs(model, len(pairs), np.random.default_rng(loaded.config.seed))
     on = analysis["on_path"]
     extra = f"\nepoch {analysis['epoch']} · {blob_headline(on)} · GMM shape model: {on['gmm']['k']} component(s)"
-    paths.append(
-        plots.plot_scatter(
-            pairs, control, on["gmm"], _title(first, extra), folder / f"scatter_epoch{analysis['epoch']}.{fmt}"
-        )
-    )
-    frames = _frames(store, first)
-    paths.append(plots.plot_evolution(frames, _title(first, "\nblob evolution"), folder / f"evolution.{fmt}"))
+    scatter = folder / f"scatter_epoch{analysis['epoch']}.{fmt}"
+    frames = _frames(store, run)
+    figures: list[Figure] = [
+        (plots.plot_scatter, (pairs, control, on["gmm"], _title(run, extra), scatter)),
+        (plots.plot_evolution, (frames, _title(run, "\nblob evolution"), folder / f"evolution.{fmt}")),
+    ]
     if animate:
-        paths.append(plots.animate_evolution(frames, _title(first), folder / "evolution.gif"))
-    return paths
+        figures.append((plots.animate_evolution, (frames, _title(run), folder / "evolution.gif")))
+    return figures
 
 
 def plot_sweep_figures(store: Store, sweep_id: int, *, fmt: str = "png", out: Path | None = None) -> list[Path]:
@@ -150,19 +153,19 @@ def plot_sweep_figures(store: Store, sweep_id: int, *, fmt: str = "png", out: Pa
     if not summary.finished:
         raise MftctlError(f"sweep {sweep_id} has no completed cell yet; nothing to plot")
     folder = out or store.runs_dir / f"sweep-{sweep_id}"
-    paths = [plots.plot_sweep_panels(summary, folder / f"sweep.{fmt}")]
+    figures: list[Figure] = [(plots.plot_sweep_panels, (summary, folder / f"sweep.{fmt}"))]
     if summary.search is not None:  # a search: its history and, for two objectives, its front
         from .search_plots import plot_search
 
         title = f"search {sweep_id} {summary.name}: {summary.search.sampler}, {len(summary.search.trials)} trials"
-        paths.append(plot_search(summary.search, title, folder / f"search.{fmt}"))
+        figures.append((plot_search, (summary.search, title, folder / f"search.{fmt}")))
     if len([k for k in summary.varied if k != "seed"]) >= 1 and len(summary.finished) >= 2:
-        paths.append(plots.plot_sweep_parallel(summary, folder / f"parallel.{fmt}"))
+        figures.append((plots.plot_sweep_parallel, (summary, folder / f"parallel.{fmt}")))
     keys = [k for k in summary.varied if k != "seed"]
     if len(keys) == 2:
-        paths.append(plots.plot_sweep_heatmap(summary, keys, folder / f"heatmap.{fmt}"))
+        figures.append((plots.plot_sweep_heatmap, (summary, keys, folder / f"heatmap.{fmt}")))
     seeded = [(c.short_label, r) for c, r in sweep_stability(store, sweep_id) if not isinstance(r, str)]
     if seeded:  # cells with several completed seeds: their matched blobs, a panel per cell (the first twelve)
         title = f"sweep {sweep_id} {summary.name}: blob stability over each cell's seeds"
-        paths.append(plots.plot_stability(seeded[:MAX_STABILITY_PANELS], title, folder / f"stability.{fmt}"))
-    return paths
+        figures.append((plots.plot_stability, (seeded[:MAX_STABILITY_PANELS], title, folder / f"stability.{fmt}")))
+    return draw_all(figures)
