@@ -2,7 +2,7 @@
 is more than one core, one after the other otherwise.
 
 A figure is a plots.py function and its arguments; the figures of one `plot` share no state, and
-matplotlib's drawing is Python (one core, whatever the threads), so on two cores two drawers halve the
+matplotlib's drawing is Python (one core, whatever the threads), so two drawers on two cores share the
 wait (docs/performance.md). Forked drawers inherit the parent's imports and data: nothing is imported
 again or pickled, only each figure's index goes out and its path comes back. The drawers never touch the
 store, and leave through os._exit, so the parent's database connections stay the parent's.
