@@ -182,5 +182,13 @@ def test_diagnose_and_plot_from_python_are_the_commands(isolated_db, tmp_path):
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
     with pytest.raises(MftctlError, match="no run with id 9 in "):
         mftctl.diagnose(9)
-    with pytest.raises(MftctlError, match="'jpg' is not a figure format"):
+    with pytest.raises(MftctlError, match="'jpg' is not a figure format; give png, svg, pdf"):
         mftctl.plot(1, fmt="jpg")
+    with pytest.raises(MftctlError, match="give at least one run id"):
+        mftctl.plot([])
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(MftctlError, match="a-file is a file; give a folder for the figures"):
+        mftctl.plot(1, out=tmp_path / "a-file")
+    refused = runner.invoke(app, ["plot", "1", "--out", str(tmp_path / "a-file")])
+    assert refused.exit_code == 1 and "a-file is a file; give a folder for the figures" in refused.output
+    assert (tmp_path / "a-file").read_text() == "x"

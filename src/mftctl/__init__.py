@@ -9,8 +9,10 @@ load torch.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __version__ = "0.1.0"
 __all__ = ["diagnose", "measure_blobs", "measure_stability", "plot"]
@@ -41,13 +43,20 @@ def plot(
     db: str | Path | None = None,
 ) -> list[Path]:
     """`mftctl plot RUN [RUN ...]`: writes the same figures and returns their paths."""
+    from pathlib import Path
+    from typing import get_args
+
     from .analysis.figures import plot_runs
+    from .choices import FigureFormat
     from .errors import MftctlError
     from .store import open_settled
 
-    if fmt not in ("png", "svg", "pdf"):
-        raise MftctlError(f"fmt {fmt!r} is not a figure format; give png, svg or pdf")
+    formats = get_args(FigureFormat)
+    if fmt not in formats:
+        raise MftctlError(f"fmt {fmt!r} is not a figure format; give {', '.join(formats)}")
     ids = [run_ids] if isinstance(run_ids, int) else list(run_ids)
+    if not ids:
+        raise MftctlError("give at least one run id")
     folder = None if out is None else Path(out)
     return plot_runs(open_settled(db), ids, epoch=epoch, fmt=fmt, out=folder, animate=animate)
 

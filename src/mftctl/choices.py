@@ -17,6 +17,7 @@ MixtureKind = Literal["pair", "encoder"]
 Control = Literal["gmm", "gaussian", "parent"]
 DecoderInit = Literal["xavier", "sampled"]
 Sampler = Literal["iid", "row", "row-sign", "shuffle"]
+FigureFormat = Literal["png", "svg", "pdf"]  # the files `plot` writes (CLI and mftctl.plot)
 
 
 # Which sign flips leave a hidden unit's contribution unchanged, per activation: odd σ(−z) = −σ(z) pairs a

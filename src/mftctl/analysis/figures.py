@@ -20,6 +20,13 @@ MAX_EVOLUTION_FRAMES = 8
 MAX_STABILITY_PANELS = 12
 
 
+def _figure_folder(folder: Path) -> Path:
+    """The folder the figures go into, refused in one line when it is a file."""
+    if folder.exists() and not folder.is_dir():
+        raise MftctlError(f"{folder} is a file; give a folder for the figures")
+    return folder
+
+
 def _curve(store: Store, run: Run):
     from .plots import Curve
 
@@ -75,7 +82,7 @@ def plot_runs(
         folder = out or layout.run_dir(store, first.id)
     # Made before anything is computed, so a folder that cannot be made is refused before the
     # analysis below is cached (a later diagnose would otherwise answer from that cache).
-    folder.mkdir(parents=True, exist_ok=True)
+    _figure_folder(folder).mkdir(parents=True, exist_ok=True)
     # One run with weights: its (cached) analysis, which holds the reference losses as well.
     analysis = None
     if len(runs) == 1 and reads.checkpoints(store, first.id):
@@ -152,7 +159,7 @@ def plot_sweep_figures(store: Store, sweep_id: int, *, fmt: str = "png", out: Pa
     summary = summarize(store, reads.get_sweep(store, sweep_id))
     if not summary.finished:
         raise MftctlError(f"sweep {sweep_id} has no completed cell yet; nothing to plot")
-    folder = out or store.runs_dir / f"sweep-{sweep_id}"
+    folder = _figure_folder(out or store.runs_dir / f"sweep-{sweep_id}")
     figures: list[Figure] = [(plots.plot_sweep_panels, (summary, folder / f"sweep.{fmt}"))]
     if summary.search is not None:  # a search: its history and, for two objectives, its front
         from .search_plots import plot_search

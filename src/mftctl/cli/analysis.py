@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from .. import choices
+from ..choices import choice_enum
 from ..errors import MftctlError
 from .common import DbOption, Format, console, err_console, print_data
 
-
-class FigureFormat(StrEnum):
-    png = "png"
-    svg = "svg"
-    pdf = "pdf"
+FigureFormat = choice_enum("FigureFormat", choices.FigureFormat)
 
 
 EpochOption = Annotated[int | None, typer.Option(help="Checkpoint epoch (default: the run's last).")]
@@ -72,8 +69,6 @@ def plot(
 
     if bool(run_ids) == (sweep is not None):
         raise MftctlError("give run ids, or --sweep SWEEP_ID (one of them)")
-    if out is not None and out.exists() and not out.is_dir():
-        raise MftctlError(f"--out {out} is a file; give a folder for the figures")
     store = open_settled(db)
     with console.status("drawing..."):
         if sweep is not None:
