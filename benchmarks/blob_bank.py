@@ -17,9 +17,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from clouds import bank  # noqa: E402
-from mftctl.science.blobs import measure_blobs  # noqa: E402
-from mftctl.science.mixture import select_by_bic  # noqa: E402
+from clouds import bank
+from mftctl.science.blobs import measure_blobs
+from mftctl.science.mixture import select_by_bic
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ def clouds(args):
         for run in reads.runs_by_id(store, ids):
             try:
                 model = load_run_checkpoint(store, run).model()
-            except Exception:  # noqa: BLE001 - runs without checkpoints are skipped
+            except Exception:
                 continue
             points = model.weight_pairs().numpy().astype(np.float64)
             yield f"run {run.id} {run.name}", points[rng.permutation(len(points))][:GMM_SAMPLE]
@@ -84,7 +84,7 @@ def main() -> None:
     totals = [0.0, 0.0]
     same = same_seed = rows = 0
 
-    def cells(a, b):  # noqa: ANN001, ANN202
+    def cells(a, b):
         dw, dm = matched_difference(a, b)
         return ("-" if dw is None else f"{dw:.4f}"), ("-" if dm is None else f"{dm:.2f}")
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from mftctl.stage2.summary import summarize_children  # noqa: E402
-from mftctl.store import open_store, reads  # noqa: E402
+from mftctl.stage2.summary import summarize_children
+from mftctl.store import open_store, reads
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ def raising_at_once(self: worker.StopRequest, signum: int, frame: object) -> Non
         raise KeyboardInterrupt(self.reason)
 
 
-def one_stop(config, path: str, delay_s: float) -> str:  # noqa: ANN001
+def one_stop(config, path: str, delay_s: float) -> str:
     store = open_store(path)
     run = new_run(store, config)
     timer = threading.Timer(delay_s, os.kill, (os.getpid(), signal.SIGUSR2))
@@ -56,7 +56,7 @@ def one_stop(config, path: str, delay_s: float) -> str:  # noqa: ANN001
     try:
         worker._run_one(store, run.id)
         outcome = str(reads.get_run(store, run.id).status)
-    except BaseException as exc:  # noqa: BLE001 - what escaped the worker is the finding
+    except BaseException as exc:
         outcome = f"escaped: {type(exc).__name__}"
     timer.join()
     signal.signal(signal.SIGUSR2, lambda *_: None)  # a late timer must not end this process

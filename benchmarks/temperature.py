@@ -19,7 +19,7 @@ from mftctl.status import RunStatus
 from mftctl.store import open_store, reads
 
 
-def last_report(store, run) -> dict | None:  # noqa: ANN001
+def last_report(store, run) -> dict | None:
     measured = [e for e in reads.epochs(store, run.id) if e.diagnostics_json]
     return measured[-1].diagnostics if measured else None
 
@@ -90,7 +90,7 @@ def main() -> None:
         draw(points, w0, args.out)
 
 
-def draw(points, w0, path: Path) -> None:  # noqa: ANN001
+def draw(points, w0, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

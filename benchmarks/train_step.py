@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from mftctl.config_input import load_config

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import signal
 import subprocess
 import sys
 import time
@@ -49,8 +50,16 @@ SETS = set_args(*TINY)
 LONG = [*TINY, "training.epochs=400", "training.enable_diagnostics=false"]
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before it runs: Ctrl-C's default action, as a shell in a terminal starts a command. A
+    suite started in the background (`nohup pytest &`, which POSIX starts with SIGINT ignored) would
+    otherwise hand the ignored SIGINT on, and mftctl rightly respects an ignored SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_mftctl(*args, **kwargs) -> subprocess.Popen:
     """`mftctl ARGS` as a real process (text mode), for the tests that signal, kill or race it."""
+    kwargs.setdefault("preexec_fn", _as_from_a_terminal)
     return subprocess.Popen([sys.executable, "-m", "mftctl", *map(str, args)], text=True, **kwargs)
 
 

@@ -139,7 +139,10 @@ def test_each_run_records_what_its_numbers_depend_on_and_a_pool_keeps_a_thread_c
     import torch
 
     runs = reads.sweep_runs(open_store(isolated_db), 1)
-    assert [r.extra["numerics"] for r in runs] == [{"threads": 1, "device": "cpu", "torch": torch.__version__}] * 2
+    recorded = [{k: r.extra["numerics"][k] for k in ("threads", "threads_from", "device", "torch")} for r in runs]
+    assert (
+        recorded == [{"threads": 1, "threads_from": "MFTCTL_THREADS", "device": "cpu", "torch": torch.__version__}] * 2
+    )
     shown = json.loads(invoke("show", 1, "--format", "json").output)
     assert shown["extra"]["numerics"]["threads"] == 1
     summary = json.loads(invoke("sweep", "show", 1, "--format", "json").output)

@@ -284,3 +284,19 @@ def test_a_point_already_tried_is_asked_for_again_until_the_space_is_exhausted()
             points = [r.extra["search"]["params"]["training.batch_size"] for r in runs]
             assert sorted(points[:3]) == [250, 500, 1000], (sampler, seed, points)
             assert points[3] in (250, 500, 1000)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pruner", ["asha", "median"])
+def test_no_trial_is_pruned_within_its_warmup_epochs(tmp_path, pruner):
+    """warmup_epochs = 3: epochs 1 to 3 of every trial are never pruned, by either pruner (ASHA once pruned
+    at epoch 1, the median pruner at epoch 3 itself)."""
+    path = search_file(
+        tmp_path,
+        search=f'trials = 5\npruner = "{pruner}"\nwarmup_epochs = 3\nstartup_trials = 1',
+        overrides=("training.epochs=5",),
+    )
+    assert run_mftctl("sweep", path, "--jobs", "1").returncode == 0
+    runs = reads.sweep_runs(open_store(), 1)
+    stopped_at = [r.extra["search"]["pruned_at"][0] for r in runs if r.status == RunStatus.pruned]
+    assert all(epoch > 3 for epoch in stopped_at), stopped_at

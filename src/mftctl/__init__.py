@@ -1,10 +1,10 @@
 """mftctl: train, diagnose and compare two-layer denoising networks whose weight pairs form blobs.
 
 The public Python entry points are `mftctl.measure_blobs(pairs)` and `mftctl.measure_stability(reports,
-clouds)` (see docs/science.md), and `mftctl.diagnose(run_id)` and `mftctl.plot(run_id)`, the commands of
-those names for a loop in Python or a notebook, which pays the imports once instead of once per command
-(docs/user-guide.md). All are imported on first use, so that `mftctl --help` and `mftctl list` never
-load torch.
+clouds)` (see docs/science.md), `mftctl.solve_decoder(run_id)` (the exact decoder of a run's encoder), and
+`mftctl.diagnose(run_id)` and `mftctl.plot(run_id)`, the commands of those names for a loop in Python or a
+notebook, which pays the imports once instead of once per command (docs/user-guide.md). All are imported
+on first use, so that `mftctl --help` and `mftctl list` never load torch.
 """
 
 from __future__ import annotations
@@ -15,26 +15,36 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __version__ = "0.1.0"
-__all__ = ["diagnose", "measure_blobs", "measure_stability", "plot"]
+__all__ = ["diagnose", "measure_blobs", "measure_stability", "plot", "solve_decoder"]
 
 
 def diagnose(
     run_id: int, *, epoch: int | None = None, recompute: bool = False, db: str | Path | None = None
 ) -> dict[str, Any]:
     """`mftctl diagnose RUN --format json`, as a dict: the same keys and values, cached the same way.
-    `db`: a SQLite file or PostgreSQL URL (default: $MFTCTL_DB, else ./mftctl.db). Bad input raises
-    mftctl.errors.MftctlError with the command's one-line message."""
+    `run_id`: any whole number (an int, numpy's, a string of digits). `db`: a SQLite file or PostgreSQL
+    URL (default: $MFTCTL_DB, else ./mftctl.db). Bad input raises mftctl.errors.MftctlError with the
+    command's one-line message."""
     import json
 
     from .analysis.diagnose import diagnose_checkpoint
+    from .errors import python_boundary
     from .render.records import to_json
     from .store import open_settled
+    from .store.reads import row_id
+    from .threads import claim_process
 
-    return json.loads(to_json(diagnose_checkpoint(open_settled(db), run_id, epoch=epoch, recompute=recompute)))
+    claim_process()
+    with python_boundary():
+        run = row_id(run_id)  # refused at once, before any database is opened
+        chosen = _whole_or_none(epoch, "epoch")
+        _flag(recompute, "recompute")
+        found = diagnose_checkpoint(open_settled(db), run, epoch=chosen, recompute=recompute)
+        return json.loads(to_json(found))
 
 
 def plot(
-    run_ids: int | list[int],
+    run_ids: int | list[int],  # or any whole numbers, as diagnose takes them
     *,
     epoch: int | None = None,
     out: str | Path | None = None,
@@ -48,17 +58,72 @@ def plot(
 
     from .analysis.figures import plot_runs
     from .choices import FigureFormat
-    from .errors import MftctlError
+    from .errors import MftctlError, python_boundary
     from .store import open_settled
+    from .store.reads import row_id
+    from .threads import claim_process
 
-    formats = get_args(FigureFormat)
-    if fmt not in formats:
-        raise MftctlError(f"fmt {fmt!r} is not a figure format; give {', '.join(formats)}")
-    ids = [run_ids] if isinstance(run_ids, int) else list(run_ids)
-    if not ids:
-        raise MftctlError("give at least one run id")
-    folder = None if out is None else Path(out)
-    return plot_runs(open_settled(db), ids, epoch=epoch, fmt=fmt, out=folder, animate=animate)
+    claim_process()
+    with python_boundary():
+        formats = get_args(FigureFormat)
+        if fmt not in formats:
+            raise MftctlError(f"fmt {fmt!r} is not a figure format; give {', '.join(formats)}")
+        ids = [row_id(r) for r in (list(run_ids) if isinstance(run_ids, list | tuple) else [run_ids])]
+        if not ids:
+            raise MftctlError("give at least one run id")
+        _flag(animate, "animate")
+        folder = None if out is None else Path(out)
+        return plot_runs(
+            open_settled(db), ids, epoch=_whole_or_none(epoch, "epoch"), fmt=fmt, out=folder, animate=animate
+        )
+
+
+def solve_decoder(
+    run_id: int, *, epoch: int | None = None, samples: int | None = None, db: str | Path | None = None
+) -> dict[str, Any]:
+    """The exact decoder of a run's encoder at a checkpoint (default: its last): the (W2, b2) that minimise
+    the run's training objective for that frozen encoder (docs/science.md, "The exact decoder").
+    Returns `weight` (d, h) and `bias` (d,) as numpy arrays, `test` (its loss, loss_on, loss_off on the
+    run's test set), `trained` (the trained decoder's), and `gap` = trained / exact − 1. `samples`: fresh
+    samples the solve estimates from (default 200,000)."""
+    from .analysis.diagnose import solve_checkpoint
+    from .errors import python_boundary
+    from .store import open_settled
+    from .store.reads import row_id
+    from .threads import claim_process
+
+    claim_process()
+    with python_boundary():
+        run_id = row_id(run_id)
+        count = _whole_or_none(samples, "samples")
+        if count is not None and count < 1:
+            from .errors import MftctlError
+
+            raise MftctlError(f"samples {count} must be at least 1")
+        return solve_checkpoint(open_settled(db), run_id, epoch=_whole_or_none(epoch, "epoch"), samples=count)
+
+
+def _whole_or_none(value: object, name: str) -> int | None:
+    """None, or a whole number (numpy's too); anything else is refused in one line."""
+    import operator
+
+    from .errors import MftctlError
+
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool | float | str):
+            raise TypeError
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise MftctlError(f"{name} {value!r} is not a whole number; give e.g. {name}=3, or leave it out") from None
+
+
+def _flag(value: object, name: str) -> None:
+    from .errors import MftctlError
+
+    if not isinstance(value, bool):
+        raise MftctlError(f"{name} {value!r} is not True or False")
 
 
 def __getattr__(name: str) -> Any:

@@ -17,6 +17,8 @@ MixtureKind = Literal["pair", "encoder"]
 Control = Literal["gmm", "gaussian", "parent"]
 DecoderInit = Literal["xavier", "sampled"]
 Sampler = Literal["iid", "row", "row-sign", "shuffle"]
+# How a stage-2 child gets its decoder: trained by the run's optimiser, or solved exactly (science/decoder.py).
+Stage2Decoder = Literal["train", "solve"]
 FigureFormat = Literal["png", "svg", "pdf"]  # the files `plot` writes (CLI and mftctl.plot)
 
 

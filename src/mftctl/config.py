@@ -8,6 +8,7 @@ turns its errors into one line that names the key and what it accepts.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import math
@@ -26,6 +27,7 @@ from .choices import (
     MixtureKind,
     Optimizer,
     Sampler,
+    Stage2Decoder,
 )
 from .errors import ConfigError
 
@@ -141,6 +143,11 @@ class Stage2Config(_Section):
         "iid",
         description="How control gmm draws W1': iid entries, per-row outlier counts (row), per-row blob "
         "composition with random row sign (row-sign), or the parent's rows permuted (shuffle).",
+    )
+    decoder: Stage2Decoder = Field(
+        "train",
+        description="The children's decoder: trained by the optimiser for training.epochs, or solved exactly "
+        "for the frozen encoder (one epoch: no optimiser noise).",
     )
 
 
@@ -322,6 +329,44 @@ def without_retired(raw: dict[str, Any]) -> dict[str, Any]:
         section, _, leaf = key.partition(".")
         if isinstance(out.get(section), dict):
             out[section].pop(leaf, None)
+    return out
+
+
+@functools.cache
+def _defaults_json() -> str:
+    return json.dumps(ExperimentConfig().model_dump(mode="json"))
+
+
+def config_defaults() -> dict[str, Any]:
+    """Every key's default, as a stored config holds it (a fresh copy each call)."""
+    return json.loads(_defaults_json())
+
+
+def default_value(dotted: str) -> Any:
+    """The default of one dotted key (`model.activation`), None where the key has none."""
+    value: Any = config_defaults()
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def as_stored_now(raw: dict[str, Any]) -> dict[str, Any]:
+    """A stored config in today's shape: the retired keys an older version wrote dropped, and the keys
+    added since (model.activation, ...) filled with their defaults — which is what the run trained with.
+    What is shown, compared and put in columns; `list --where` reads the same defaults in SQL."""
+    out = without_retired(raw)
+    for key, value in config_defaults().items():
+        if isinstance(value, dict):
+            section = out.get(key)
+            if isinstance(section, dict):
+                for leaf, default in value.items():
+                    section.setdefault(leaf, default)
+            elif section is None:
+                out[key] = value
+        else:
+            out.setdefault(key, value)
     return out
 
 

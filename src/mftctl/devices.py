@@ -10,6 +10,7 @@ import re
 
 from .config import ExperimentConfig
 from .errors import ConfigError
+from .threads import usable_cpus
 
 NVIDIA_GPUS = "/proc/driver/nvidia/gpus"
 
@@ -54,10 +55,10 @@ def check_device(name: str) -> None:
 
 
 def default_jobs(n_runs: int, device: str) -> int:
-    """Workers for a pool. CPU: one per core, each with its share of the threads. CUDA (asked for, or
+    """Workers for a pool. CPU: one per usable core, each with its share of the threads. CUDA (asked for, or
     auto on a machine with a GPU): four per GPU, so that one cell's start-up, evaluation and
     checkpoint writes overlap another's training, but never more than the cores."""
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()[0]  # the CPUs this process may use (affinity, cgroup quota, Slurm), not the machine's
     gpus = cuda_device_count() if device == "auto" or device.startswith("cuda") else 0
     if device.startswith("cuda:"):
         gpus = min(gpus, 1)

@@ -3,9 +3,17 @@
 Core code raises these with a message a user can act on: what is wrong, and the way out.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class MftctlError(Exception):
     """A problem the user can fix; the message is shown as one line, without a traceback."""
+
+
+class InputError(MftctlError, ValueError):
+    """Data handed to a function of `mftctl.*` that it cannot measure (a cloud of the wrong shape, a
+    report with a mass that is not a number); a ValueError too, as it always was."""
 
 
 class ConfigError(MftctlError):
@@ -18,6 +26,21 @@ class StoreError(MftctlError):
 
 class CheckpointError(MftctlError):
     """A checkpoint file is missing, truncated or not an mftctl checkpoint."""
+
+
+@contextmanager
+def python_boundary() -> Iterator[None]:
+    """The CLI's error boundary for `mftctl.*` called from Python: the machine's failures (a folder that
+    cannot be made, a full disk, a database gone) become MftctlError with the line the CLI prints."""
+    try:
+        yield
+    except MftctlError:
+        raise
+    except Exception as exc:
+        message = environment_message(exc)
+        if message is None:
+            raise
+        raise MftctlError(message) from None
 
 
 def environment_message(exc: BaseException) -> str | None:

@@ -7,8 +7,11 @@ from typing import Any
 
 from rich.markup import escape
 
-# C0 controls but tab and newline, DEL and C1: none of them may reach a terminal from user text.
-_CONTROL = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0)])
+# C0 controls but tab and newline, DEL and C1: none of them may reach a terminal from user text. Nor the
+# bidirectional overrides and isolates (U+202A-E, U+2066-9, the marks U+200E-F and U+061C), which make a
+# terminal show text in another order than it is stored ("Trojan Source"): a name could look like another.
+_BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_CONTROL = dict.fromkeys([*range(0x00, 0x09), *range(0x0B, 0x20), 0x7F, *range(0x80, 0xA0), *_BIDI])
 
 
 def escape_controls(text: str) -> str:

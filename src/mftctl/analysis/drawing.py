@@ -11,12 +11,13 @@ store, and leave through os._exit, so the parent's database connections stay the
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
+
+from ..threads import usable_cpus
 
 Figure = tuple[Callable[..., Path], tuple[Any, ...]]
 
@@ -25,10 +26,8 @@ _PENDING: list[Figure] = []
 
 
 def cores() -> int:
-    """The cores this process may run on (its affinity where the platform says, as Slurm sets it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """The cores this process may run on: its affinity, cgroup quota and Slurm grant (threads.py)."""
+    return usable_cpus()[0]
 
 
 def _draw(index: int) -> Path:

@@ -21,9 +21,14 @@ MAX_STABILITY_PANELS = 12
 
 
 def _figure_folder(folder: Path) -> Path:
-    """The folder the figures go into, refused in one line when it is a file."""
-    if folder.exists() and not folder.is_dir():
-        raise MftctlError(f"{folder} is a file; give a folder for the figures")
+    """The folder the figures go into, made; refused in one line when it is a file or cannot be made."""
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise MftctlError(f"{folder} is a file; give a folder for the figures")
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in a path given from Python
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise MftctlError(f"cannot make the figure folder {str(folder)!r}: {reason}; give another folder") from None
     return folder
 
 
@@ -73,6 +78,11 @@ def plot_runs(
     from ..science.baselines import reference_losses
     from . import plots
 
+    repeated = sorted({i for i in run_ids if run_ids.count(i) > 1})
+    if repeated:
+        raise MftctlError(
+            f"run {', '.join(map(str, repeated))} is given twice; plot different runs, e.g. `mftctl plot 3 4`"
+        )
     runs = reads.runs_by_id(store, run_ids)
     curves = [_curve(store, r) for r in runs]
     first = runs[0]
@@ -82,12 +92,14 @@ def plot_runs(
         folder = out or layout.run_dir(store, first.id)
     # Made before anything is computed, so a folder that cannot be made is refused before the
     # analysis below is cached (a later diagnose would otherwise answer from that cache).
-    _figure_folder(folder).mkdir(parents=True, exist_ok=True)
+    _figure_folder(folder)
     # One run with weights: its (cached) analysis, which holds the reference losses as well.
     analysis = None
     if len(runs) == 1 and reads.checkpoints(store, first.id):
         analysis = diagnose_checkpoint(store, first.id, epoch=epoch)
     references = analysis["references"] if analysis else reference_losses(validate(first.config))
+    if analysis and analysis.get("optimal_decoder"):  # the floor a decoder could reach with this encoder
+        references = references | {"optimal_decoder": analysis["optimal_decoder"]}
     if len(runs) > 1:
         title = "runs " + ", ".join(f"{r.id} ({r.name})" for r in runs)
         figures: list[Figure] = [

@@ -11,13 +11,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import patheffects  # noqa: E402
-from matplotlib.patches import Ellipse  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib import patheffects
+from matplotlib.patches import Ellipse
+from matplotlib.ticker import MaxNLocator
 
-from ..science.records import FORMED_SEPARATION  # noqa: E402
+from ..science.records import FORMED_SEPARATION
 
 if TYPE_CHECKING:
     from ..sweeps.summary import SweepSummary
@@ -28,6 +28,7 @@ REFERENCE_STYLE = {
     "zero": ("output 0", "#7f7f7f"),
     "identity": ("identity", "#bcbd22"),
     "bayes": ("Bayes posterior mean", "#17becf"),
+    "optimal_decoder": ("exact decoder for the plotted checkpoint's encoder", "#9467bd"),
 }
 ENC_LABEL = "encoder weight W1[i, j]"
 DEC_LABEL = "decoder weight W2[j, i]"
@@ -277,7 +278,7 @@ def animate_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str, path
     return path
 
 
-def _cluster_colour(k) -> str:  # noqa: ANN001
+def _cluster_colour(k) -> str:
     return "#bbbbbb" if k is None else BLOB_COLOURS[int(round(k)) % len(BLOB_COLOURS)]
 
 

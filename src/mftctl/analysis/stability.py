@@ -48,7 +48,7 @@ def last_blob_report(store: Store, run: Run) -> tuple[int, dict[str, Any]]:
     return measured[-1].epoch, report
 
 
-def _pairs(store: Store, run: Run, epoch: int):  # noqa: ANN202 - numpy stays a lazy import
+def _pairs(store: Store, run: Run, epoch: int):
     from ..checkpoints.load import load_run_checkpoint
 
     if not any(c.epoch == epoch for c in reads.checkpoints(store, run.id)):
@@ -72,6 +72,15 @@ def runs_stability(store: Store, runs: list[Run], *, clouds: bool = True) -> Run
             raise MftctlError(
                 f"runs {first.id} and {run.id} have different shapes (d×h {d1}×{h1} and {d2}×{h2}); "
                 "a stability report compares runs of one shape"
+            )
+    # Each activation has its own symmetry (tanh3's blobs come in ± pairs, square's in mirror pairs):
+    # blobs matched across two activations would be matched across two different questions.
+    activations = {r.id: r.config.get("model", {}).get("activation") for r in runs}
+    for run in runs[1:]:
+        if activations[run.id] != activations[first.id]:
+            raise MftctlError(
+                f"runs {first.id} and {run.id} have different activations ({activations[first.id]} and "
+                f"{activations[run.id]}), whose blobs have different symmetries; compare runs of one activation"
             )
     measured = [last_blob_report(store, r) for r in runs]
     epochs = [e for e, _ in measured]

@@ -59,7 +59,7 @@ def blob_tracks(reports: list[tuple[int, dict[str, Any]]]) -> list[Track]:
     return tracks
 
 
-def run_tracks(epochs: list) -> list[Track]:  # noqa: ANN001 - store Epoch rows
+def run_tracks(epochs: list) -> list[Track]:
     """The tracks of a run's epoch rows (those with a blob report)."""
     reports = [(e.epoch, json.loads(e.diagnostics_json)) for e in epochs if e.diagnostics_json]
     return blob_tracks(reports)

@@ -20,7 +20,7 @@ class LoadedCheckpoint:
     config: ExperimentConfig
     state: dict[str, Any]
 
-    def model(self):  # noqa: ANN201 - torch stays a lazy import
+    def model(self):
         from ..science.model import build_model
 
         net = build_model(self.config)

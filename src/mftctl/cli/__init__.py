@@ -19,6 +19,7 @@ import sys
 import typer
 
 from ..terminal import safe
+from ..threads import claim_process
 from . import admin, analysis, annotate, browse, runs, stage2, sweeps
 from .common import BoundaryGroup, console, err_console
 
@@ -44,6 +45,7 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         from click.exceptions import NoArgsIsHelpError, UsageError
 
+    claim_process()  # before anything loads torch: its threads wait as threads.py says
     undecodable = next((arg for arg in sys.argv[1:] if _not_utf8(arg)), None)
     if undecodable is not None:
         # Python keeps such bytes as lone surrogates, which no database, terminal or file can take.

@@ -24,7 +24,7 @@ def ui(
     Example: mftctl ui --port 8001   then open http://127.0.0.1:8001
     """
     from ..store import open_store
-    from ..ui import serve
+    from ..web.datasette import serve
 
     store = open_store(db, create=False)
     # SIGTERM (a service manager, `kill`) ends Datasette too, as Ctrl-C does, instead of orphaning it.

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from ..errors import MftctlError, environment_message
 from ..terminal import safe
+from ..threads import check_environment
 
 
 def _console(stderr: bool = False) -> Console:
@@ -66,7 +67,15 @@ class BoundaryGroup(typer.core.TyperGroup):
     """The one error boundary, around every command: MftctlError -> `Error: ...` on stderr, exit code 1,
     no traceback; the machine's failures (a full disk, a vanished file, a lost database) likewise."""
 
-    def invoke(self, ctx):  # noqa: ANN001, ANN201
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        # A junk MFTCTL_THREADS (or OMP_NUM_THREADS, SLURM_CPUS_PER_TASK) is refused before any command
+        # writes anything. The worker is the exception: it records the refusal on the run it was handed.
+        if name != "worker":
+            check_environment()
+        return name, command, rest
+
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except MftctlError as exc:

@@ -89,7 +89,7 @@ def train(
     _finish_message(store, run.id)
 
 
-def _new_train_run(db, preset, config_file, overrides, tags, *, name, note):  # noqa: ANN001, ANN202
+def _new_train_run(db, preset, config_file, overrides, tags, *, name, note):
     """The checked config's queued run: (store, run). Refusals come before the row."""
     from ..config_input import load_config
     from ..devices import check_device, check_fits
@@ -128,7 +128,7 @@ def _resume(run_id: int, detach: bool, db: str | None) -> None:
     _finish_message(store, run_id)
 
 
-def run_attached(store, run_id: int, early=None) -> None:  # noqa: ANN001
+def run_attached(store, run_id: int, early=None) -> None:
     """The run in the foreground; Ctrl-C stops it, marks it killed and exits 130."""
     from ..runs.attached import run_attached as follow_run
 
@@ -139,7 +139,7 @@ def run_attached(store, run_id: int, early=None) -> None:  # noqa: ANN001
         raise typer.Exit(130) from None
 
 
-def _finish_message(store, run_id: int) -> None:  # noqa: ANN001
+def _finish_message(store, run_id: int) -> None:
     from ..status import RunStatus
     from ..store import reads
     from ..store.liveness import reconcile
@@ -227,7 +227,12 @@ def show(
         from dataclasses import asdict
 
         record = run_json(report.run, report.epochs, report.checkpoints, report.children, report.tags)
-        print_data(to_json(record | {"stage2": [asdict(m) | {"gap": m.gap} for m in report.stage2]}))
+        print_data(
+            to_json(
+                record
+                | {"stage2": [asdict(m) | {"gap": m.gap, "gap_to_ceiling": m.gap_to_ceiling} for m in report.stage2]}
+            )
+        )
         return
     title, rows = report.config_rows(full=config_view is ConfigView.full)
     console.print(run_detail(report.run, report.epochs, report.checkpoints, rows, report.children, title, report.tags))

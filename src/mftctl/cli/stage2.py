@@ -14,6 +14,7 @@ MixtureKind = choice_enum("MixtureKind", choices.MixtureKind)
 Control = choice_enum("Control", choices.Control)
 DecoderInit = choice_enum("DecoderInit", choices.DecoderInit)
 Sampler = choice_enum("Sampler", choices.Sampler)
+Stage2Decoder = choice_enum("Stage2Decoder", choices.Stage2Decoder)
 
 
 def stage2(
@@ -53,6 +54,13 @@ def stage2(
     decoder_init: Annotated[
         DecoderInit, typer.Option(help="xavier as stage 1, or the sampled decoder coordinate of each pair.")
     ] = DecoderInit.xavier,
+    decoder: Annotated[
+        Stage2Decoder,
+        typer.Option(
+            help="train: the children's decoders trained by the optimiser; solve: solved exactly for each "
+            "frozen encoder (one epoch, no optimiser noise)."
+        ),
+    ] = Stage2Decoder.train,
     jobs: Annotated[int | None, typer.Option(help="Children trained at once (default: one per core).")] = None,
     set_: SetOption = None,
     name: Annotated[str | None, typer.Option(help="Name prefix of the children.")] = None,
@@ -64,7 +72,7 @@ def stage2(
     Each trace is a child run (its own epochs and checkpoints) recording its parent, the checkpoint
     epoch, the fitted mixture, the sampler and the sampling seed. Several children train in a pool.
 
-    Example: mftctl stage2 3 --traces 3 --sampler iid --sampler row-sign --sampler shuffle   |
+    Example: mftctl stage2 3 --traces 3 --sampler iid --sampler row-sign --sampler shuffle --decoder solve   |
     mftctl stage2 --sweep 2 --traces 2 --sampler iid --sampler shuffle
     """
     from ..errors import MftctlError
@@ -86,6 +94,7 @@ def stage2(
         "mixture": mixture.value,
         "control": control.value,
         "decoder_init": decoder_init.value,
+        "decoder": decoder.value,
     }
     samplers = [s.value for s in sampler or [Sampler.iid]]
     request = Stage2Request(epoch, options, samplers, hidden, list(set_ or []), name)

@@ -22,7 +22,7 @@ class Executor(StrEnum):
 class _DefaultRunGroup(typer.core.TyperGroup):
     """`mftctl sweep FILE` means `mftctl sweep run FILE`; `show` and `list` stay subcommands."""
 
-    def parse_args(self, ctx, args):  # noqa: ANN001, ANN201
+    def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["run", *args]
         return super().parse_args(ctx, args)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 _STATE_STYLE = {"complete": "green", "running": "cyan", "pruned": "magenta", "fail": "red"}
 
 
-def search_plan_view(spec: Any, plans: list[Any], left: int) -> Group:  # noqa: ANN401 - a SweepSpec, CellPlans
+def search_plan_view(spec: Any, plans: list[Any], left: int) -> Group:
     """The space searched, and what running the file would do now."""
     search = spec.search
     space = Table(
@@ -51,7 +51,7 @@ def _value(values: list[float] | None, index: int) -> str:
     return fmt(values[index]) if values else "-"
 
 
-def _objective_cell(trial: Any, index: int) -> str:  # noqa: ANN401 - a TrialRow
+def _objective_cell(trial: Any, index: int) -> str:
     if trial.pruned_value is not None and index == 0:  # where it was stopped
         return f"[dim]{fmt(trial.pruned_value)}[/]"
     return _value(trial.values, index) + (" [dim](none)[/]" if trial.imputed else "")

@@ -91,11 +91,11 @@ OLD_METHOD_NOTE = (
 )
 
 
-def is_old_blob_method(run) -> bool:  # noqa: ANN001
+def is_old_blob_method(run) -> bool:
     return run.n_clusters is not None and run.blob_method is None
 
 
-def _blob_cells(run) -> tuple[str, str, str]:  # noqa: ANN001
+def _blob_cells(run) -> tuple[str, str, str]:
     """K, separation and silhouette of a run; numbers by the old method carry a mark."""
     mark = OLD_MARK if is_old_blob_method(run) else ""
     return fmt(run.n_clusters) + mark, fmt(run.separation, 3), fmt(run.silhouette, 3) + mark
@@ -135,7 +135,7 @@ def epochs_table(epochs: list[Epoch]) -> Table:
     return table
 
 
-def reanalysis_table(results) -> Table:  # noqa: ANN001
+def reanalysis_table(results) -> Table:
     table = Table(title="blobs measured again", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("run", "epochs measured", "kept (no checkpoint)", "K", "sep.", "note"):
         table.add_column(name, justify="left" if name == "note" else "right")
@@ -173,6 +173,20 @@ def kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
     return table
 
 
+def _threads_fact(numerics: dict[str, Any]) -> str:
+    """`2 (affinity: 2 CPUs; wait GOMP_SPINCOUNT=1000 (mftctl)); torch 2.13.0+cpu`; runs recorded before
+    the thread policy have the count alone."""
+    if "threads" not in numerics:
+        return "-"
+    origin = "; ".join(
+        str(part)
+        for part in (numerics.get("threads_from"), numerics.get("wait_policy") and f"wait {numerics['wait_policy']}")
+        if part
+    )
+    text = f"{numerics['threads']}" + (f" ({origin})" if origin else "")
+    return text + (f"; torch {numerics['torch']}" if numerics.get("torch") else "")
+
+
 def run_detail(
     run: Run,
     epochs: list[Epoch],
@@ -192,6 +206,7 @@ def run_detail(
         ("preset", fmt(run.preset)),
         ("seed", fmt(run.seed)),
         ("device", fmt(run.device)),
+        ("threads", _threads_fact(run.extra.get("numerics") or {})),
         ("host / pid", f"{fmt(run.host)} / {fmt(run.pid)}"),
         ("created", fmt(run.created_at)),
         ("started", fmt(run.started_at)),
@@ -212,7 +227,7 @@ def run_detail(
                 [
                     (k, json.dumps(v) if isinstance(v, dict | list) else fmt(v))
                     for k, v in run.extra.items()
-                    if k != "mixture"
+                    if k not in ("mixture", "numerics")
                 ],
             )
         )
@@ -227,7 +242,7 @@ def run_detail(
     return Group(*parts)
 
 
-def _vec(values) -> str:  # noqa: ANN001
+def _vec(values) -> str:
     return "(" + ", ".join(fmt(v, 3) for v in values) + ")"
 
 
@@ -285,12 +300,20 @@ def diagnosis_view(result: dict[str, Any]) -> Group:
     losses = Table(title="test loss against references", header_style="bold", box=box.SIMPLE_HEAD)
     for name in ("predictor", "loss", "on", "off"):
         losses.add_column(name, justify="right" if name != "predictor" else "left")
-    rows = [("this checkpoint", result["test"])] + [
-        (REFERENCE_NAMES[k], v) for k, v in result["references"].items() if v is not None
-    ]
+    rows = [("this checkpoint", result["test"])]
+    if result.get("optimal_decoder"):  # diagnoses cached before the exact decoder have none
+        rows.append(("exact decoder, same encoder", result["optimal_decoder"]))
+    rows += [(REFERENCE_NAMES[k], v) for k, v in result["references"].items() if v is not None]
     for name, v in rows:
         losses.add_row(name, fmt(v["loss"]), fmt(v["loss_on"]), fmt(v["loss_off"]))
-    return Group(summary, comps, blobs, bic, losses)
+    parts: list[Any] = [summary, comps, blobs, bic, losses]
+    gap = (result.get("optimal_decoder") or {}).get("gap")
+    if gap is not None:
+        parts.append(
+            f"the trained decoder is {100 * gap:.1f}% above the exact decoder for the same encoder "
+            "(the optimiser's unfinished work at this checkpoint)"
+        )
+    return Group(*parts)
 
 
 REFERENCE_NAMES = {"zero": "output 0", "identity": "identity", "bayes": "Bayes posterior mean"}
@@ -332,14 +355,16 @@ def stage2_table(parent: Run, children: list[Run], epochs: dict[int, list[Epoch]
     return table
 
 
-def stage2_summary_table(parent: Run, summaries) -> Table:  # noqa: ANN001
+def stage2_summary_table(parent: Run, summaries) -> Table:
     """Each stage-2 method's children of a parent: mean ± std over traces against the parent's loss."""
     table = Table(
         title=f"stage 2 of run {parent.id}: each method over its traces", header_style="bold", box=box.SIMPLE_HEAD
     )
-    for name in ("method", "traces", "final test", "best test", "parent test", "gap", "reached parent", "in"):
+    names = ("method", "traces", "final test", "best test", "parent test", "gap", "ceiling", "vs ceiling")
+    for name in (*names, "reached parent", "in"):
         table.add_column(name, justify="left" if name == "method" else "right")
     for m in summaries:
+        above = m.gap_to_ceiling
         table.add_row(
             m.method,
             f"{m.completed}/{m.traces}",
@@ -347,13 +372,16 @@ def stage2_summary_table(parent: Run, summaries) -> Table:  # noqa: ANN001
             _pm(m.best, m.best_std),
             fmt(m.parent_loss),
             fmt(m.gap),
+            fmt(m.ceiling),
+            "-" if above is None else f"{100 * above:+.1f}%",
             f"{m.reached}/{m.completed}",
             "-" if m.seconds_to_reach is None else f"{m.seconds_to_reach:.1f} s",
         )
+    table.caption = "ceiling: the parent's own encoder with its decoder solved exactly (no optimiser noise)"
     return table
 
 
-def sweep_plan_table(spec, plans) -> Table:  # noqa: ANN001
+def sweep_plan_table(spec, plans) -> Table:
     """`sweep --dry-run`: every expanded cell, its varied values and what running would do."""
     table = Table(title=f"sweep {safe(spec.name)}: {len(spec.cells)} cells", header_style="bold", box=box.SIMPLE_HEAD)
     table.add_column("cell", justify="right")
@@ -373,7 +401,7 @@ def sweep_plan_table(spec, plans) -> Table:  # noqa: ANN001
     return table
 
 
-def _pm(mean, std, digits: int = 4) -> str:  # noqa: ANN001
+def _pm(mean, std, digits: int = 4) -> str:
     if mean is None:
         return "-"
     return fmt(mean, digits) + (f" ± {fmt(std, 2)}" if std is not None else "")
@@ -452,7 +480,7 @@ def _stability_cell(c: CellSummary) -> str:
     return f"{c.stability} {agree}/{c.completed} {fmt(c.drift, 2)}"
 
 
-def sweeps_table(sweeps, counts: dict[int, dict[str, int]]) -> Table:  # noqa: ANN001
+def sweeps_table(sweeps, counts: dict[int, dict[str, int]]) -> Table:
     table = Table(title="sweeps", header_style="bold", box=box.SIMPLE_HEAD)
     for name in ("id", "name", "cells", "runs by status", "created"):
         table.add_column(name)
@@ -480,7 +508,7 @@ def presets_table() -> Table:
     return table
 
 
-def config_table(config, title: str) -> Table:  # noqa: ANN001
+def config_table(config, title: str) -> Table:
     from ..config import describe
 
     table = Table(title=title, header_style="bold")
@@ -491,7 +519,7 @@ def config_table(config, title: str) -> Table:  # noqa: ANN001
     return table
 
 
-def comparison_table(comparison) -> Table:  # noqa: ANN001
+def comparison_table(comparison) -> Table:
     """`mftctl compare`: a column per run; numbers after the first run show their delta against it."""
     runs = comparison.runs
     table = Table(
@@ -544,7 +572,7 @@ def sweep_pivot_table(summary: SweepSummary, rows: str, columns: str, metric: st
     return table
 
 
-def columns_table(runs: list, columns: list, title: str | None = None) -> Table:  # noqa: ANN001
+def columns_table(runs: list, columns: list, title: str | None = None) -> Table:
     """`list --columns`: the chosen columns, in the order given."""
     table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in columns:
@@ -556,7 +584,7 @@ def columns_table(runs: list, columns: list, title: str | None = None) -> Table:
     return table
 
 
-def _pm_pair(mean, std, digits: int = 3) -> str:  # noqa: ANN001
+def _pm_pair(mean, std, digits: int = 3) -> str:
     """(x, y) ± (sx, sy) of a blob's centre or width."""
     if mean is None:
         return "-"
@@ -564,7 +592,7 @@ def _pm_pair(mean, std, digits: int = 3) -> str:  # noqa: ANN001
     return text + (" ± (" + ", ".join(fmt(v, 2) for v in std) + ")" if std is not None else "")
 
 
-def stability_view(stability, cell=None) -> Group:  # noqa: ANN001
+def stability_view(stability, cell=None) -> Group:
     """`mftctl stability RUN...`: the verdict, the count agreement, each matched blob, the cloud distance."""
     report = stability.report
     runs = stability.runs
@@ -602,7 +630,7 @@ def stability_view(stability, cell=None) -> Group:  # noqa: ANN001
     return Group(head, table, cloud)
 
 
-def stability_cells_table(sweep_id: int, results) -> Table:  # noqa: ANN001
+def stability_cells_table(sweep_id: int, results) -> Table:
     """`mftctl stability --sweep ID`: one row per cell, the most stable first."""
     table = Table(
         title=f"sweep {sweep_id}: blob stability over each cell's seeds", header_style="bold", box=box.SIMPLE_HEAD
@@ -610,7 +638,7 @@ def stability_cells_table(sweep_id: int, results) -> Table:  # noqa: ANN001
     for name in ("cell", "seeds", "verdict", "blobs (agree)", "drift", "mass CV", "cloud distance", "floor"):
         table.add_column(name, ratio=1 if name == "cell" else None, justify="left" if name == "cell" else "right")
 
-    def order(item):  # noqa: ANN001, ANN202
+    def order(item):
         report = None if isinstance(item[1], str) else item[1].report
         return (3, 0.0) if report is None else (report.rank, report.drift if report.drift is not None else 1e18)
 

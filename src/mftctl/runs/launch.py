@@ -32,7 +32,7 @@ def worker_env(location: Location, env: dict[str, str] | None = None) -> dict[st
     return dict(os.environ, PYTHONUNBUFFERED="1", MFTCTL_DB=location.env_value, **(env or {}))
 
 
-def start_serving(location: Location, stderr: Any, env: dict[str, str] | None = None) -> subprocess.Popen:  # noqa: ANN401
+def start_serving(location: Location, stderr: Any, env: dict[str, str] | None = None) -> subprocess.Popen:
     """A persistent worker (`mftctl worker --serve`): run ids in on stdin, one per line, events out on
     stdout; each run's stderr goes to that run's worker.log, the worker's own to `stderr`."""
     return subprocess.Popen(

@@ -8,7 +8,6 @@ and a fresh worker takes its place for the runs still waiting.
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from ..config import config_from_json
 from ..status import ACTIVE, RunStatus
 from ..store import reads, writes
 from ..store.engine import Store
+from ..threads import pool_env
 from .events import Done, Ready, decode
 from .launch import start_server, stop_worker
 from .progress import ProgressState, fields, make_progress, progress_state
@@ -72,9 +72,9 @@ def run_pool(
     `more`, when given, is asked for further runs whenever a worker is free and none is waiting (an
     adaptive search's next trial, chosen knowing every trial so far); an empty list means no more.
     `expected` is how many runs the bar counts to in all (default: run_ids)."""
-    # A thread count the user set is kept: it is what makes a cell's numbers the same under any --jobs.
-    threads = int(os.environ.get("MFTCTL_THREADS") or 0) or max(1, (os.cpu_count() or 1) // jobs)
-    env = {"MFTCTL_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    # Each worker takes its share of the CPUs this process may use (threads.py); a thread count the user
+    # set is kept, which is what makes a cell's numbers the same under any --jobs.
+    env = pool_env(jobs)
     pending = deque(run_ids)
     total = expected if expected is not None else len(run_ids)
 
@@ -98,7 +98,7 @@ def run_pool(
         slots[index] = _Slot(proc)
         threading.Thread(target=_relay, args=(index, proc, events), daemon=True).start()
 
-    def hand_out(slot: _Slot, progress) -> None:  # noqa: ANN001
+    def hand_out(slot: _Slot, progress) -> None:
         """Give a ready worker the next run still queued, or close its stdin (it exits) when none is left."""
         while refill():
             run_id = pending.popleft()
@@ -120,7 +120,7 @@ def run_pool(
         slot.run_id = None
         slot.proc.stdin.close()
 
-    def finished(slot: _Slot, progress, reason: str | None) -> None:  # noqa: ANN001
+    def finished(slot: _Slot, progress, reason: str | None) -> None:
         """The slot's run ended (`done` event), or its worker died mid-run (reason given)."""
         run_id, slot.run_id = slot.run_id, None
         progress.remove_task(slot.task)

@@ -4,16 +4,18 @@ mapped to columns or to JSON paths into the stored config) and the listing itsel
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import config_keys
+from ..config import config_keys, default_value
 from ..errors import MftctlError
+from ..status import RunStatus
 from ..store.catalog import Catalog, RunFilter, RunView, open_catalog
-from ..store.columns import RUN_ALIASES, RUN_FIELDS
+from ..store.columns import DATETIME_COLUMNS, RUN_ALIASES, RUN_FIELDS, TEXT_COLUMNS
 from ..store.location import Location, resolve_location
 
 # User-facing name -> Run column (store/columns.py). Metrics read the run's summary columns (its latest epoch).
@@ -85,7 +87,37 @@ def parse_where(text: str) -> RunFilter:
     column, path = resolve_key(key)
     if column == "parent_id" and value is None:
         return RunFilter(column, op, None)
+    _check_value(text, key, column, path, op, value)
     return RunFilter(column or "config_json", op, value, json_path=path)
+
+
+ORDERING = ("<", "<=", ">", ">=")
+
+
+def _check_value(text: str, key: str, column: str | None, path: str | None, op: str, value: Any) -> None:
+    """A value that can never match is a typo, not a question: a word where a number is compared (which
+    the database would order below every number, matching all runs or none), a status no run can have."""
+    if column == "status":
+        statuses = [s.value for s in RunStatus]
+        for given in value if isinstance(value, list) else [value]:
+            if given not in statuses:
+                close = difflib.get_close_matches(str(given), statuses, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise MftctlError(
+                    f"--where {text!r}: no run has status {given!r}{hint}; statuses: {', '.join(statuses)}"
+                )
+    if op not in ORDERING or not isinstance(value, str):
+        return
+    words = (*TEXT_COLUMNS, *DATETIME_COLUMNS, "tag")
+    numeric = column not in words if column else _is_number(default_value((path or "$.")[2:]))
+    if numeric:
+        raise MftctlError(
+            f"--where {text!r}: {key} is a number and {value!r} is not; compare with a number, e.g. {key}{op}0.5"
+        )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass

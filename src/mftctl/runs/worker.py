@@ -26,6 +26,7 @@ from ..store import layout, reads, writes
 from ..store.engine import Store, open_store
 from ..store.liveness import HEARTBEAT_S
 from ..store.tables import Run, blob_summary
+from ..threads import ThreadPolicy, claim_process, configure_torch, run_policy
 from .events import STEP_EVENT_INTERVAL_S, Done, EpochEnd, Event, Ready, Step, encode
 
 _EMITTING = threading.Lock()  # step events come from the training loop, epoch events from its tail thread
@@ -57,14 +58,14 @@ class StoreSink:
         self.epochs = training.epochs
         self.pruner = TrialPruner.for_run(store, run)  # a search trial whose search prunes; else None
 
-    def on_step(self, epoch: int, step: int, steps: int, loss) -> None:  # noqa: ANN001
+    def on_step(self, epoch: int, step: int, steps: int, loss) -> None:
         self.stop_request.check()  # a stop (Ctrl-C, SIGTERM, Slurm's SIGUSR2) takes effect between steps
         t = time.monotonic()
         if t - self._last_step_event >= STEP_EVENT_INTERVAL_S or step == steps:
             self._last_step_event = t
             emit(Step(self.run.id, epoch, step, steps, float(loss.detach())))
 
-    def on_epoch(self, record) -> None:  # noqa: ANN001
+    def on_epoch(self, record) -> None:
         values = record.as_dict()
         diagnostics = values.pop("diagnostics")
         writes.record_epoch(self.store, self.run.id, values, diagnostics)
@@ -97,13 +98,15 @@ def _heartbeat(store: Store, run_id: int, stop: threading.Event) -> None:
             pass
 
 
-def numerics(device) -> dict[str, Any]:  # noqa: ANN001
+def numerics(device, policy: ThreadPolicy | None) -> dict[str, Any]:
     """What a run's numbers depend on beside its config and seed: float sums are reduced in a different
     order with another thread count, device or torch build (last digits differ from epoch 2 on), so a
-    re-run that must match exactly needs the same three."""
+    re-run that must match exactly needs the same three. Beside the count: where it came from and how
+    the threads wait (threads.py), which change speed, never a number."""
     import torch
 
-    return {"threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__}
+    record = policy.as_record() if policy is not None else {}
+    return record | {"threads": torch.get_num_threads(), "device": str(device), "torch": torch.__version__}
 
 
 STOPPED = "stopped by the user (Ctrl-C or SIGTERM)"
@@ -136,7 +139,7 @@ class StopRequest:
     def prune(self, reason: str) -> None:
         self.pruned = reason
 
-    def __call__(self, signum, frame) -> None:  # noqa: ANN001
+    def __call__(self, signum, frame) -> None:
         if self.reason is None:
             self.reason = PREEMPTED if signum == signal.SIGUSR2 else STOPPED
 
@@ -189,12 +192,25 @@ def _finish(store: Store, run_id: int, status: RunStatus, error: str | None, bal
             ballast.unlink(missing_ok=True)
 
 
+class _Process:
+    """What this worker process was set up with, once: its thread policy, or why it has none (a thread
+    setting no process can use: each run it is handed then fails with that reason, never left queued)."""
+
+    policy: ThreadPolicy | None = None
+    refused: str | None = None
+
+
+_PROCESS = _Process()
+
+
 def _prepare_process() -> None:
-    """Once per worker process: the allocator setting, the threads it may use, the heavy imports."""
+    """Once per worker process: the threads it may use and how they wait (before torch loads), the
+    allocator setting, the heavy imports."""
     from .allocator import keep_large_blocks
 
+    claim_process()
     keep_large_blocks()
-    import torch
+    import torch  # noqa: F401 - loaded here, after the wait policy is in the environment libgomp reads
 
     # Imported now, so that a persistent worker pays for them before its first run, not during it: the
     # training loop and the blob measurement (scipy). torch._dynamo, which torch.optim would import on the
@@ -204,10 +220,12 @@ def _prepare_process() -> None:
 
     skip_lazy_dynamo_import()
 
-    # The pool divides the cores among its workers; a Slurm cell has the cores its allocation gives it.
-    threads = os.environ.get("MFTCTL_THREADS") or os.environ.get("SLURM_CPUS_PER_TASK")
-    if threads:
-        torch.set_num_threads(int(threads))
+    # The CPUs this process may use (affinity, cgroup quota, Slurm's grant), its pool's share of them, or
+    # the user's MFTCTL_THREADS; each run then takes its count as it starts (run_policy).
+    try:
+        _PROCESS.policy = configure_torch()
+    except MftctlError as exc:
+        _PROCESS.refused = str(exc)
 
 
 def run_worker(db: str | None, run_id: int) -> int:
@@ -291,13 +309,17 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
     stop_request.install()
     run = reads.get_run(store, run_id)
     try:
+        if _PROCESS.refused is not None:
+            raise MftctlError(_PROCESS.refused)
         config = config_from_json(run.config_json)
         device = resolve_device(config.device)
     except (MftctlError, ValueError) as exc:  # a bad device, or a row another version wrote: say why
         writes.finish_run(store, run_id, RunStatus.failed, f"cannot start: {exc}")
         emit(Done(run_id, RunStatus.failed, str(exc)))
         return RunStatus.failed
-    if not writes.mark_running(store, run_id, pid=os.getpid(), device=str(device), numerics=numerics(device)):
+    # This run's threads: fixed here for its whole run, recorded, and kept when it is resumed.
+    policy = configure_torch(run_policy(run.extra.get("numerics")))
+    if not writes.mark_running(store, run_id, pid=os.getpid(), device=str(device), numerics=numerics(device, policy)):
         status = reads.get_run(store, run_id).status
         print(f"run {run_id} is {status}, not queued; nothing to do", file=sys.stderr)
         emit(Done(run_id, None, f"{status} elsewhere"))

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from ..errors import InputError
 from .records import blob_state
 
 METHOD = "modes-1"
@@ -118,7 +119,7 @@ def measure_blobs(pairs: Any, settings: BlobSettings | None = None) -> BlobRepor
         pairs = pairs.detach().cpu().numpy()
     pairs = np.asarray(pairs)
     if pairs.ndim != 2 or pairs.shape[1] != 2:
-        raise ValueError(f"measure_blobs expects an (N, 2) array of pairs, got shape {pairs.shape}")
+        raise InputError(f"measure_blobs expects an (N, 2) array of pairs, got shape {pairs.shape}")
     return _measure_columns(pairs[:, 0], pairs[:, 1], settings)
 
 

@@ -43,7 +43,7 @@ class _SparseSquaredError(torch.autograd.Function):
     Only the total carries a gradient; the on and off parts are reported, never optimised."""
 
     @staticmethod
-    def forward(ctx, pred, idx, amps, w_on: float, w_off: float):  # noqa: ANN001, ANN205
+    def forward(ctx, pred, idx, amps, w_on: float, w_off: float):
         pred_on = pred.gather(1, idx)
         diff = pred_on - amps
         flat = pred.reshape(-1)
@@ -56,7 +56,7 @@ class _SparseSquaredError(torch.autograd.Function):
         return on + off, on, off
 
     @staticmethod
-    def backward(ctx, upstream, _on, _off):  # noqa: ANN001, ANN205
+    def backward(ctx, upstream, _on, _off):
         (grad,) = ctx.saved_tensors
         # In place: the saved gradient is used once, and a fresh (B, d) tensor costs page faults on CPU.
         return grad.mul_(upstream), None, None, None, None
@@ -67,7 +67,7 @@ class _GramSquaredError(torch.autograd.Function):
     matrix (see the module docstring); gradients for A, W2 and b2."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, idx, amps, w_on: float, w_off: float):  # noqa: ANN001, ANN205
+    def forward(ctx, hidden, weight, bias, idx, amps, w_on: float, w_off: float):
         n, k = idx.shape
         v = weight.t().mv(bias)
         p = torch.addmm(v, hidden, weight.t() @ weight)  # row b: W2ᵀ f_b
@@ -87,7 +87,7 @@ class _GramSquaredError(torch.autograd.Function):
         return on + off, on, off
 
     @staticmethod
-    def backward(ctx, upstream, _on, _off):  # noqa: ANN001, ANN205
+    def backward(ctx, upstream, _on, _off):
         hidden, hidden_sum, weight, bias, idx, p, rows, correction = ctx.saved_tensors
         s = 2.0 * ctx.w_off
         d_hidden = d_weight = d_bias = None
@@ -110,6 +110,11 @@ def _weights(n: int, d: int, cfg: LossConfig) -> tuple[float, float]:
     if cfg.loss_type == "scaled_mse":
         return cfg.lambda_on / n, cfg.lambda_off / n
     return 1.0 / (n * d), 1.0 / (n * d)
+
+
+def sample_weights(d: int, cfg: LossConfig) -> tuple[float, float]:
+    """(w_on, w_off) of one sample's loss: scaled_mse's λ_on and λ_off, or mse's 1/d for both."""
+    return _weights(1, d, cfg)
 
 
 def loss_parts(pred: torch.Tensor, batch: Batch, cfg: LossConfig) -> LossParts:

@@ -74,7 +74,7 @@ def _in_original_units(gmm: GaussianMixture, center: np.ndarray, scale: np.ndarr
     return Mixture(gmm.weights_[order], means[order], covs[order])
 
 
-def one_thread():  # noqa: ANN202
+def one_thread():
     """BLAS and OpenMP on one thread (threadpoolctl, which scikit-learn itself depends on): the products of
     a 2-D mixture are (n, 2) by (2, 2), too thin to gain from threads, and on a loaded machine the threads
     spin against each other — on one, K = 1..6 fits 2.5× faster beside a training run on this 2-core CPU

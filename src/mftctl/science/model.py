@@ -14,13 +14,13 @@ class _Tanh3(torch.autograd.Function):
     (a step's elementwise work is counted in passes: docs/performance.md has what one costs)."""
 
     @staticmethod
-    def forward(ctx, z):  # noqa: ANN001, ANN205
+    def forward(ctx, z):
         t = torch.tanh(z)
         ctx.save_for_backward(t)
         return t.pow(3)
 
     @staticmethod
-    def backward(ctx, grad):  # noqa: ANN001, ANN205
+    def backward(ctx, grad):
         (t,) = ctx.saved_tensors
         u = t.square()
         return u.addcmul_(u, u, value=-1.0).mul_(grad).mul_(3.0)

@@ -25,7 +25,7 @@ class SGLD(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "temperature": temperature})
 
     @torch.no_grad()
-    def step(self, closure=None):  # noqa: ANN001 - torch's signature
+    def step(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -73,7 +73,7 @@ class Adam(torch.optim.Adam):
     bit against torch.optim.Adam), same state_dict, so checkpoints load into either."""
 
     @torch.no_grad()
-    def step(self, closure=None):  # noqa: ANN001 - torch's signature
+    def step(self, closure=None):
         return _ADAM_STEP(self, closure)
 
 

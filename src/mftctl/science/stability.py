@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
+
 VERDICTS = ("stable", "shifting", "split")
 # A blob is stable when its centre moves between runs by at most this many of its widths, and its mass by
 # at most this share of itself (coefficient of variation).
@@ -98,10 +100,16 @@ def measure_stability(reports: list[Any], clouds: list[Any] | None = None) -> St
     (3, 1.0, 'stable')
     """
     if len(reports) < 2:
-        raise ValueError(f"a stability report needs at least two runs, got {len(reports)}")
+        raise InputError(f"a stability report needs at least two runs, got {len(reports)}")
     if clouds is not None and len(clouds) != len(reports):
-        raise ValueError(f"{len(clouds)} clouds for {len(reports)} reports: give one cloud per run, or none")
+        raise InputError(f"{len(clouds)} clouds for {len(reports)} reports: give one cloud per run, or none")
     reports = [r if isinstance(r, dict) else r.as_dict() for r in reports]
+    _check_reports(reports)
+    if clouds is not None:
+        for index, cloud in enumerate(clouds):
+            shape = np.shape(cloud)
+            if len(shape) != 2 or shape[1] != 2:
+                raise InputError(f"cloud {index} has shape {shape}; each cloud is a run's (N, 2) weight pairs")
     counts = [int(r["n_blobs"]) for r in reports]
     tally = Counter(counts)
     modal = max(tally, key=lambda k: (tally[k], k))
@@ -209,6 +217,16 @@ def _sliced_w1(a: np.ndarray, b: np.ndarray) -> float:
     W1 of two n-point samples is the mean |a_(i) − b_(i)| of their order statistics (scipy's
     wasserstein_distance gives the same number; tests/test_stability.py checks it)."""
     return float(np.abs(a - b).mean())
+
+
+def _check_reports(reports: list[dict[str, Any]]) -> None:
+    """Every blob's centre, mass and width a finite number: a NaN would compare as neither more nor less
+    than anything, and a report made of them would read as stable."""
+    for index, report in enumerate(reports):
+        for blob in report.get("blobs", []):
+            numbers = [*blob["centre"], blob["mass"], *(blob.get("width") or [])]
+            if not all(isinstance(x, int | float) and np.isfinite(x) for x in numbers):
+                raise InputError(f"report {index} has a blob whose centre, mass or width is not a finite number")
 
 
 def cloud_distances(clouds: list[Any]) -> tuple[float, float, float] | None:

@@ -204,6 +204,11 @@ def _train(
     done = _restore(resume, model, optimizer, scheduler, data_gen, noise) if resume else 0
 
     result = TrainResult(model)
+    if frozen_encoder and config.stage2.decoder == "solve":  # no optimiser: the decoder's exact optimum
+        if not done:
+            args = (optimizer, scheduler, data_gen, noise)
+            _solved_epoch(config, sink, model, test, args, result)
+        return result
     with EpochTails(background=overlap_tails) as tails:
         for epoch in range(done + 1, tc.epochs + 1):
             started = time.perf_counter()
@@ -252,6 +257,49 @@ def _train(
     return result
 
 
+def _solved_epoch(
+    config: ExperimentConfig,
+    sink: Sink,
+    model: TwoLayerNet,
+    test: Batch,
+    state_parts: tuple[Any, Any, Any, NoiseStreams],
+    result: TrainResult,
+) -> None:
+    """A stage-2 child's one epoch with `stage2.decoder = "solve"`: its decoder solved exactly for its frozen
+    encoder (science/decoder.py), recorded as epoch 1 — its train loss on the samples it was solved
+    from, its test loss, the solve's seconds — with its blob report and checkpoint like any epoch."""
+    from .decoder import solve_decoder
+
+    started = time.perf_counter()
+    solved = solve_decoder(model, config)
+    with torch.no_grad():
+        model.fc2.weight.copy_(solved.weight)
+        model.fc2.bias.copy_(solved.bias)
+    solve_seconds = time.perf_counter() - started
+    test_total, test_on, test_off = evaluate(model, test, config)
+    tc = config.training
+    weights = (model.fc1.weight, model.fc2.weight) if tc.enable_diagnostics else None
+    optimizer, scheduler, data_gen, noise = state_parts
+    state = None
+    if wants_checkpoint(tc, 1):
+        state = checkpoint_state(1, config, model, optimizer, scheduler, data_gen, noise, frozen_encoder=True)
+    train_total, train_on, train_off = solved.train_loss
+    record = EpochRecord(
+        epoch=1,
+        train_loss=train_total,
+        train_loss_on=train_on,
+        train_loss_off=train_off,
+        test_loss=test_total,
+        test_loss_on=test_on,
+        test_loss_off=test_off,
+        seconds=time.perf_counter() - started,
+        train_seconds=solve_seconds,
+        samples_per_s=solved.samples / solve_seconds,
+        lr=0.0,
+    )
+    _finish_epoch(record, weights, state, config, sink, result)
+
+
 def _finish_epoch(
     record: EpochRecord,
     weights: tuple[torch.Tensor, torch.Tensor] | None,
@@ -273,7 +321,7 @@ def _finish_epoch(
         sink.on_checkpoint(record.epoch, state)
 
 
-def host_copy(value: Any) -> Any:  # noqa: ANN401 - tensors nested in dicts, lists and tuples
+def host_copy(value: Any) -> Any:
     """A copy on the host of every tensor in `value`, the rest as it is."""
     if isinstance(value, torch.Tensor):
         return value.detach().to("cpu", copy=True)
@@ -295,7 +343,7 @@ class EpochTails:
     def __init__(self, *, background: bool = True):
         self.background = background
 
-    def keep(self, value: Any) -> Any:  # noqa: ANN401
+    def keep(self, value: Any) -> Any:
         """`value` as the tail may read it: a host copy of its tensors when the tail runs later."""
         return host_copy(value) if self.background else value
 
@@ -304,7 +352,7 @@ class EpochTails:
         self._pending: Future | None = None
         return self
 
-    def submit(self, fn: Any, *args: Any) -> None:  # noqa: ANN401
+    def submit(self, fn: Any, *args: Any) -> None:
         self.wait()
         if not self.background:
             fn(*args)

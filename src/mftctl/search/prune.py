@@ -37,8 +37,8 @@ def epoch_objective(store: Store, search: SearchSpec, run_ids: list[int]) -> dic
 class TrialPruner:
     """For one run of a search trial: `check(epoch)` returns why it is pruned, or None."""
 
-    def __init__(self, store: Store, run: Run, search: SearchSpec):
-        self.store, self.run, self.search = store, run, search
+    def __init__(self, store: Store, run: Run, search: SearchSpec, seeds: int | None = None):
+        self.store, self.run, self.search, self.seeds = store, run, search, seeds
         self.trial = int(run.extra["trial"])
 
     @classmethod
@@ -46,15 +46,21 @@ class TrialPruner:
         """The pruner of a search trial whose search prunes; None for any other run."""
         if run.sweep_id is None or run.extra.get("trial") is None:
             return None
-        table = reads.get_sweep(store, run.sweep_id).meta.get("search")
+        meta = reads.get_sweep(store, run.sweep_id).meta
+        table = meta.get("search")
         if not table:
             return None
         search = parse_search(table)
-        return cls(store, run, search) if search.pruner != "none" else None
+        return cls(store, run, search, meta.get("seeds")) if search.pruner != "none" else None
 
     def check(self, epoch: int) -> str | None:
+        # The warm-up is mftctl's promise, kept here rather than left to each pruner's own reading of it
+        # (Optuna's median pruner may prune *at* its n_warmup_steps; ASHA has no warm-up at all).
+        if epoch <= self.search.warmup_epochs:
+            return None
         runs = reads.sweep_runs(self.store, self.run.sweep_id)
-        records = trial_records(self.search, runs, epoch_objective(self.store, self.search, [r.id for r in runs]))
+        values = epoch_objective(self.store, self.search, [r.id for r in runs])
+        records = trial_records(self.search, runs, values, seeds=self.seeds)
         study = build_study(self.search, records, number=self.trial)
         frozen = next(
             t for t, r in zip(study.get_trials(deepcopy=False), records, strict=True) if r.number == self.trial

@@ -90,7 +90,7 @@ class SearchSpec:
         return len(self.objectives) > 1
 
 
-def distribution(where: str, spec: Any) -> dict[str, Any]:  # noqa: ANN401 - a TOML value
+def distribution(where: str, spec: Any) -> dict[str, Any]:
     """A {dist = ...} table checked: numeric, finite and ordered bounds, a non-empty choice."""
     if not isinstance(spec, dict) or spec.get("dist") not in DISTRIBUTIONS:
         raise ConfigError(f"{where} needs dist = one of {', '.join(DISTRIBUTIONS)}")
@@ -100,17 +100,24 @@ def distribution(where: str, spec: Any) -> dict[str, Any]:  # noqa: ANN401 - a T
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{where}.values must be a non-empty list of values, not {values!r}")
         return {"dist": dist, "values": values}
+    if "low" not in spec or "high" not in spec:
+        raise ConfigError(f"{where} needs numeric low and high")
+    for bound in ("low", "high"):  # TOML gives numbers; true or "0.1" is a slip, not a bound
+        if isinstance(spec[bound], bool) or not isinstance(spec[bound], int | float):
+            raise ConfigError(f"{where}.{bound} must be a number, not {spec[bound]!r}")
     try:
         low, high = float(spec["low"]), float(spec["high"])
-    except (KeyError, TypeError, ValueError, OverflowError):
+    except OverflowError:
         raise ConfigError(f"{where} needs numeric low and high") from None
     if not (math.isfinite(low) and math.isfinite(high)):
         raise ConfigError(f"{where}: low and high must be finite numbers, not {low} and {high}")
     if low > high or (dist == "loguniform" and low <= 0):
         raise ConfigError(f"{where}: need 0 < low <= high for loguniform, low <= high otherwise")
     if dist == "int":
-        if int(low) > int(high):
-            raise ConfigError(f"{where}: an int distribution needs a whole number between low and high")
+        if not (low.is_integer() and high.is_integer()):
+            raise ConfigError(
+                f"{where}: an int distribution's low and high must be whole numbers, not {low} and {high}"
+            )
         return {"dist": dist, "low": int(low), "high": int(high)}
     return {"dist": dist, "low": low, "high": high}
 
@@ -127,12 +134,13 @@ def param_specs(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return specs
 
 
-def _objective(text: Any) -> Objective:  # noqa: ANN401
-    if not isinstance(text, str) or not text.lstrip("-"):
+def _objective(text: Any) -> Objective:
+    if not isinstance(text, str) or not text.removeprefix("-") or text.startswith("--"):
         raise ConfigError(
-            f'search.objective must be a summary column such as "test_loss" or "-separation", not {text!r}'
+            f'search.objective must be a summary column such as "test_loss" or "-separation" (one "-" maximises), '
+            f"not {text!r}"
         )
-    name = text.lstrip("-")
+    name = text.removeprefix("-")
     column = OBJECTIVE_ALIASES.get(name, name)
     if column not in OBJECTIVES:
         raise ConfigError(
@@ -151,7 +159,7 @@ def _count(table: dict[str, Any], key: str, default: int | None, minimum: int) -
     return value
 
 
-def parse_search(table: Any) -> SearchSpec:  # noqa: ANN401 - the TOML table
+def parse_search(table: Any) -> SearchSpec:
     """The [search] table, every key checked; one line naming the problem otherwise."""
     if not isinstance(table, dict):
         raise ConfigError("search must be a table ([search] with trials, objective and [search.params])")
@@ -220,7 +228,7 @@ def corner_values(params: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     each is validated before a search starts, so that a range reaching an invalid config is refused in
     one line before anything is written, not met by a trial half-way through."""
 
-    def first(spec: dict[str, Any]) -> Any:  # noqa: ANN401
+    def first(spec: dict[str, Any]) -> Any:
         return spec["values"][0] if spec["dist"] == "choice" else spec["low"]
 
     base = {k: first(s) for k, s in params.items()}

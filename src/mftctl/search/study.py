@@ -20,6 +20,7 @@ import math
 import statistics
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..errors import MftctlError
@@ -32,7 +33,7 @@ DEFAULT_STARTUP = 10
 DEFAULT_POPULATION = 8
 
 
-def require_optuna() -> Any:  # noqa: ANN401 - the optuna module
+def require_optuna() -> Any:
     """optuna, quiet (its INFO line per trial and experimental warnings would break the progress display),
     or a one-line error naming the install."""
     try:
@@ -59,6 +60,8 @@ class TrialRecord:
     intermediate: dict[int, float] = field(default_factory=dict)  # epoch -> the first objective's value
     system_attrs: dict[str, Any] = field(default_factory=dict)
     missing: bool = False  # complete, but an objective had no value (blobs that never formed): imputed
+    started: datetime | None = None  # its first run's start, its last run's end (the export's timeline)
+    finished: datetime | None = None
 
 
 def _state(statuses: list[str]) -> str:
@@ -77,16 +80,24 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def trial_records(
-    search: SearchSpec, runs: list[Any], epoch_values: dict[int, dict[int, float]] | None = None
+    search: SearchSpec,
+    runs: list[Any],
+    epoch_values: dict[int, dict[int, float]] | None = None,
+    *,
+    seeds: int | None = None,
 ) -> list[TrialRecord]:
     """The trials of a search from its runs (tables.Run rows or anything with their fields), in trial
     order; `epoch_values` {run id: {epoch: the first objective's epoch value}} gives the intermediate
-    values (pruning, and the PRUNED trials the sampler reads)."""
+    values (pruning, and the PRUNED trials the sampler reads). `seeds`: the runs each trial has when whole
+    (the sweep's meta records it; default: the most any trial has)."""
     groups: dict[int, list[Any]] = {}
     for run in runs:
         trial = run.extra.get("trial")
         if trial is not None:
             groups.setdefault(int(trial), []).append(run)
+    # Every trial runs the same seeds; one with fewer runs than the fullest lost a seed's run (`mftctl rm`)
+    # and waits for `sweep --resume` to train it again: its value is not the remaining seeds' mean.
+    full = max([seeds or 0, *(len(g) for g in groups.values())])
     records = []
     for number in sorted(groups):
         members = groups[number]
@@ -100,8 +111,10 @@ def trial_records(
             params=extra.get("search", {}).get("params", {}),
             run_ids=[run.id for run in members],
             statuses=statuses,
-            state=_state(statuses),
+            state=_state(statuses) if len(members) == full else "running",
             system_attrs=attrs,
+            started=min((r.started_at for r in members if getattr(r, "started_at", None)), default=None),
+            finished=max((r.finished_at for r in members if getattr(r, "finished_at", None)), default=None),
         )
         if epoch_values is None:  # the value each pruned run was stopped at, which it keeps
             for run in members:
@@ -123,11 +136,16 @@ def trial_records(
 
 def _impute(objectives: list[Objective], records: list[TrialRecord]) -> None:
     """A completed trial whose objective has no value (a separation where one blob formed, a formation
-    epoch that never came) is given the worst value seen: it is a bad point, not an unknown one; with no
-    value seen at all it fails."""
+    epoch that never came) is given a value strictly worse than every value seen: it is a bad point, not
+    an unknown one, and it must never tie with a real value (were every real trial's blobs formed at
+    epoch 3, "never formed" imputed as 3 could be named best). With no value seen at all it fails."""
     for index, objective in enumerate(objectives):
         seen = [r.values[index] for r in records if r.values and r.values[index] is not None]
-        worst = (min(seen) if objective.maximise else max(seen)) if seen else None
+        worst = None
+        if seen:
+            spread = max(seen) - min(seen)
+            margin = max(spread, 0.1 * abs(max(seen, key=abs)), 1e-9)  # past the worst by one spread at least
+            worst = min(seen) - margin if objective.maximise else max(seen) + margin
         for record in records:
             if record.values and record.values[index] is None:
                 record.missing = True
@@ -160,7 +178,7 @@ def sampler_seed(search: SearchSpec, number: int, attempt: int = 0) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
-def make_sampler(search: SearchSpec, number: int, attempt: int = 0) -> Any:  # noqa: ANN401
+def make_sampler(search: SearchSpec, number: int, attempt: int = 0) -> Any:
     optuna = require_optuna()
     seed = sampler_seed(search, number, attempt)
     startup = search.startup_trials
@@ -176,7 +194,7 @@ def make_sampler(search: SearchSpec, number: int, attempt: int = 0) -> Any:  # n
     )
 
 
-def make_pruner(search: SearchSpec) -> Any:  # noqa: ANN401
+def make_pruner(search: SearchSpec) -> Any:
     optuna = require_optuna()
     if search.pruner == "median":
         startup = 5 if search.startup_trials is None else search.startup_trials
@@ -189,7 +207,7 @@ def make_pruner(search: SearchSpec) -> Any:  # noqa: ANN401
 _STATES = {"running": "RUNNING", "complete": "COMPLETE", "pruned": "PRUNED", "fail": "FAIL"}
 
 
-def build_study(search: SearchSpec, records: list[TrialRecord], *, number: int | None = None, attempt: int = 0) -> Any:  # noqa: ANN401
+def build_study(search: SearchSpec, records: list[TrialRecord], *, number: int | None = None, attempt: int = 0) -> Any:
     """An in-memory study holding the records, with the sampler for trial `number` (default: the next)."""
     optuna = require_optuna()
     dists = distributions(search)
@@ -205,17 +223,29 @@ def build_study(search: SearchSpec, records: list[TrialRecord], *, number: int |
         intermediate = dict(record.intermediate)
         if state == State.PRUNED and not intermediate:
             state = State.FAIL  # pruned before any epoch was measured: nothing to learn from
-        study.add_trial(
-            optuna.trial.create_trial(
-                state=state,
-                params={k: v for k, v in record.params.items() if k in dists},
-                distributions={k: dists[k] for k in record.params if k in dists},
-                values=record.values if state == State.COMPLETE else None,
-                intermediate_values=intermediate,
-                system_attrs=record.system_attrs,
-            )
+        trial = optuna.trial.create_trial(
+            state=state,
+            params={k: v for k, v in record.params.items() if k in dists},
+            distributions={k: dists[k] for k in record.params if k in dists},
+            values=record.values if state == State.COMPLETE else None,
+            intermediate_values=intermediate,
+            system_attrs=record.system_attrs,
+            # Optuna numbers its trials 0, 1, ... as added: after `mftctl rm` of a whole trial the numbers
+            # shift, so each carries mftctl's own number and its runs (what an exported study shows).
+            user_attrs={"mftctl_trial": record.number, "run_ids": record.run_ids},
         )
+        # The runs' real times, not the moment of this rebuild (optuna-dashboard's timeline reads them), as
+        # Optuna keeps its own: naive local time.
+        if record.started is not None:
+            trial.datetime_start = _optuna_time(record.started)
+            if state.is_finished() and record.finished is not None and record.finished >= record.started:
+                trial.datetime_complete = _optuna_time(record.finished)
+        study.add_trial(trial)
     return study
+
+
+def _optuna_time(moment: datetime) -> datetime:
+    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
 # How many times a point already tried is asked for again before it is accepted (a small discrete

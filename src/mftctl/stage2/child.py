@@ -11,7 +11,7 @@ from ..store.engine import Store
 from ..store.tables import Run
 
 
-def sample_encoder(extra: dict[str, Any], h: int, d: int, parent_encoder=None):  # noqa: ANN001, ANN201
+def sample_encoder(extra: dict[str, Any], h: int, d: int, parent_encoder=None):
     """(W1', W2' or None) for a child, from its recorded mixture and sampler (shuffle: from the parent's
     encoder, which the caller passes), reproducibly from its sampling seed."""
     import numpy as np
@@ -34,7 +34,7 @@ def sample_encoder(extra: dict[str, Any], h: int, d: int, parent_encoder=None): 
     return encoder, decoder
 
 
-def prepare_child(store: Store, run: Run, config: ExperimentConfig):  # noqa: ANN201
+def prepare_child(store: Store, run: Run, config: ExperimentConfig):
     """The child's network before training: its frozen encoder in place, the decoder initialised."""
     import torch
 

@@ -41,10 +41,12 @@ def child_config(
     raw["stage2"].update({k: v for k, v in stage2.items() if v is not None})
     if hidden is not None:
         raw["model"]["hidden_size"] = hidden
+    if raw["stage2"]["decoder"] == "solve":  # one solve, recorded as the child's one epoch
+        raw["training"]["epochs"] = 1
     return validate(apply_overrides(raw, overrides))
 
 
-def fit_child_mixture(pairs, config: ExperimentConfig, seed: int) -> dict[str, Any]:  # noqa: ANN001
+def fit_child_mixture(pairs, config: ExperimentConfig, seed: int) -> dict[str, Any]:
     """The distribution the children's encoders are drawn from, as plain data for the run rows."""
     import numpy as np
 
@@ -88,12 +90,13 @@ def _refuse_unfit(config: ExperimentConfig, parent_config: ExperimentConfig) -> 
         raise MftctlError("--control parent has one encoder to freeze; use --traces 1")
     if s2.sampler != "iid" and s2.control != "gmm":
         raise MftctlError(f"--sampler {s2.sampler} draws from the fitted mixture: it needs --control gmm")
-    activation = parent_config.model.activation
-    if s2.sampler == "row-sign" and ACTIVATION_SYMMETRY[activation] != "odd":
-        raise MftctlError(
-            f"--sampler row-sign gives rows random signs, which keeps a network's function only for an odd "
-            f"activation; the parent's is {activation} ({ACTIVATION_SYMMETRY[activation]}): use iid, row or shuffle"
-        )
+    for whose, activation in (("parent's", parent_config.model.activation), ("children's", config.model.activation)):
+        if s2.sampler == "row-sign" and ACTIVATION_SYMMETRY[activation] != "odd":
+            raise MftctlError(
+                f"--sampler row-sign gives rows random signs, which keeps a network's function only for an odd "
+                f"activation; the {whose} is {activation} ({ACTIVATION_SYMMETRY[activation]}): use iid, row or "
+                "shuffle"
+            )
     if s2.sampler == "shuffle" and h != parent_h:
         raise MftctlError(f"--sampler shuffle permutes the parent's {parent_h} rows; it cannot have --hidden {h}")
     if s2.sampler == "shuffle" and s2.decoder_init == "sampled":
@@ -134,6 +137,7 @@ def plan_children(
     # The mixture and the row compositions depend on the parent and the mixture options, not on the
     # sampler: computed once for all of them.
     parent_blobs = epoch_metrics(model, loaded.config)
+    ceiling = parent_ceiling(model, loaded.config)
     first = next(iter(configs.values()))
     mixture = compositions = None
     if first.stage2.control != "parent":
@@ -156,6 +160,7 @@ def plan_children(
                 "trace": trace,
                 "sampling_seed": config.seed * 1_000_003 + parent.id * 1_009 + trace,
                 "mixture": mixture,
+                "parent_solved": ceiling,
                 "parent_blobs": {
                     "n_blobs": parent_blobs["n_blobs"],
                     "separation": parent_blobs["separation"],
@@ -165,6 +170,20 @@ def plan_children(
             }
             plans.append(ChildPlan(parent, config, f"{name or f'{parent.name}-s2-{method}'}-{trace}", extra))
     return plans
+
+
+def parent_ceiling(model, config: ExperimentConfig) -> dict[str, float]:
+    """The parent's own encoder with its decoder solved exactly (science/decoder.py): the loss the
+    children's encoders are held against, without any optimiser's noise in it."""
+    import torch
+
+    from ..science.data import fixed_test_set
+    from ..science.decoder import solve_decoder, with_decoder
+    from ..science.train import evaluate
+
+    test = fixed_test_set(config.data, config.seed, torch.device("cpu"))
+    loss, on, off = evaluate(with_decoder(model, solve_decoder(model, config)), test, config)
+    return {"loss": loss, "loss_on": on, "loss_off": off}
 
 
 def write_children(store: Store, plans: list[ChildPlan]) -> list[Run]:
@@ -183,7 +202,7 @@ def write_children(store: Store, plans: list[ChildPlan]) -> list[Run]:
     ]
 
 
-def parent_row_compositions(mixture: dict[str, Any], pairs, config: ExperimentConfig, h: int) -> list:  # noqa: ANN001
+def parent_row_compositions(mixture: dict[str, Any], pairs, config: ExperimentConfig, h: int) -> list:
     """How many of each parent row's entries fall in each mixture component (plain lists, for the row)."""
     from ..science.mixture import Mixture
     from ..science.samplers import row_compositions

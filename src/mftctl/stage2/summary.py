@@ -9,7 +9,7 @@ from ..store.engine import Store
 from ..store.tables import Run
 
 
-def time_to_reach(epochs, target: float) -> tuple[int, float] | None:  # noqa: ANN001
+def time_to_reach(epochs, target: float) -> tuple[int, float] | None:
     """(epoch, training seconds so far) of the first epoch whose test loss is at most target."""
     seconds = 0.0
     for e in epochs:
@@ -41,6 +41,17 @@ class MethodSummary:
     parent_loss: float | None
     reached: int
     seconds_to_reach: float | None
+    # The parent's own encoder with its decoder solved exactly: what an encoder of this parent can give
+    # without any optimiser's noise (None for children planned before the exact decoder).
+    ceiling: float | None = None
+    decoder: str = "train"  # the children's decoder: trained, or solved exactly
+
+    @property
+    def gap_to_ceiling(self) -> float | None:
+        """Mean final test loss over the ceiling, less 1 (0.22: 22% above the parent's encoder, solved)."""
+        if self.final is None or not self.ceiling:
+            return None
+        return self.final / self.ceiling - 1
 
     @property
     def gap(self) -> float | None:
@@ -54,7 +65,9 @@ def summarize_children(parent_epochs: list, children: list[Run], child_epochs: d
 
     by_method: dict[str, list[Run]] = {}
     for child in children:
-        by_method.setdefault(child_method(child), []).append(child)
+        decoder = child.config.get("stage2", {}).get("decoder", "train")
+        method = child_method(child) + (" (solved)" if decoder == "solve" else "")
+        by_method.setdefault(method, []).append(child)
     at = {e.epoch: e.test_loss for e in parent_epochs}
     rows = []
     for method, runs in by_method.items():
@@ -64,6 +77,7 @@ def summarize_children(parent_epochs: list, children: list[Run], child_epochs: d
         reached = [x for x in reaches if x is not None]
         final, final_std = mean_std([r.last_test_loss for r in done])
         best, best_std = mean_std([r.best_test_loss for r in done])
+        ceiling = (runs[0].extra.get("parent_solved") or {}).get("loss")
         rows.append(
             MethodSummary(
                 method,
@@ -76,6 +90,8 @@ def summarize_children(parent_epochs: list, children: list[Run], child_epochs: d
                 target,
                 len(reached),
                 mean_std([s for _, s in reached])[0],
+                ceiling,
+                runs[0].config.get("stage2", {}).get("decoder", "train"),
             )
         )
     return rows

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from ..config import without_retired
+from ..config import as_stored_now, default_value
 from ..errors import StoreError
 from ..status import RunStatus
 from .columns import DATETIME_COLUMNS, TEXT_COLUMNS
@@ -58,7 +58,7 @@ class RunView:
 
     @property
     def config(self) -> dict[str, Any]:
-        return without_retired(json.loads(self._data["config_json"]))
+        return as_stored_now(json.loads(self._data["config_json"]))
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -71,7 +71,11 @@ class _Dialect:
     mark = "?"
 
     def config_key(self, path: str) -> tuple[str, list[Any]]:
-        return "json_extract(config_json, ?)", [path]
+        # A key added after a run was recorded reads as its default, which is what that run trained with.
+        default = default_value(path.removeprefix("$."))
+        if default is None or isinstance(default, list | dict):
+            return "json_extract(config_json, ?)", [path]
+        return "coalesce(json_extract(config_json, ?), ?)", [path, default]
 
     def config_value(self, value: Any) -> tuple[str, Any]:
         return "?", value
@@ -84,7 +88,11 @@ class _Postgres(_Dialect):
     mark = "%s"
 
     def config_key(self, path: str) -> tuple[str, list[Any]]:
-        return "(config_json::jsonb #> %s::text[])", [path.removeprefix("$.").split(".")]
+        default = default_value(path.removeprefix("$."))
+        parts = path.removeprefix("$.").split(".")
+        if default is None or isinstance(default, list | dict):
+            return "(config_json::jsonb #> %s::text[])", [parts]
+        return "coalesce(config_json::jsonb #> %s::text[], %s::jsonb)", [parts, json.dumps(default)]
 
     def config_value(self, value: Any) -> tuple[str, Any]:
         return "%s::jsonb", json.dumps(value)

@@ -121,7 +121,7 @@ def resolve_location(option: str | Path | Location | None = None) -> Location:
     return Location(path=path)
 
 
-def postgres_driver(location: Location):  # noqa: ANN201 - the psycopg module
+def postgres_driver(location: Location):
     """psycopg, or a one-line error naming the extra that installs it."""
     try:
         import psycopg

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from sqlmodel import col, func, select
 
 from ..errors import StoreError
@@ -12,11 +14,33 @@ from ..status import ACTIVE, RunStatus
 from .engine import Store
 from .tables import Checkpoint, Diagnosis, Epoch, Run, RunTag, Sweep
 
-INT64 = range(-(2**63), 2**63)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def row_id(value: object, what: str = "run") -> int:
+    """An id as the database binds it, from any integral value — int, numpy.int64 (a loop over a pandas
+    frame gives those), a string of digits — or a one-line refusal. Never a membership test over a range:
+    for a type that is not int that walks all 2**64 numbers."""
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+        return int(value.strip())
+    lister = "mftctl sweep list" if what == "sweep" else "mftctl list"
+    refusal = StoreError(f"{what} id {value!r} is not a whole number; give an id as `{lister}` shows it")
+    if isinstance(value, bool | float | str) or value is None:
+        raise refusal
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise refusal from None
+
+
+def _bindable(row: int) -> bool:
+    """Whether the database can bind the number (no row can have one that it cannot)."""
+    return INT64_MIN <= row <= INT64_MAX
 
 
 def find_run(store: Store, run_id: int) -> Run | None:
-    if run_id not in INT64:  # no such row can exist, and the database cannot bind the number
+    run_id = row_id(run_id)
+    if not _bindable(run_id):
         return None
     with store.read() as s:
         return s.get(Run, run_id)
@@ -28,7 +52,8 @@ def get_run(store: Store, run_id: int) -> Run:
 
 def runs_by_id(store: Store, run_ids: list[int]) -> list[Run]:
     """The runs, in the order asked; a one-line error naming every id that is not there."""
-    wanted = [i for i in run_ids if i in INT64]
+    run_ids = [row_id(i) for i in run_ids]
+    wanted = [i for i in run_ids if _bindable(i)]
     with store.read() as s:
         found = {r.id: r for r in s.exec(select(Run).where(col(Run.id).in_(wanted)))}
     missing = [str(i) for i in run_ids if i not in found]
@@ -126,7 +151,8 @@ def find_sweep(store: Store, name: str) -> Sweep | None:
 
 def get_sweep(store: Store, sweep_id: int) -> Sweep:
     sweep = None
-    if sweep_id in INT64:
+    sweep_id = row_id(sweep_id, "sweep")
+    if _bindable(sweep_id):
         with store.read() as s:
             sweep = s.get(Sweep, sweep_id)
     if sweep is None:

@@ -12,7 +12,7 @@ from pydantic import create_model
 from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
-from ..config import without_retired
+from ..config import as_stored_now
 from ..science.records import EpochRecord
 from ..status import RunStatus
 
@@ -98,7 +98,7 @@ class Run(SQLModel, table=True):
 
     @property
     def config(self) -> dict[str, Any]:
-        return without_retired(json.loads(self.config_json))
+        return as_stored_now(json.loads(self.config_json))
 
     @property
     def extra(self) -> dict[str, Any]:

@@ -338,7 +338,32 @@ def _search(
             validate(apply_overrides(raw, fixed + [_override(k, v) for k, v in values.items()]))
         except ConfigError as exc:
             raise ConfigError(f"search space at ({_shown(values)}): {exc}") from None
+    _distinct_choices(search, raw, fixed, seeds)
     return search, list(search.params) + (["seed"] if seeds and len(seeds) > 1 else [])
+
+
+def _distinct_choices(search: SearchSpec, raw: dict[str, Any], fixed: list[str], seeds: list[Any] | None) -> None:
+    """Refuse a choice list with two values that are one value as a config (500, "500" and 500.0 for an
+    integer key; true and 1): they would be distinct trials of one config, trained twice."""
+    corner = corner_values(search.params)[0] | ({"seed": seeds[0]} if seeds else {})
+    for key, spec in search.params.items():
+        if spec["dist"] != "choice":
+            continue
+        seen: dict[str, Any] = {}
+        for value in spec["values"]:
+            try:
+                config = validate(
+                    apply_overrides(raw, fixed + [_override(k, v) for k, v in (corner | {key: value}).items()])
+                )
+            except ConfigError as exc:
+                raise ConfigError(f"search.params.{key} choice {value!r}: {exc}") from None
+            as_config = json.dumps(flatten(config.model_dump(mode="json"))[key])
+            if as_config in seen:
+                raise ConfigError(
+                    f"search.params.{key} choices {seen[as_config]!r} and {value!r} are the same value as a config "
+                    f"({as_config}); list each value once"
+                )
+            seen[as_config] = value
 
 
 def load_sweep(path: Path, *, name: str | None = None, max_cells: int = MAX_CELLS) -> SweepSpec:

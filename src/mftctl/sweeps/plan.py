@@ -92,7 +92,7 @@ def check_cells(spec: SweepSpec) -> None:
             raise MftctlError(f"sweep cell {cell.index} ({cell.label}): {exc}") from None
 
 
-def _action(run, retry_failed: bool) -> str:  # noqa: ANN001 - a Run
+def _action(run, retry_failed: bool) -> str:
     if run.status in (RunStatus.completed, RunStatus.pruned):
         return "done"
     if run.extra.get("search", {}).get("invalid"):  # a search point whose config was refused: never runnable
@@ -136,7 +136,7 @@ def materialise(store: Store, target: SweepTarget, plans: list[CellPlan]) -> tup
             "base_config": spec.base_config,
         }
         if spec.search is not None:  # what the workers' pruners and the array tasks read back
-            meta |= {"search": spec.search.table, "trials": spec.search.trials}
+            meta |= {"search": spec.search.table, "trials": spec.search.trials, "seeds": len(spec.seeds or [None])}
         file_path = str(target.path) if target.path else None
         sweep = writes.create_sweep(store, name=spec.name, file_text=spec.text, file_path=file_path, meta=meta)
     to_run = []

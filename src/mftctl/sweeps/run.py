@@ -94,9 +94,10 @@ def _search_local(
     """A search on the local pool: its interrupted trials first, then each free worker's next trial claimed
     from the store as it frees up (never a batch: a trial is asked for knowing every trial so far)."""
     from ..runs.pool import run_pool
-    from .search import claim_trial, trials_left
+    from .search import claim_trial, restore_missing_seeds, trials_left
 
     spec = order.spec
+    to_run = to_run + restore_missing_seeds(order.store, sweep.id, spec)
     left = trials_left(order.store, sweep.id, spec)
     per_trial = len(spec.seeds or [None])
     expected = len(to_run) + left * per_trial
@@ -145,9 +146,10 @@ def _search_slurm(
 ) -> SweepOutcome:
     """A search on Slurm: `jobs` array tasks (default 4), each claiming trials from the shared store until
     the search has them all; the interrupted trials are taken up by the tasks first."""
-    from .search import follow_search, submit_search, trials_left
+    from .search import follow_search, restore_missing_seeds, submit_search, trials_left
 
     spec = order.spec
+    outcome.to_run += restore_missing_seeds(order.store, outcome.sweep.id, spec)  # queued: the tasks take them up
     left = trials_left(order.store, outcome.sweep.id, spec)
     work = left + len(outcome.to_run)
     if not work:

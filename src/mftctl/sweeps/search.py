@@ -69,7 +69,7 @@ def claim_trial(store: Store, sweep_id: int, spec: SweepSpec) -> list[int]:
             numbers = trial_numbers(runs)
             if len(numbers) >= search.trials:
                 return []
-            params, attrs = ask(search, trial_records(search, runs))
+            params, attrs = ask(search, trial_records(search, runs, seeds=len(spec.seeds or [None])))
             return _trial_runs(spec, max(numbers, default=-1) + 1, params, attrs)
 
         created = writes.claim_sweep_runs(store, sweep_id, decide, tags=spec.tags)
@@ -80,6 +80,34 @@ def claim_trial(store: Store, sweep_id: int, spec: SweepSpec) -> list[int]:
         queued = [r.id for r in created if r.status == RunStatus.queued]
         if queued:
             return queued
+
+
+def restore_missing_seeds(store: Store, sweep_id: int, spec: SweepSpec) -> list[int]:
+    """Queued runs for the seeds a trial lost (`mftctl rm` of one seed's run): a trial's value is the mean
+    over all its seeds, so a trial short of one is not finished until that seed is trained again."""
+    seeds = spec.seeds or [None]
+    if len(seeds) < 2:
+        return []  # a one-seed trial that lost its run is a trial number with no runs: asked for again
+
+    def decide(runs: list[Run]) -> list[dict[str, Any]]:
+        by_trial: dict[int, list[Run]] = {}
+        for run in runs:
+            if run.extra.get("trial") is not None:
+                by_trial.setdefault(int(run.extra["trial"]), []).append(run)
+        rows = []
+        for number, members in sorted(by_trial.items()):
+            have = {r.seed for r in members}
+            params = members[0].extra.get("search", {}).get("params", {})
+            attrs = members[0].extra.get("search", {}).get("system_attrs", {})
+            for row in _trial_runs(spec, number, params, attrs):
+                if row["seed"] not in have and not row["extra"]["search"].get("invalid"):
+                    rows.append(row)
+        return rows
+
+    created = writes.claim_sweep_runs(store, sweep_id, decide, tags=spec.tags)
+    for run in created:
+        layout.claim_run_dir(store, run.id)
+    return [r.id for r in created]
 
 
 def trials_left(store: Store, sweep_id: int | None, spec: SweepSpec) -> int:
@@ -131,7 +159,7 @@ class SlurmSearchTask:
         store.close()
         return ran
 
-    def checkpoint(self, sweep_id: int):  # noqa: ANN201 - a submitit DelayedSubmission
+    def checkpoint(self, sweep_id: int):
         from submitit.helpers import DelayedSubmission
 
         if self._cell is not None and self._cell._proc is not None:
@@ -139,7 +167,7 @@ class SlurmSearchTask:
         return DelayedSubmission(SlurmSearchTask(), sweep_id)
 
 
-def submit_search(store: Store, sweep: Any, spec: SweepSpec, *, tasks: int) -> str:  # noqa: ANN401
+def submit_search(store: Store, sweep: Any, spec: SweepSpec, *, tasks: int) -> str:
     """Submit `tasks` array tasks that share the search's trials; record the job on the sweep."""
     import submitit
 
@@ -164,7 +192,7 @@ def submit_search(store: Store, sweep: Any, spec: SweepSpec, *, tasks: int) -> s
     return job_id
 
 
-def follow_search(store: Store, sweep_id: int, spec: SweepSpec, console: Any) -> None:  # noqa: ANN401
+def follow_search(store: Store, sweep_id: int, spec: SweepSpec, console: Any) -> None:
     """Poll the store until the search has all its trials and none is active."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

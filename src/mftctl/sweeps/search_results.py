@@ -4,9 +4,12 @@ show`, its JSON and the search figures read these."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..search.space import SearchSpec, parse_search
 from ..search.study import build_study, require_optuna, trial_records
@@ -62,7 +65,7 @@ def search_results(store: Store, sweep: Sweep) -> SearchResults | None:
     search = search_of(sweep)
     if search is None:
         return None
-    records = trial_records(search, reads.sweep_runs(store, sweep.id))
+    records = trial_records(search, reads.sweep_runs(store, sweep.id), seeds=sweep.meta.get("seeds"))
     results = SearchResults(
         trials_asked=search.trials,
         sampler=search.sampler,
@@ -96,7 +99,7 @@ def search_results(store: Store, sweep: Sweep) -> SearchResults | None:
     return results
 
 
-def _importances(study: Any, search: SearchSpec) -> dict[str, float] | None:  # noqa: ANN401
+def _importances(study: Any, search: SearchSpec) -> dict[str, float] | None:
     optuna = require_optuna()
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     if len(complete) < 2 or len(search.params) < 1:
@@ -113,7 +116,7 @@ def _importances(study: Any, search: SearchSpec) -> dict[str, float] | None:  # 
 def export_study(store: Store, sweep: Sweep, path: Path) -> str:
     """The search as an Optuna study in an SQLite file of Optuna's own schema, for optuna-dashboard and
     Optuna's own plots; returns the storage URL. A copy made now: the store stays the record."""
-    from ..errors import MftctlError
+    from ..errors import MftctlError, environment_message
     from ..search.prune import epoch_objective
 
     search = search_of(sweep)
@@ -123,13 +126,29 @@ def export_study(store: Store, sweep: Sweep, path: Path) -> str:
         raise MftctlError(f"{path} exists; give a new file (the study is written whole, never merged)")
     optuna = require_optuna()
     runs = reads.sweep_runs(store, sweep.id)
-    study = build_study(search, trial_records(search, runs, epoch_objective(store, search, [r.id for r in runs])))
-    url = f"sqlite:///{path.resolve()}"
-    try:
-        optuna.copy_study(
-            from_study_name=study.study_name, from_storage=study._storage, to_storage=url, to_study_name=sweep.name
-        )
-    except Exception as exc:  # an unwritable folder, a full disk: one line, and no half-made file left
-        path.unlink(missing_ok=True)
-        raise MftctlError(f"cannot write the study to {path}: {str(exc).splitlines()[0]}") from None
-    return url
+    values = epoch_objective(store, search, [r.id for r in runs])
+    study = build_study(search, trial_records(search, runs, values, seeds=sweep.meta.get("seeds")))
+    # Written first to a file of a plain name in a folder of mftctl's own, then copied to the path asked
+    # for: a path is never pasted into a database URL, where `?`, `#` and `%` would be read as URL syntax
+    # and the study written into some other file; and a failed write leaves nothing at the path.
+    with tempfile.TemporaryDirectory(prefix="mftctl-study-") as folder:
+        scratch = Path(folder) / "study.db"
+        made = False
+        try:
+            optuna.copy_study(
+                from_study_name=study.study_name,
+                from_storage=study._storage,
+                to_storage=f"sqlite:///{scratch}",
+                to_study_name=sweep.name,
+            )
+            with open(path, "xb") as out, open(scratch, "rb") as src:  # x: never over a file made meanwhile
+                made = True
+                shutil.copyfileobj(src, out)
+        except FileExistsError:
+            raise MftctlError(f"{path} exists; give a new file (the study is written whole, never merged)") from None
+        except Exception as exc:  # an unwritable folder, a full disk: one line, and no half-made file left
+            if made:
+                path.unlink(missing_ok=True)
+            reason = environment_message(exc) or str(exc).splitlines()[0]
+            raise MftctlError(f"cannot write the study to {path}: {reason}") from None
+    return f"sqlite:///{quote(str(path.resolve()))}"

@@ -57,7 +57,7 @@ def slurm_parameters(table: dict[str, Any], *, parallelism: int | None = None) -
     return params
 
 
-def check_can_submit(db: str | None, spec: Any) -> None:  # noqa: ANN401 - a SweepSpec or None (resume)
+def check_can_submit(db: str | None, spec: Any) -> None:
     """Refuse before any row is written: an SQLite store, submitit or Slurm missing, an unknown partition."""
     location = resolve_location(db)
     if location.is_sqlite:
@@ -83,7 +83,7 @@ def check_can_submit(db: str | None, spec: Any) -> None:  # noqa: ANN401 - a Swe
                 )
 
 
-def _log_folder(store: Any, sweep_id: int) -> Path:  # noqa: ANN401
+def _log_folder(store: Any, sweep_id: int) -> Path:
     return store.runs_dir / "slurm" / f"sweep-{sweep_id}"
 
 
@@ -121,7 +121,7 @@ class SlurmCell:
         store.close()
         return status
 
-    def checkpoint(self, run_id: int):  # noqa: ANN201 - a submitit DelayedSubmission
+    def checkpoint(self, run_id: int):
         """Preempted or out of time: the worker stops after recording `killed` (its checkpoints are kept),
         and the task is submitted again with the same run."""
         from submitit.helpers import DelayedSubmission
@@ -144,8 +144,8 @@ class SlurmCell:
 
 
 def submit_sweep(
-    store: Any,  # noqa: ANN401
-    sweep: Any,  # noqa: ANN401
+    store: Any,
+    sweep: Any,
     run_ids: list[int],
     table: dict[str, Any],
     *,
@@ -175,7 +175,7 @@ def submit_sweep(
     return job_id
 
 
-def follow_sweep(store: Any, sweep_id: int, run_ids: list[int], console: Any) -> None:  # noqa: ANN401
+def follow_sweep(store: Any, sweep_id: int, run_ids: list[int], console: Any) -> None:
     """Poll the store until every submitted cell has finished, with a progress bar of finished cells."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -10,7 +10,7 @@ from ..store import reads
 from ..store.engine import Store
 
 
-def sweep_stability(store: Store, sweep_id: int, *, cell: str | None = None, clouds: bool = True):  # noqa: ANN201
+def sweep_stability(store: Store, sweep_id: int, *, cell: str | None = None, clouds: bool = True):
     """[(cell summary, its stability or why there is none)] for every cell of the sweep (or the one named),
     over each cell's completed seeds."""
     from ..status import RunStatus

@@ -211,13 +211,16 @@ def summarize(store: Store, sweep: Sweep, *, stability: bool = True) -> SweepSum
     meta = sweep.meta
     runs = reads.sweep_runs(store, sweep.id)
     varied = meta.get("varied", [])
+    # A cell is one point's runs, one per seed. A search's cell is its trial: a point that two trials
+    # trained (when the sampler's re-asks ran out) is two cells, never one cell of two "seeds".
     groups: dict[tuple, list[Run]] = {}
     for run in runs:
         values = run.extra.get("values", {})
-        groups.setdefault(tuple((k, values.get(k)) for k in varied if k != "seed"), []).append(run)
+        point = tuple((k, values.get(k)) for k in varied if k != "seed")
+        groups.setdefault((run.extra.get("trial"), point), []).append(run)
     reference = meta.get("reference") or {}
     expected = meta.get("expected_clusters", 3)
-    cells = [_cell(f"c{i}", dict(key), members) for i, (key, members) in enumerate(groups.items())]
+    cells = [_cell(f"c{i}", dict(point), members) for i, ((_, point), members) in enumerate(groups.items())]
     if stability:
         for cell, members in zip(cells, groups.values(), strict=True):
             _stability(store, cell, members)

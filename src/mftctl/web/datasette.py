@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import MftctlError
-from .store.engine import Store, sqlite_runs_dir
+from ..errors import MftctlError
+from ..store.engine import Store, sqlite_runs_dir
 
 LEADERBOARD = """
 SELECT id, name, status, preset, sweep_id AS sweep, epochs_done AS epochs,
