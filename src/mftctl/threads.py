@@ -28,6 +28,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,38 +96,41 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def cgroup_v2_cpus(folder: Path, top: Path) -> int | None:
-    """The tightest `cpu.max` from `folder` up to `top` (limits nest), None where none limits."""
+def _tightest(folder: Path, top: Path, quota_of: Callable[[Path], tuple[str, str] | None]) -> int | None:
+    """The fewest CPUs any cgroup from `folder` up to `top` allows (limits nest), None where none limits.
+    `quota_of(folder)`: its (quota, period) as the kernel writes them, or None."""
     found: list[int] = []
     here = folder
     while True:
-        text = _read(here / "cpu.max")
-        if text:
-            quota, _, period = text.partition(" ")
-            if quota != "max" and quota.isdigit() and period.isdigit():
-                cpus = quota_cpus(int(quota), int(period))
-                if cpus is not None:
-                    found.append(cpus)
-        if here == top or here.parent == here:
-            break
-        here = here.parent
-    return min(found) if found else None
-
-
-def cgroup_v1_cpus(folder: Path, top: Path) -> int | None:
-    """The tightest `cpu.cfs_quota_us` / `cpu.cfs_period_us` from `folder` up to `top`."""
-    found: list[int] = []
-    here = folder
-    while True:
-        quota, period = _read(here / "cpu.cfs_quota_us"), _read(here / "cpu.cfs_period_us")
-        if quota and period and quota.lstrip("-").isdigit() and period.isdigit():
-            cpus = quota_cpus(int(quota), int(period))
+        pair = quota_of(here)
+        if pair is not None and pair[0].lstrip("-").isdigit() and pair[1].isdigit():
+            cpus = quota_cpus(int(pair[0]), int(pair[1]))  # v1's -1 and v2's "max": no limit
             if cpus is not None:
                 found.append(cpus)
         if here == top or here.parent == here:
             break
         here = here.parent
     return min(found) if found else None
+
+
+def _v2_quota(folder: Path) -> tuple[str, str] | None:
+    quota, _, period = (_read(folder / "cpu.max") or "").partition(" ")
+    return (quota, period) if quota else None
+
+
+def _v1_quota(folder: Path) -> tuple[str, str] | None:
+    quota, period = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
+    return (quota, period) if quota and period else None
+
+
+def cgroup_v2_cpus(folder: Path, top: Path) -> int | None:
+    """The tightest `cpu.max` from `folder` up to `top`."""
+    return _tightest(folder, top, _v2_quota)
+
+
+def cgroup_v1_cpus(folder: Path, top: Path) -> int | None:
+    """The tightest `cpu.cfs_quota_us` / `cpu.cfs_period_us` from `folder` up to `top`."""
+    return _tightest(folder, top, _v1_quota)
 
 
 def _cgroup_mounts() -> list[tuple[str, Path, str, set[str]]]:
@@ -226,11 +230,9 @@ def busy_cpus(samples: int = 8, gap_s: float = 0.005) -> int:
     return max(0, min(counts))
 
 
-def thread_policy(jobs: int | None = None, *, busy: int | None = None) -> ThreadPolicy:
+def thread_policy(jobs: int | None = None) -> ThreadPolicy:
     """This process's policy. `jobs`: how many processes share its CPUs (default: the share a pool set
-    for its workers in $MFTCTL_THREAD_SHARE, else 1). `busy`: CPUs other work keeps busy (busy_cpus):
-    the share is cut to the CPUs left free, as threads that wait at every barrier for a sibling the
-    scheduler has taken off its core are slower than fewer threads (benchmarks/contention.py)."""
+    for its workers in $MFTCTL_THREAD_SHARE, else 1)."""
     if jobs is None:
         jobs = _whole(SHARE_ENV, os.environ[SHARE_ENV]) if os.environ.get(SHARE_ENV) else 1
     user = _user_threads()
@@ -238,30 +240,35 @@ def thread_policy(jobs: int | None = None, *, busy: int | None = None) -> Thread
         threads, threads_from = user
     else:
         cpus, source = usable_cpus()
-        share = max(1, cpus // jobs)
-        threads = share
+        threads = max(1, cpus // jobs)
         threads_from = f"{source}: {cpus} CPU{'s' * (cpus != 1)}" + (f", shared by {jobs} jobs" if jobs > 1 else "")
-        if busy:
-            # procs_running counts the whole machine's tasks, so the free CPUs are the machine's less them.
-            free = max(1, (os.cpu_count() or cpus) - busy)
-            if free < share:
-                threads = free
-                threads_from += f", {busy} busy with other work at its start"
     return ThreadPolicy(threads, threads_from, _wait_policy())
+
+
+def _cut_to_free(share: ThreadPolicy, busy: int) -> ThreadPolicy:
+    """The share cut to the CPUs other work leaves free (`busy`: busy_cpus), as threads that wait at every
+    barrier for a sibling the scheduler has taken off its core are slower than fewer threads
+    (benchmarks/contention.py). procs_running counts the whole machine's tasks, so the free CPUs are the
+    machine's less them."""
+    free = max(1, (os.cpu_count() or share.threads) - busy)
+    if free >= share.threads:
+        return share
+    return ThreadPolicy(free, f"{share.threads_from}, {busy} busy with other work at its start", share.wait)
 
 
 def run_policy(recorded: dict[str, Any] | None) -> ThreadPolicy:
     """The policy of one run as it starts in a worker: a count the user set; else the count the run
     recorded when it first started (a resumed run goes on as it began: its numbers depend on it); else
     this worker's share of the CPUs, less those other work keeps busy right now."""
-    if _user_threads() is None and recorded and isinstance(recorded.get("threads"), int):
+    user = _user_threads()
+    if user is None and recorded and isinstance(recorded.get("threads"), int):
         first = str(recorded.get("threads_from") or "not recorded")
         kept = first if first.startswith(KEPT) else f"{KEPT} ({first})"
         return ThreadPolicy(recorded["threads"], kept, _wait_policy())
     share = thread_policy()
-    if share.threads <= 1 or _user_threads() is not None:
+    if user is not None or share.threads <= 1:
         return share  # nothing to choose
-    return thread_policy(busy=busy_cpus())
+    return _cut_to_free(share, busy_cpus())
 
 
 def apply_wait_policy() -> None:

@@ -70,14 +70,19 @@ class Comparison:
         return out
 
 
-def compare_runs(store: Store, run_ids: list[int], *, every_key: bool = False) -> Comparison:
-    if len(run_ids) < 2:
-        raise MftctlError("give at least two run ids to compare, e.g. `mftctl compare 3 4`")
+def refuse_repeated(run_ids: list[int], command: str) -> None:
+    """A run given twice to a command that sets runs side by side (compare, plot) is refused in one line."""
     repeated = sorted({i for i in run_ids if run_ids.count(i) > 1})
     if repeated:
         raise MftctlError(
-            f"run {', '.join(map(str, repeated))} is given twice; compare different runs, e.g. `mftctl compare 3 4`"
+            f"run {', '.join(map(str, repeated))} is given twice; {command} different runs, e.g. `mftctl {command} 3 4`"
         )
+
+
+def compare_runs(store: Store, run_ids: list[int], *, every_key: bool = False) -> Comparison:
+    if len(run_ids) < 2:
+        raise MftctlError("give at least two run ids to compare, e.g. `mftctl compare 3 4`")
+    refuse_repeated(run_ids, "compare")
     runs = reads.runs_by_id(store, run_ids)
     configs = [flatten(r.config) for r in runs]
     keys = sorted(set().union(*configs))

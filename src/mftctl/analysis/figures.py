@@ -11,6 +11,7 @@ from ..store import layout, reads
 from ..store.engine import Store
 from ..store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS, Run
 from ..sweeps.stability import sweep_stability
+from .compare import refuse_repeated
 from .diagnose import diagnose_checkpoint
 from .drawing import Figure, draw_all
 from .stability import runs_stability
@@ -78,11 +79,7 @@ def plot_runs(
     from ..science.baselines import reference_losses
     from . import plots
 
-    repeated = sorted({i for i in run_ids if run_ids.count(i) > 1})
-    if repeated:
-        raise MftctlError(
-            f"run {', '.join(map(str, repeated))} is given twice; plot different runs, e.g. `mftctl plot 3 4`"
-        )
+    refuse_repeated(run_ids, "plot")
     runs = reads.runs_by_id(store, run_ids)
     curves = [_curve(store, r) for r in runs]
     first = runs[0]

@@ -26,7 +26,7 @@ from ..store import layout, reads, writes
 from ..store.engine import Store, open_store
 from ..store.liveness import HEARTBEAT_S
 from ..store.tables import Run, blob_summary
-from ..threads import ThreadPolicy, claim_process, configure_torch, run_policy
+from ..threads import ThreadPolicy, check_environment, claim_process, configure_torch, run_policy
 from .events import STEP_EVENT_INTERVAL_S, Done, EpochEnd, Event, Ready, Step, encode
 
 _EMITTING = threading.Lock()  # step events come from the training loop, epoch events from its tail thread
@@ -192,15 +192,9 @@ def _finish(store: Store, run_id: int, status: RunStatus, error: str | None, bal
             ballast.unlink(missing_ok=True)
 
 
-class _Process:
-    """What this worker process was set up with, once: its thread policy, or why it has none (a thread
-    setting no process can use: each run it is handed then fails with that reason, never left queued)."""
-
-    policy: ThreadPolicy | None = None
-    refused: str | None = None
-
-
-_PROCESS = _Process()
+# Why this worker process can take no thread policy (a thread setting no process can use), or None:
+# each run it is handed then fails with that reason, never left queued.
+_REFUSED: list[str] = []
 
 
 def _prepare_process() -> None:
@@ -220,12 +214,11 @@ def _prepare_process() -> None:
 
     skip_lazy_dynamo_import()
 
-    # The CPUs this process may use (affinity, cgroup quota, Slurm's grant), its pool's share of them, or
-    # the user's MFTCTL_THREADS; each run then takes its count as it starts (run_policy).
+    # Each run takes its thread count as it starts (run_policy); a setting that none could use is found here.
     try:
-        _PROCESS.policy = configure_torch()
+        check_environment()
     except MftctlError as exc:
-        _PROCESS.refused = str(exc)
+        _REFUSED.append(str(exc))
 
 
 def run_worker(db: str | None, run_id: int) -> int:
@@ -309,8 +302,8 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
     stop_request.install()
     run = reads.get_run(store, run_id)
     try:
-        if _PROCESS.refused is not None:
-            raise MftctlError(_PROCESS.refused)
+        if _REFUSED:
+            raise MftctlError(_REFUSED[0])
         config = config_from_json(run.config_json)
         device = resolve_device(config.device)
     except (MftctlError, ValueError) as exc:  # a bad device, or a row another version wrote: say why

@@ -228,11 +228,11 @@ def _train(
                 sums += torch.stack((loss.total, loss.on, loss.off)).detach() * size
                 step_losses[step] = loss.total.detach()
                 sink.on_step(epoch, step + 1, steps, loss.total)
-            train_total, train_on, train_off = (sums / config.data.n_train).tolist()
+            train_parts = tuple((sums / config.data.n_train).tolist())
             train_seconds = time.perf_counter() - started
 
-            test_total, test_on, test_off = evaluate(model, test, config)
-            _check_finite(step_losses, epoch, test_total, config)
+            test_parts = evaluate(model, test, config)
+            _check_finite(step_losses, epoch, test_parts[0], config)
             # What the rest of the epoch needs; copied to the host when the tail runs beside the next epoch
             # (whose steps change the weights and the optimizer state in place).
             weights = tails.keep((model.fc1.weight, model.fc2.weight)) if tc.enable_diagnostics else None
@@ -240,21 +240,36 @@ def _train(
             if wants_checkpoint(tc, epoch):  # the sink decides what of it to keep (checkpoints/keep.py)
                 state = checkpoint_state(epoch, config, model, optimizer, scheduler, data_gen, noise, frozen_encoder)
                 state = tails.keep(state)
-            record = EpochRecord(
-                epoch=epoch,
-                train_loss=train_total,
-                train_loss_on=train_on,
-                train_loss_off=train_off,
-                test_loss=test_total,
-                test_loss_on=test_on,
-                test_loss_off=test_off,
-                seconds=time.perf_counter() - started,  # the tail adds its diagnostics' time
-                train_seconds=train_seconds,
-                samples_per_s=config.data.n_train / train_seconds,
-                lr=optimizer.param_groups[0]["lr"],
-            )
+            lr = optimizer.param_groups[0]["lr"]
+            record = _epoch_record(epoch, train_parts, test_parts, started, train_seconds, config.data.n_train, lr)
             tails.submit(_finish_epoch, record, weights, state, config, sink, result)
     return result
+
+
+def _epoch_record(
+    epoch: int,
+    train: tuple[float, float, float],
+    test: tuple[float, float, float],
+    started: float,
+    train_seconds: float,
+    samples: int,
+    lr: float,
+) -> EpochRecord:
+    """An epoch's record from its (total, on, off) train and test losses; its seconds run from `started`
+    to now (the tail adds its diagnostics' time)."""
+    return EpochRecord(
+        epoch=epoch,
+        train_loss=train[0],
+        train_loss_on=train[1],
+        train_loss_off=train[2],
+        test_loss=test[0],
+        test_loss_on=test[1],
+        test_loss_off=test[2],
+        seconds=time.perf_counter() - started,
+        train_seconds=train_seconds,
+        samples_per_s=samples / train_seconds,
+        lr=lr,
+    )
 
 
 def _solved_epoch(
@@ -276,27 +291,14 @@ def _solved_epoch(
         model.fc2.weight.copy_(solved.weight)
         model.fc2.bias.copy_(solved.bias)
     solve_seconds = time.perf_counter() - started
-    test_total, test_on, test_off = evaluate(model, test, config)
+    test_parts = evaluate(model, test, config)
     tc = config.training
     weights = (model.fc1.weight, model.fc2.weight) if tc.enable_diagnostics else None
     optimizer, scheduler, data_gen, noise = state_parts
     state = None
     if wants_checkpoint(tc, 1):
         state = checkpoint_state(1, config, model, optimizer, scheduler, data_gen, noise, frozen_encoder=True)
-    train_total, train_on, train_off = solved.train_loss
-    record = EpochRecord(
-        epoch=1,
-        train_loss=train_total,
-        train_loss_on=train_on,
-        train_loss_off=train_off,
-        test_loss=test_total,
-        test_loss_on=test_on,
-        test_loss_off=test_off,
-        seconds=time.perf_counter() - started,
-        train_seconds=solve_seconds,
-        samples_per_s=solved.samples / solve_seconds,
-        lr=0.0,
-    )
+    record = _epoch_record(1, solved.train_loss, test_parts, started, solve_seconds, solved.samples, lr=0.0)
     _finish_epoch(record, weights, state, config, sink, result)
 
 
