@@ -91,7 +91,7 @@ def test_two_trials_of_one_point_are_two_cells_never_one_cell_of_two_seeds(isola
         values = {"training.learning_rate": 0.02}
         extra = {"cell": trial, "values": values, "trial": trial, "search": {"params": values}}
         new_run(store, config, preset="quick", sweep_id=sweep.id, extra=extra)
-    from mftctl.sweeps.summary import summarize
+    from mftctl.analysis.sweep_summary import summarize
 
     cells = summarize(store, reads.get_sweep(store, sweep.id), stability=False).cells
     assert len(cells) == 2 and [len(c.runs) for c in cells] == [1, 1]

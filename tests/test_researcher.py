@@ -48,7 +48,7 @@ def test_tags_and_notes_are_kept_filtered_shown_and_exported(backend, tmp_path):
     one_line_refusal(invoke("tag", 2, "scan", "--remove"), "has no tag 'scan'")
     one_line_refusal(invoke("tag", 1, "two words"), "is not usable")
     one_line_refusal(invoke("tag", 99, "x"), "no run with id 99")
-    one_line_refusal(invoke("tag", "x", "y"), "'x' is not a run id")
+    one_line_refusal(invoke("tag", "x", "y"), "no run named 'x'")
     assert invoke("note", 2, "lr doubled: fewer blobs").exit_code == 0
     shown = invoke("show", 2).output
     assert "lr doubled: fewer blobs" in shown

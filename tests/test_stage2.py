@@ -36,7 +36,7 @@ def test_children_train_only_their_decoders(parent):
         extra = run.extra
         assert extra["parent_epoch"] == 2 and extra["control"] == "gmm" and len(extra["mixture"]["weights"]) == 3
         first, last = (load_run_checkpoint(store, run, e).model() for e in (1, 2))
-        sampled, _ = sample_encoder(extra, 16, 32)
+        sampled = sample_encoder(extra, 16, 32).weight
         # the encoder is exactly the recorded sample, before and after training; the decoder moved
         assert torch.equal(first.fc1.weight, sampled) and torch.equal(last.fc1.weight, sampled)
         assert torch.equal(last.fc1.bias, torch.zeros(16))
@@ -58,7 +58,7 @@ def test_controls_have_the_expected_statistics(parent):
     assert invoke("stage2", 1, "--control", "gaussian", "--hidden", 64).exit_code == 0
     gauss = reads.get_run(store, 3)
     assert len(gauss.extra["mixture"]["weights"]) == 1
-    enc, _ = sample_encoder(gauss.extra, 64, 32)
+    enc = sample_encoder(gauss.extra, 64, 32).weight
     assert enc.shape == (64, 32)
     assert enc.var().item() == pytest.approx(parent_enc.var().item(), rel=0.15)
     assert enc.mean().item() == pytest.approx(parent_enc.mean().item(), abs=0.1 * parent_enc.std().item())
@@ -75,7 +75,8 @@ def test_sampled_decoder_init(parent):
     assert invoke("stage2", 1, "--decoder-init", "sampled", "--set", "training.epochs=1").exit_code == 0
     child = reads.get_run(parent, 2)
     assert child.config["training"]["epochs"] == 1
-    enc, dec = sample_encoder(child.extra, 16, 32)
+    drawn = sample_encoder(child.extra, 16, 32)
+    enc, dec = drawn.weight, drawn.decoder
     assert dec.shape == (32, 16)
     start = prepare_child(parent, child, config_from_json(child.config_json))
     assert torch.equal(start.fc1.weight, enc) and torch.equal(start.fc2.weight, dec)
@@ -139,16 +140,16 @@ def test_samplers_keep_what_they_say_they_keep():
     comps = row_compositions(mixture, pairs, h)
     assert (comps == [d - 2, 1, 1]).all()
 
-    iid = sample_pairs("iid", mixture, None, h, d, np.random.default_rng(1))
+    iid, _, _ = sample_pairs("iid", mixture, None, h, d, np.random.default_rng(1))
     outer_iid = (assign(mixture, iid.reshape(-1, 2)).reshape(h, d) > 0).sum(axis=1)
     assert outer_iid.std() > 0.5  # rows differ: nothing per row is kept
 
-    row = sample_pairs("row", mixture, comps, h, d, np.random.default_rng(2))
+    row, _, _ = sample_pairs("row", mixture, comps, h, d, np.random.default_rng(2))
     row_labels = assign(mixture, row.reshape(-1, 2)).reshape(h, d)
     assert ((row_labels > 0).sum(axis=1) == 2).all()  # two outliers per row, as in the parent ...
     assert ((row_labels == 1).sum(axis=1) != 1).any()  # ... but not always one of each sign
 
-    signed = sample_pairs("row-sign", mixture, comps, h, d, np.random.default_rng(3))
+    signed, _, _ = sample_pairs("row-sign", mixture, comps, h, d, np.random.default_rng(3))
     signed_labels = assign(mixture, signed.reshape(-1, 2)).reshape(h, d)
     assert ((signed_labels == 1).sum(axis=1) == 1).all() and ((signed_labels == 2).sum(axis=1) == 1).all()
 
@@ -204,3 +205,142 @@ def test_stage2_on_every_completed_run_of_a_sweep(backend, tmp_path):
     assert all(c.status == "completed" for c in children)
     one_line_refusal(invoke("stage2", 1, "--sweep", 1), "one of them")
     one_line_refusal(invoke("stage2", "--sweep", 9), "no sweep with id 9")
+
+
+def _regular_code(h: int, d: int, k: int, rng) -> np.ndarray:
+    """A parent-like signed outlier code: k outliers per row, columns covered as evenly as possible."""
+    signs = np.zeros((h, d), dtype=np.int8)
+    columns = rng.permutation(np.resize(np.arange(d), h * k)).reshape(h, k)
+    for i in range(h):
+        cols = np.unique(columns[i])
+        while len(cols) < k:  # a repeated column in a row: top up with any free one
+            cols = np.unique(np.append(cols, rng.integers(d)))
+        signs[i, cols] = rng.choice(np.array([-1, 1], dtype=np.int8), size=k)
+    return signs
+
+
+def test_rewire_keeps_every_row_and_column_count_and_each_rows_values():
+    """Curveball trades: the outlier mask changes, yet every row's and column's outlier count is the
+    parent's exactly, and each row keeps its values (signs travel with their entries)."""
+    from mftctl.science.mixture import Mixture
+    from mftctl.science.samplers import outlier_signs, rewire
+
+    rng = np.random.default_rng(0)
+    h, d = 48, 96
+    signs = _regular_code(h, d, 5, rng)
+    encoder = 0.1 * rng.standard_normal((h, d)) + 1.5 * signs
+    mixture = Mixture(np.array([0.9, 0.05, 0.05]), np.array([[0.0], [1.5], [-1.5]]), np.array([[[0.01]]] * 3))
+    measured = outlier_signs(mixture, encoder.reshape(-1, 1), encoder)
+    assert np.array_equal(measured, signs)  # the outlier code, read back through the mixture
+    moved = rewire(encoder, measured, np.random.default_rng(1))
+    after = outlier_signs(mixture, moved.reshape(-1, 1), moved)
+    assert np.array_equal((after != 0).sum(axis=1), (signs != 0).sum(axis=1))
+    assert np.array_equal((after != 0).sum(axis=0), (signs != 0).sum(axis=0))
+    assert np.array_equal(np.sort(moved, axis=1), np.sort(encoder, axis=1))
+    assert np.array_equal((after > 0).sum(axis=1), (signs > 0).sum(axis=1))  # each row's signs kept
+    assert ((after != 0) & (signs == 0)).sum() > 0.5 * (signs != 0).sum()  # most outliers moved
+
+
+def test_code_keeps_degrees_and_cancels_below_a_random_code():
+    """The fresh code: the parent's row and column degrees exactly, and a crosstalk below the mean of
+    random codes with the same degrees (random supports by Curveball, random signs) — by a margin far
+    outside their spread. The crosstalk is checked against a brute-force double sum."""
+    from mftctl.science.samplers import code_pairs, crosstalk, curveball
+
+    rng = np.random.default_rng(2)
+    h, d = 64, 128
+    parent = _regular_code(h, d, 6, rng)
+    s = parent.astype(int)
+    brute = sum(int(s[j] @ s[k]) ** 2 for j in range(h) for k in range(j + 1, h))
+    assert crosstalk(parent) == brute
+    randoms = []
+    for seed in range(5):
+        r = np.random.default_rng(10 + seed)
+        mask = curveball(parent != 0, r)
+        randoms.append(crosstalk(np.where(mask, r.choice([-1, 1], size=mask.shape), 0)))
+    # The parent's pairs: its outliers at ±(1.5, 0.2) give or take 0.1, its centre N(0, 0.1).
+    pairs = 0.1 * rng.standard_normal((h, d, 2)) + parent[..., None] * np.array([1.5, 0.2])
+    drawn = code_pairs(parent, pairs, np.random.default_rng(3))
+    encoder, decoder = drawn[..., 0], drawn[..., 1]
+    outliers = np.abs(encoder) > 0.75
+    assert np.array_equal(np.sign(encoder[outliers]), np.sign(decoder[outliers]))  # the signs agree
+    blob = np.abs(pairs[parent != 0]).mean(axis=0)
+    assert np.allclose(np.abs(drawn[outliers]), blob)  # each outlier at the outer blob's centre
+    centre = set(pairs[parent == 0, 0].tolist())
+    assert all(value in centre for value in encoder[~outliers].tolist())  # the rest: the parent's centre
+    annealed = np.where(outliers, np.sign(encoder), 0).astype(np.int8)
+    assert np.array_equal((annealed != 0).sum(axis=1), (parent != 0).sum(axis=1))
+    assert np.array_equal((annealed != 0).sum(axis=0), (parent != 0).sum(axis=0))
+    assert crosstalk(annealed) < np.mean(randoms) - 5 * np.std(randoms), (crosstalk(annealed), randoms)
+
+
+def test_rewire_and_code_children_solved_and_trained(parent):
+    """`stage2 --sampler rewire --sampler code --decoder solve` end to end: the rewired child's encoder
+    keeps the parent's outlier counts (read through the recorded mixture), and a solved child's loss is at
+    most the loss of the same encoder (same sampling seed) with a trained decoder."""
+    from mftctl.science.mixture import Mixture
+    from mftctl.science.samplers import outlier_signs
+
+    solved = invoke("stage2", 1, "--sampler", "rewire", "--sampler", "code", "--decoder", "solve")
+    assert solved.exit_code == 0, solved.output
+    trained = invoke("stage2", 1, "--sampler", "rewire", "--sampler", "code", "--set", "training.epochs=2")
+    assert trained.exit_code == 0, trained.output
+    kids = {i: reads.get_run(parent, i) for i in (2, 3, 4, 5)}
+    assert [k.extra["sampler"] for k in kids.values()] == ["rewire", "code", "rewire", "code"]
+    parent_model = load_run_checkpoint(parent, reads.get_run(parent, 1)).model()
+    mixture = Mixture.from_dict(kids[2].extra["mixture"])
+
+    def code_of(model):
+        enc = model.fc1.weight.detach().double().numpy()
+        return outlier_signs(mixture, model.weight_pairs().detach().double().numpy(), enc)
+
+    before = code_of(parent_model)
+    assert (before != 0).sum() > 0  # the quick parent has outliers to move
+    rewired = load_run_checkpoint(parent, kids[2]).model()
+    assert torch.equal(rewired.fc1.weight.sort(dim=1).values, parent_model.fc1.weight.sort(dim=1).values)
+    for i in (2, 4):  # the same encoder, solved and trained: equal
+        assert torch.equal(load_run_checkpoint(parent, kids[i]).model().fc1.weight, rewired.fc1.weight)
+    code = load_run_checkpoint(parent, kids[3]).model().fc1.weight
+    # rebuilt from its row and the parent alone (science checked in the test above)
+    assert torch.equal(code, sample_encoder(kids[3].extra, 16, 32, parent_model).weight)
+    assert torch.equal(code, load_run_checkpoint(parent, kids[5]).model().fc1.weight)
+    for solved_kid, trained_kid in ((2, 4), (3, 5)):
+        assert kids[solved_kid].last_test_loss <= kids[trained_kid].last_test_loss * 1.0005
+    shown = json.loads(invoke("show", 1, "--format", "json").output)["stage2"]
+    assert {m["method"] for m in shown} == {"gmm/rewire (solved)", "gmm/code (solved)", "gmm/rewire", "gmm/code"}
+    assert all(m["ceiling"] and m["gap_to_ceiling"] is not None for m in shown)
+
+
+def test_b1_for_the_parent_control_and_the_samplers(parent):
+    """--b1 zero freezes the parent's encoder without its bias; --b1 parent gives a sampler's rows the
+    parent's biases: each kept row its own (shuffle), each row-sign row its parent row's, sign and all."""
+    parent_model = load_run_checkpoint(parent, reads.get_run(parent, 1)).model()
+    parent_bias = parent_model.fc1.bias.detach()
+    assert parent_bias.abs().max() > 0
+    args = ["--set", "training.epochs=1"]
+    assert invoke("stage2", 1, "--control", "parent", "--b1", "zero", *args).exit_code == 0
+    assert invoke("stage2", 1, "--sampler", "shuffle", "--sampler", "row-sign", "--b1", "parent", *args).exit_code == 0
+    no_bias, shuffled, signed = (load_run_checkpoint(parent, reads.get_run(parent, i)).model() for i in (2, 3, 4))
+    assert torch.equal(no_bias.fc1.bias, torch.zeros(16))
+    assert torch.equal(no_bias.fc1.weight, parent_model.fc1.weight)
+    assert torch.equal(shuffled.fc1.bias, parent_bias)
+    extra = reads.get_run(parent, 4).extra
+    rng = np.random.default_rng(extra["sampling_seed"])
+    rows = rng.integers(16, size=16)  # sample_pairs' first draw: the parent row behind each child row
+    assert torch.allclose(signed.fc1.bias.abs(), parent_bias[torch.from_numpy(rows)].abs())
+    shown = json.loads(invoke("show", 1, "--format", "json").output)["stage2"]
+    assert [m["method"] for m in shown] == ["parent -b1", "gmm/shuffle +b1", "gmm/row-sign +b1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--sampler", "code", "--set", "model.activation=relu"], "--sampler code chooses signs freely"),
+        (["--sampler", "rewire", "--hidden", 8], "--sampler rewire keeps the parent's 16 rows"),
+        (["--sampler", "rewire", "--decoder-init", "sampled"], "keeps the parent's encoder values"),
+    ],
+)
+def test_new_sampler_refusals_write_no_child(parent, isolated_db, args, message):
+    one_line_refusal(invoke("stage2", 1, *args), message)
+    assert count_runs(isolated_db) == 1
+    assert not serving_workers(isolated_db)

@@ -1,6 +1,7 @@
 """mftctl: train, diagnose and compare two-layer denoising networks whose weight pairs form blobs.
 
-The public Python entry points are `mftctl.measure_blobs(pairs)` and `mftctl.measure_stability(reports,
+The public Python entry points are `mftctl.train(preset, set={...})` (one run, as `mftctl train`),
+`mftctl.measure_blobs(pairs)` and `mftctl.measure_stability(reports,
 clouds)` (see docs/science.md), `mftctl.solve_decoder(run_id)` (the exact decoder of a run's encoder), and
 `mftctl.diagnose(run_id)` and `mftctl.plot(run_id)`, the commands of those names for a loop in Python or a
 notebook, which pays the imports once instead of once per command (docs/user-guide.md). All are imported
@@ -15,7 +16,82 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __version__ = "0.1.0"
-__all__ = ["diagnose", "measure_blobs", "measure_stability", "plot", "solve_decoder"]
+__all__ = ["diagnose", "measure_blobs", "measure_stability", "plot", "solve_decoder", "train"]
+
+
+def train(
+    preset: str | None = None,
+    *,
+    config: str | Path | None = None,
+    set: dict[str, Any] | list[str] | None = None,  # the CLI's --set, by its own name
+    name: str | None = None,
+    tags: list[str] | None = None,
+    note: str | None = None,
+    detach: bool = False,
+    progress: bool = False,
+    db: str | Path | None = None,
+) -> dict[str, Any]:
+    """`mftctl train`: one run, trained in its worker subprocess, returned as `show RUN --format json`
+    has it (a dict). `preset` (default reference_3blob), then the `config` file, then `set`: a dict of
+    dotted keys to values (`{"training.epochs": 3, "device": "cpu"}`) or `--set` lines. `detach`: return at
+    once with the queued run. `progress`: draw the progress bar on the terminal. A refused config, or a
+    run that fails, raises mftctl.errors.MftctlError with the command's one-line message."""
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from .analysis.report import run_report
+    from .errors import MftctlError, python_boundary
+    from .render.records import run_json, to_json
+    from .runs.train import TrainRequest, train_run
+
+    with python_boundary():
+        if preset is not None and not isinstance(preset, str):
+            raise MftctlError(f"preset {preset!r} is not a preset name; `mftctl presets` lists them")
+        _flag(detach, "detach")
+        _flag(progress, "progress")
+        request = TrainRequest(
+            preset,
+            None if config is None else Path(config),
+            _override_lines(set),
+            name,
+            list(tags or []),
+            note,
+        )
+        trained = train_run(
+            None if db is None else str(db), request, detach=detach, console=Console(quiet=not progress)
+        )
+        report = run_report(None if db is None else str(db), trained.run.id)
+        return json.loads(
+            to_json(run_json(report.run, report.epochs, report.checkpoints, report.children, report.tags))
+        )
+
+
+def _override_lines(values: object) -> list[str]:
+    """`set` as `--set` lines: a list of them as given, or a dict's values written as TOML values."""
+    import json
+
+    from .errors import MftctlError
+
+    if values is None:
+        return []
+    if isinstance(values, list | tuple) and all(isinstance(v, str) for v in values):
+        return list(values)
+    if not isinstance(values, dict):
+        raise MftctlError(f"set {values!r} is not a dict of keys to values or a list of 'key=value' lines")
+    lines = []
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise MftctlError(f"set key {key!r} is not a dotted config key such as 'training.epochs'")
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int | float | str):
+            text = json.dumps(value)  # a TOML basic string, or the number as written
+        else:
+            raise MftctlError(f"set {key}={value!r}: give a number, a string or True/False")
+        lines.append(f"{key}={text}")
+    return lines
 
 
 def diagnose(

@@ -4,6 +4,7 @@ importing pydantic to print `--help`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, get_args
 
@@ -16,7 +17,10 @@ MatmulPrecision = Literal["highest", "high", "medium"]
 MixtureKind = Literal["pair", "encoder"]
 Control = Literal["gmm", "gaussian", "parent"]
 DecoderInit = Literal["xavier", "sampled"]
-Sampler = Literal["iid", "row", "row-sign", "shuffle"]
+Sampler = Literal["iid", "row", "row-sign", "shuffle", "rewire", "code"]
+# A stage-2 child's encoder bias b1: the parent's (each row's own where the sampler keeps rows), none, or
+# auto — the parent's for `--control parent`, none for the samplers (every release before this key).
+Stage2Bias = Literal["auto", "parent", "zero"]
 # How a stage-2 child gets its decoder: trained by the run's optimiser, or solved exactly (science/decoder.py).
 Stage2Decoder = Literal["train", "solve"]
 FigureFormat = Literal["png", "svg", "pdf"]  # the files `plot` writes (CLI and mftctl.plot)
@@ -31,6 +35,38 @@ ACTIVATION_SYMMETRY: dict[str, Symmetry] = {
     "cube": "odd",
     "relu": "none",
     "square": "even",
+}
+
+
+@dataclass(frozen=True)
+class SamplerTraits:
+    """What a stage-2 sampler needs and keeps, declared once: the planner's refusals, what the plan
+    records for the child, and how the child rebuilds its encoder all read these."""
+
+    summary: str  # for --help and the docs
+    # Reads the parent's encoder itself (its rows, or its outlier degrees): the child loads the parent's
+    # checkpoint, and the children keep the parent's hidden size.
+    needs_parent_encoder: bool = False
+    needs_compositions: bool = False  # per-row blob counts of the parent, recorded in the child's row
+    needs_odd: bool = False  # flips signs, which keeps a unit's function only for an odd activation
+    draws_decoder: bool = True  # draws (encoder, decoder) pairs, so --decoder-init sampled can use them
+
+
+SAMPLER_TRAITS: dict[str, SamplerTraits] = {
+    "iid": SamplerTraits("every entry drawn from the pair mixture on its own"),
+    "row": SamplerTraits("per row, a parent row's outlier count", needs_compositions=True),
+    "row-sign": SamplerTraits(
+        "per row, a parent row's blob composition, the row's sign random", needs_compositions=True, needs_odd=True
+    ),
+    "shuffle": SamplerTraits("the parent's rows, each permuted", needs_parent_encoder=True, draws_decoder=False),
+    "rewire": SamplerTraits(
+        "the parent's outliers moved by degree-preserving swaps", needs_parent_encoder=True, draws_decoder=False
+    ),
+    "code": SamplerTraits(
+        "a fresh code with the parent's row and column degrees, its crosstalk annealed",
+        needs_parent_encoder=True,
+        needs_odd=True,
+    ),
 }
 
 

@@ -27,6 +27,7 @@ from .choices import (
     MixtureKind,
     Optimizer,
     Sampler,
+    Stage2Bias,
     Stage2Decoder,
 )
 from .errors import ConfigError
@@ -142,12 +143,19 @@ class Stage2Config(_Section):
     sampler: Sampler = Field(
         "iid",
         description="How control gmm draws W1': iid entries, per-row outlier counts (row), per-row blob "
-        "composition with random row sign (row-sign), or the parent's rows permuted (shuffle).",
+        "composition with random row sign (row-sign), the parent's rows permuted (shuffle), its outliers "
+        "moved keeping every row's and column's count (rewire), or a fresh code with those counts and "
+        "annealed crosstalk (code).",
     )
     decoder: Stage2Decoder = Field(
         "train",
         description="The children's decoder: trained by the optimiser for training.epochs, or solved exactly "
         "for the frozen encoder (one epoch: no optimiser noise).",
+    )
+    b1: Stage2Bias = Field(
+        "auto",
+        description="The children's encoder bias: parent (each row's own where the sampler keeps rows, else "
+        "drawn from the parent's), zero, or auto (parent for control parent, zero for the samplers).",
     )
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..analysis.sweep_stability import sweep_stability
 from ..checkpoints.load import load_run_checkpoint
 from ..errors import MftctlError
-from ..render.views import blob_headline
 from ..store import layout, reads
 from ..store.engine import Store
 from ..store.tables import BLOB_COLUMNS, EPOCH_VALUE_COLUMNS, Run
-from ..sweeps.stability import sweep_stability
 from .compare import refuse_repeated
 from .diagnose import diagnose_checkpoint
 from .drawing import Figure, draw_all
+from .report import blob_headline
 from .stability import runs_stability
 from .trajectories import run_tracks
 
@@ -162,7 +162,7 @@ def _cloud_figures(store: Store, run: Run, analysis: dict, fmt: str, folder: Pat
 
 def plot_sweep_figures(store: Store, sweep_id: int, *, fmt: str = "png", out: Path | None = None) -> list[Path]:
     """The sweep's summary panels, and a heat map of the final loss when two keys are varied."""
-    from ..sweeps.summary import summarize
+    from ..analysis.sweep_summary import summarize
     from . import plots
 
     summary = summarize(store, reads.get_sweep(store, sweep_id))

@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from ..science.records import FORMED_SEPARATION
 
 if TYPE_CHECKING:
-    from ..sweeps.summary import SweepSummary
+    from ..analysis.sweep_summary import SweepSummary
 
 # One colour per blob, in the order blobs are reported (centre first, then by mass).
 BLOB_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]

@@ -9,6 +9,7 @@ from ..config import ExperimentConfig, config_from_json, diff_from_preset, flatt
 from ..stage2.summary import MethodSummary, stored_summaries
 from ..store import open_settled, reads
 from ..store.tables import Checkpoint, Epoch, Run
+from ..terminal import fmt
 
 
 @dataclass
@@ -41,3 +42,12 @@ def run_report(db: str | None, run_id: int) -> RunReport:
     stage2 = stored_summaries(store, epochs, children)
     tags = reads.tags_of(store, [run_id]).get(run_id, [])
     return RunReport(run, epochs, reads.checkpoints(store, run_id), children, tags, stage2)
+
+
+def blob_headline(report: dict[str, Any]) -> str:
+    """'3 blobs (formed) · separation 0.990 · silhouette 0.918' from a blob report."""
+    from ..science.blobs import blob_state
+
+    k, sep = report.get("n_blobs"), report.get("separation")
+    blobs = f"{k} blob{'s' if k != 1 else ''} ({blob_state(k, sep)})"
+    return f"{blobs} · separation {fmt(sep, 3)} · silhouette {fmt(report.get('silhouette'), 3)}"

@@ -11,7 +11,7 @@ import typer
 from .. import choices
 from ..choices import choice_enum
 from ..errors import MftctlError
-from .common import DbOption, Format, console, err_console, print_data
+from .common import DbOption, Format, console, err_console, print_data, resolve_runs, run_arg
 
 FigureFormat = choice_enum("FigureFormat", choices.FigureFormat)
 
@@ -20,7 +20,7 @@ EpochOption = Annotated[int | None, typer.Option(help="Checkpoint epoch (default
 
 
 def diagnose(
-    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    run_id: Annotated[str, run_arg()],
     epoch: EpochOption = None,
     recompute: Annotated[bool, typer.Option(help="Ignore the cached analysis and compute it again.")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
@@ -39,7 +39,7 @@ def diagnose(
 
     store = open_settled(db)
     with console.status("analysing weight pairs...") if format is Format.table else contextlib.nullcontext():
-        result = diagnose_checkpoint(store, run_id, epoch=epoch, recompute=recompute)
+        result = diagnose_checkpoint(store, resolve_runs(db, [run_id])[0], epoch=epoch, recompute=recompute)
     if format is Format.table:
         console.print(diagnosis_view(result))
     else:
@@ -48,7 +48,7 @@ def diagnose(
 
 def plot(
     run_ids: Annotated[
-        list[int] | None, typer.Argument(help="One run for all its figures; several to overlay curves.")
+        list[str] | None, run_arg("One run (id or name) for all its figures; several to overlay curves.")
     ] = None,
     epoch: EpochOption = None,
     format: Annotated[FigureFormat, typer.Option("--format", "-f", help="png, svg or pdf.")] = FigureFormat.png,
@@ -74,13 +74,13 @@ def plot(
         if sweep is not None:
             paths = plot_sweep_figures(store, sweep, fmt=format.value, out=out)
         else:
-            paths = plot_runs(store, run_ids, epoch=epoch, fmt=format.value, out=out, animate=animate)
+            paths = plot_runs(store, resolve_runs(db, run_ids), epoch=epoch, fmt=format.value, out=out, animate=animate)
     for path in paths:
         print_data(str(path))
 
 
 def reanalyse(
-    run_ids: Annotated[list[int] | None, typer.Argument(help="Runs to measure again.")] = None,
+    run_ids: Annotated[list[str] | None, run_arg("Runs to measure again, by id or name.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every run in the database.")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
     db: DbOption = None,
@@ -102,7 +102,7 @@ def reanalyse(
     from ..store import open_settled
 
     store = open_settled(db)
-    ids = select_runs(store, run_ids or [], all_)
+    ids = select_runs(store, resolve_runs(db, run_ids or []), all_)
     results = []
     with Progress(console=err_console, transient=True, disable=format is not Format.table) as progress:
         task = progress.add_task("measuring checkpoints", total=checkpoint_count(store, ids))
@@ -115,7 +115,7 @@ def reanalyse(
 
 
 def stability(
-    run_ids: Annotated[list[int] | None, typer.Argument(help="Two or more runs of one shape.")] = None,
+    run_ids: Annotated[list[str] | None, run_arg("Two or more runs of one shape, by id or name.")] = None,
     sweep: Annotated[int | None, typer.Option(help="Every seeded cell of sweep ID, over its completed seeds.")] = None,
     cell: Annotated[
         str | None, typer.Option(help="With --sweep: one cell (c0, c1, ... as `sweep show` names).")
@@ -133,10 +133,10 @@ def stability(
     Example: mftctl stability 3 4 5 6   |   mftctl stability --sweep 2   |   mftctl stability --sweep 2 --cell c1
     """
     from ..analysis.stability import runs_stability
+    from ..analysis.sweep_stability import sweep_stability
     from ..render.records import to_json
     from ..render.views import stability_cells_table, stability_view
     from ..store import open_settled, reads
-    from ..sweeps.stability import sweep_stability
 
     if bool(run_ids) == (sweep is not None):
         raise MftctlError("give run ids, or --sweep SWEEP_ID (one of them), e.g. `mftctl stability 3 4 5`")
@@ -148,7 +148,12 @@ def stability(
     with console.status("matching blobs...") if format is Format.table else contextlib.nullcontext():
         if sweep is None:
             results = [
-                (None, runs_stability(store, reads.runs_by_id(store, list(dict.fromkeys(run_ids))), clouds=clouds))
+                (
+                    None,
+                    runs_stability(
+                        store, reads.runs_by_id(store, list(dict.fromkeys(resolve_runs(db, run_ids)))), clouds=clouds
+                    ),
+                )
             ]
         else:
             results = sweep_stability(store, sweep, cell=cell, clouds=clouds)

@@ -8,11 +8,13 @@ import typer
 
 from ..errors import MftctlError
 from ..terminal import safe
-from .common import DbOption, console
+from .common import DbOption, console, resolve_runs, run_arg
 
 
 def tag(
-    args: Annotated[list[str], typer.Argument(help="RUN... NAME: the runs' ids, then the tag.", metavar="RUN... NAME")],
+    args: Annotated[
+        list[str], typer.Argument(help="RUN... NAME: the runs (ids or names), then the tag.", metavar="RUN... NAME")
+    ],
     remove: Annotated[bool, typer.Option("--remove", "-r", help="Take the tag off the runs instead.")] = False,
     db: DbOption = None,
 ) -> None:
@@ -25,17 +27,14 @@ def tag(
 
     if len(args) < 2:
         raise MftctlError("give one or more run ids, then the tag: `mftctl tag 3 4 baseline`")
-    *ids, name = args
-    bad = [i for i in ids if not i.lstrip("-").isdigit()]
-    if bad:
-        raise MftctlError(f"{safe(bad[0])!r} is not a run id; give the ids first, then one tag")
-    done = tag_runs(open_store(db, create=False), [int(i) for i in ids], name, remove=remove)
+    *runs, name = args
+    done = tag_runs(open_store(db, create=False), resolve_runs(db, runs), name, remove=remove)
     verb = "untagged" if remove else "tagged"
     console.print(f"{verb} run(s) {', '.join(map(str, done))} {'' if remove else 'with '}#{safe(name)}")
 
 
 def note(
-    run_id: Annotated[int, typer.Argument(help="The run's id.")],
+    run: Annotated[str, run_arg()],
     text: Annotated[str, typer.Argument(help="The note (an empty string clears it).")],
     db: DbOption = None,
 ) -> None:
@@ -46,6 +45,7 @@ def note(
     from ..runs.annotate import note_run
     from ..store import open_store
 
+    run_id = resolve_runs(db, [run])[0]
     note_run(open_store(db, create=False), run_id, text)
     console.print(f"run {run_id}: note {'cleared' if not text.strip() else 'saved'}")
 

@@ -19,7 +19,7 @@ def ui(
     db: DbOption = None,
 ) -> None:
     """Browse the store in a web page: every table, a runs leaderboard, a sweep's cells, a run's epochs, and
-    the run folders (figures) — read-only, with Datasette (`pip install 'mftctl[ui]'`). Ctrl-C stops it.
+    the run folders (figures) — read-only, with Datasette (`pip install 'mftctl\\[ui]'`). Ctrl-C stops it.
 
     Example: mftctl ui --port 8001   then open http://127.0.0.1:8001
     """

@@ -6,7 +6,7 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import typer.core
@@ -55,6 +55,40 @@ SetOption = Annotated[
 WhereOption = Annotated[
     list[str] | None, typer.Option(help="Select runs with KEY OP VALUE (as `mftctl list --where`; repeatable).")
 ]
+
+
+def run_arg(help_text: str = "The run: its id, or its name (the first two columns of `mftctl list`).") -> Any:
+    """A typer argument that takes a run by id or by name; `resolve_runs` turns it into ids."""
+    return typer.Argument(help=help_text, metavar="RUN")
+
+
+def resolve_runs(db: str | None, refs: list[str]) -> list[int]:
+    """Run ids from ids or names, in the order given: a string of digits is an id (no database read); any
+    other is a run's name, looked up once for all of them, refused in one line when no run or several
+    runs have it."""
+    from ..store import reads
+
+    names = [r for r in refs if not r.strip().lstrip("+-").isdigit()]
+    found: dict[str, list[int]] = {}
+    if names:
+        from ..store import open_settled
+
+        found = reads.ids_named(open_settled(db), list(dict.fromkeys(names)))
+    ids = []
+    for ref in refs:
+        if ref not in found:
+            ids.append(reads.row_id(ref))
+            continue
+        match found[ref]:
+            case [one]:
+                ids.append(one)
+            case []:
+                raise MftctlError(f"no run named {ref!r}; `mftctl list` shows every run's id and name")
+            case several:
+                raise MftctlError(
+                    f"{len(several)} runs are named {ref!r} (ids {', '.join(map(str, several))}); give the id"
+                )
+    return ids
 
 
 def error_line(message: str) -> None:

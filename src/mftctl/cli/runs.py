@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +22,8 @@ from .common import (
     err_console,
     print_data,
     print_records,
+    resolve_runs,
+    run_arg,
 )
 
 
@@ -48,10 +49,11 @@ def train(
     note: Annotated[str | None, typer.Option(help="A note on the run, shown by `show`.")] = None,
     detach: Annotated[bool, typer.Option(help="Start the worker and return at once with the run id.")] = False,
     resume: Annotated[
-        int | None,
+        str | None,
         typer.Option(
-            help="Continue crashed/killed/failed run ID from its last good "
-            "checkpoint (same run id; other options ignored)."
+            help="Continue crashed/killed/failed RUN (id or name) from its last good "
+            "checkpoint (same run id; other options ignored).",
+            metavar="RUN",
         ),
     ] = None,
     db: DbOption = None,
@@ -62,49 +64,28 @@ def train(
 
     Example: mftctl train --preset quick --set training.learning_rate=0.01
     """
-    from ..runs.launch import EarlyWorker
-    from ..store.location import resolve_location
+    from ..runs.train import RunInterrupted, TrainRequest, train_run
 
     if resume is not None:
-        _resume(resume, detach, db)
+        _resume(resolve_runs(db, [resume])[0], detach, db)
         return
     overrides = list(set_ or [])
     overrides += [f"training.epochs={epochs}"] * (epochs is not None) + [f"seed={seed}"] * (seed is not None)
     overrides += [f'device="{device}"'] * (device is not None)
-    location = resolve_location(db)
-    # Attached, the worker starts first: it imports torch while this process checks the config, imports
-    # the store and writes the row (0.3 s and more). Anything refused on the way ends it.
-    early = None if detach else EarlyWorker(location)
-    with early or nullcontext():
-        store, run = _new_train_run(db, preset, config_file, overrides, tag, name=name, note=note)
+    request = TrainRequest(preset, config_file, overrides, name, list(tag or []), note)
+    try:
+        trained = train_run(db, request, detach=detach, console=console)
+    except RunInterrupted as stop:
+        err_console.print(f"run {stop.run_id} stopped and marked killed")
+        raise typer.Exit(130) from None
+    run = trained.run
     if detach:
-        from ..runs.launch import start_worker
-
-        proc = start_worker(store, run.id, detach=True)
         console.print(
-            f"run [bold]{run.id}[/] started in the background (pid {proc.pid}); follow it with `mftctl show {run.id}`"
+            f"run [bold]{run.id}[/] started in the background (pid {trained.pid}); "
+            f"follow it with `mftctl follow {run.id}`"
         )
         return
-    run_attached(store, run.id, early=early)
-    _finish_message(store, run.id)
-
-
-def _new_train_run(db, preset, config_file, overrides, tags, *, name, note):
-    """The checked config's queued run: (store, run). Refusals come before the row."""
-    from ..config_input import load_config
-    from ..devices import check_device, check_fits
-    from ..runs.annotate import check_note, check_tag
-
-    config = load_config(preset, config_file, overrides)
-    check_fits(config)
-    check_device(config.device)  # refuse before any row is written
-    tags = [check_tag(t) for t in tags or []]
-    check_note(note or "")
-    from ..runs.lifecycle import new_run
-    from ..store import open_store
-
-    store = open_store(db)
-    return store, new_run(store, config, name=name, preset=preset or "reference_3blob", tags=tags, note=note)
+    _completed_message(run)
 
 
 def _resume(run_id: int, detach: bool, db: str | None) -> None:
@@ -125,7 +106,9 @@ def _resume(run_id: int, detach: bool, db: str | None) -> None:
         start_worker(store, run_id, detach=True)
         return
     run_attached(store, run_id)
-    _finish_message(store, run_id)
+    from ..runs.train import finished
+
+    _completed_message(finished(store, run_id))
 
 
 def run_attached(store, run_id: int, early=None) -> None:
@@ -139,25 +122,58 @@ def run_attached(store, run_id: int, early=None) -> None:
         raise typer.Exit(130) from None
 
 
-def _finish_message(store, run_id: int) -> None:
-    from ..status import RunStatus
-    from ..store import reads
-    from ..store.liveness import reconcile
+def _completed_message(run) -> None:
     from ..terminal import fmt
 
-    reconcile(store)
-    run = reads.get_run(store, run_id)
-    if run.status == RunStatus.completed:
-        console.print(
-            f"run [bold]{run.id}[/] completed: {run.epochs_done} epochs, test loss {fmt(run.last_test_loss)} "
-            f"(best {fmt(run.best_test_loss)}), {fmt(run.train_seconds, 3)} s training. "
-            f"Next: `mftctl show {run.id}`"
-        )
+    console.print(
+        f"run [bold]{run.id}[/] completed: {run.epochs_done} epochs, test loss {fmt(run.last_test_loss)} "
+        f"(best {fmt(run.best_test_loss)}), {fmt(run.train_seconds, 3)} s training. "
+        f"Next: `mftctl show {run.id}`"
+    )
+
+
+def follow(
+    run: Annotated[str, run_arg()],
+    db: DbOption = None,
+) -> None:
+    """Follow a run that trains elsewhere (detached, in a pool or on a cluster): each epoch as it lands,
+    until the run ends. Ctrl-C stops following, never the run.
+
+    Example: mftctl train --preset demo --detach && mftctl follow 1
+    """
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from ..runs.follow import watch
+    from ..store import open_settled
+    from ..terminal import fmt
+
+    store = open_settled(db)
+    run_id = resolve_runs(db, [run])[0]
+    try:
+        with Progress(
+            TextColumn("run {task.fields[run]}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} epochs"),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = None
+            for seen in watch(store, run_id):
+                if task is None:
+                    task = bar.add_task("", total=seen.run.epochs_total or None, run=run_id)
+                for e in seen.new_epochs:
+                    k = e.n_clusters
+                    blobs = "" if k is None else f" · {k} blob{'s' * (k != 1)}, separation {fmt(e.separation, 3)}"
+                    bar.console.print(
+                        f"run {run_id} epoch {e.epoch}/{seen.run.epochs_total}: test loss {fmt(e.test_loss)}{blobs}"
+                    )
+                bar.update(task, completed=seen.run.epochs_done)
+    except KeyboardInterrupt:
+        console.print(f"stopped following; run {run_id} goes on (`mftctl follow {run_id}` again)")
         return
-    lines = (run.error or "").strip().splitlines() or ["no reason recorded"]
-    # A traceback's last line names the exception; a message recorded first (disk full) says more.
-    reason = lines[-1] if lines[0].startswith("Traceback") else lines[0]
-    raise MftctlError(f"run {run.id} {run.status}: {reason}; `mftctl show {run.id}` has the details")
+    from ..runs.train import finished
+
+    _completed_message(finished(store, run_id))  # or the one-line reason it did not complete
 
 
 def list_(
@@ -207,11 +223,16 @@ def list_(
 
 
 def show(
-    run_id: Annotated[int, typer.Argument(help="The run's id (first column of `mftctl list`).")],
+    run_id: Annotated[str, run_arg()],
     config_view: Annotated[
         ConfigView, typer.Option("--config", help="diff: only what differs from the preset; full: every key.")
     ] = ConfigView.diff,
-    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    format: Annotated[
+        Format,
+        typer.Option(
+            "--format", "-f", help="table; json (everything below); csv (its epochs, one row each, for pandas)."
+        ),
+    ] = Format.table,
     db: DbOption = None,
 ) -> None:
     """One run: status, timings, config, every epoch, checkpoints and children.
@@ -222,7 +243,12 @@ def show(
     from ..render.records import run_json, to_json
     from ..render.views import run_detail, stage2_summary_table
 
-    report = run_report(db, run_id)
+    report = run_report(db, resolve_runs(db, [run_id])[0])
+    if format is Format.csv:
+        from ..render.records import epoch_rows
+
+        print_records(epoch_rows(report.run, report.epochs), format)
+        return
     if format is not Format.table:
         from dataclasses import asdict
 
@@ -241,7 +267,7 @@ def show(
 
 
 def rm(
-    run_ids: Annotated[list[int] | None, typer.Argument(help="Runs to delete.")] = None,
+    run_ids: Annotated[list[str] | None, run_arg("Runs to delete, by id or name.")] = None,
     where: WhereOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting.")] = False,
     db: DbOption = None,
@@ -254,7 +280,7 @@ def rm(
     from ..store import open_settled, writes
 
     store = open_settled(db)
-    ids = select_run_ids(store.location, run_ids, where)
+    ids = select_run_ids(store.location, resolve_runs(db, run_ids) if run_ids else run_ids, where)
     if not ids:
         raise MftctlError("no run selected; give run ids or --where")
     if not yes:
@@ -282,7 +308,7 @@ def export(
 
     Example: mftctl export out/ --where sweep=1   then   pandas.read_csv("out/epochs.csv")
     """
-    from ..analysis.export import export_runs
+    from ..render.export import export_runs
     from ..store import open_settled
 
     store = open_settled(db)
@@ -291,7 +317,7 @@ def export(
 
 
 def compare(
-    run_ids: Annotated[list[int], typer.Argument(help="Two or more run ids; deltas are against the first.")],
+    run_ids: Annotated[list[str], run_arg("Two or more runs, by id or name; deltas are against the first.")],
     all_: Annotated[bool, typer.Option("--all", help="Every config key, not only those that differ.")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
     db: DbOption = None,
@@ -306,13 +332,13 @@ def compare(
     from ..store import open_settled
 
     store = open_settled(db)
-    comparison = compare_runs(store, run_ids, every_key=all_)
+    comparison = compare_runs(store, resolve_runs(db, run_ids), every_key=all_)
     if not print_records(comparison.records(), format):
         console.print(comparison_table(comparison))
 
 
 def stop(
-    run_ids: Annotated[list[int], typer.Argument(help="Runs to stop (queued or running on this host).")],
+    run_ids: Annotated[list[str], run_arg("Runs to stop, by id or name (queued or running on this host).")],
     db: DbOption = None,
 ) -> None:
     """Stop detached or runaway runs: each worker is asked to stop (it records `killed` and keeps its
@@ -324,7 +350,7 @@ def stop(
     from ..store import open_settled, reads
 
     store = open_settled(db)
-    run_ids = list(dict.fromkeys(run_ids))  # `stop 4 4` stops run 4 once
+    run_ids = list(dict.fromkeys(resolve_runs(db, run_ids)))  # `stop 4 4` stops run 4 once
     reads.runs_by_id(store, run_ids)  # every id known before any is stopped
     for run_id in run_ids:
         console.print(f"run {run_id}: {stop_run(store, run_id)}")
@@ -334,6 +360,7 @@ def register(app: typer.Typer) -> None:
     app.command()(train)
     app.command("list")(list_)
     app.command()(show)
+    app.command()(follow)
     app.command()(compare)
     app.command()(stop)
     app.command()(rm)

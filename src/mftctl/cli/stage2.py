@@ -8,18 +8,20 @@ import typer
 
 from .. import choices
 from ..choices import choice_enum
-from .common import DbOption, SetOption, console, err_console
+from .common import DbOption, SetOption, console, err_console, resolve_runs, run_arg
 
 MixtureKind = choice_enum("MixtureKind", choices.MixtureKind)
 Control = choice_enum("Control", choices.Control)
 DecoderInit = choice_enum("DecoderInit", choices.DecoderInit)
 Sampler = choice_enum("Sampler", choices.Sampler)
 Stage2Decoder = choice_enum("Stage2Decoder", choices.Stage2Decoder)
+Stage2Bias = choice_enum("Stage2Bias", choices.Stage2Bias)
+SAMPLER_HELP = "; ".join(f"{name}: {traits.summary}" for name, traits in choices.SAMPLER_TRAITS.items())
 
 
 def stage2(
     parent_id: Annotated[
-        int | None, typer.Argument(help="The finished stage-1 run whose weight pairs are fitted.")
+        str | None, run_arg("The finished stage-1 run (id or name) whose weight pairs are fitted.")
     ] = None,
     sweep: Annotated[int | None, typer.Option(help="Instead of one parent: every completed run of sweep ID.")] = None,
     epoch: Annotated[int | None, typer.Option(help="Parent checkpoint epoch (default: its last).")] = None,
@@ -33,10 +35,7 @@ def stage2(
     traces: Annotated[int, typer.Option(help="Independent encoder samples per sampler, one child run each.")] = 1,
     sampler: Annotated[
         list[Sampler] | None,
-        typer.Option(
-            help="How --control gmm draws W1' (repeatable: children for each): iid entries; row: per-row outlier "
-            "counts; row-sign: per-row blob composition, random row sign; shuffle: the parent's rows permuted."
-        ),
+        typer.Option(help=f"How --control gmm draws W1' (repeatable: children for each): {SAMPLER_HELP}."),
     ] = None,
     mixture: Annotated[
         MixtureKind,
@@ -61,6 +60,14 @@ def stage2(
             "frozen encoder (one epoch, no optimiser noise)."
         ),
     ] = Stage2Decoder.train,
+    b1: Annotated[
+        Stage2Bias,
+        typer.Option(
+            "--b1",
+            help="The children's encoder bias: parent (a kept row's own, else drawn from the parent's), zero, "
+            "or auto (parent for --control parent, zero for the samplers).",
+        ),
+    ] = Stage2Bias.auto,
     jobs: Annotated[int | None, typer.Option(help="Children trained at once (default: one per core).")] = None,
     set_: SetOption = None,
     name: Annotated[str | None, typer.Option(help="Name prefix of the children.")] = None,
@@ -72,7 +79,7 @@ def stage2(
     Each trace is a child run (its own epochs and checkpoints) recording its parent, the checkpoint
     epoch, the fitted mixture, the sampler and the sampling seed. Several children train in a pool.
 
-    Example: mftctl stage2 3 --traces 3 --sampler iid --sampler row-sign --sampler shuffle --decoder solve   |
+    Example: mftctl stage2 3 --traces 3 --sampler rewire --sampler code --sampler iid --decoder solve   |
     mftctl stage2 --sweep 2 --traces 2 --sampler iid --sampler shuffle
     """
     from ..errors import MftctlError
@@ -95,13 +102,13 @@ def stage2(
         "control": control.value,
         "decoder_init": decoder_init.value,
         "decoder": decoder.value,
+        "b1": b1.value,
     }
     samplers = [s.value for s in sampler or [Sampler.iid]]
     request = Stage2Request(epoch, options, samplers, hidden, list(set_ or []), name)
+    parent = resolve_runs(db, [parent_id])[0] if parent_id is not None else None
     try:
-        outcome = run_stage2(
-            db, request, parent_id=parent_id, sweep_id=sweep, detach=detach, jobs=jobs, console=console
-        )
+        outcome = run_stage2(db, request, parent_id=parent, sweep_id=sweep, detach=detach, jobs=jobs, console=console)
     except KeyboardInterrupt:
         err_console.print("stage 2 stopped: its children marked killed (`mftctl train --resume ID` continues one)")
         raise typer.Exit(130) from None

@@ -64,9 +64,9 @@ def sweep_run(
 
     Example: mftctl sweep examples/lr_batch.toml --jobs 2 --dry-run
     """
+    from ..analysis.sweep_summary import summarize
     from ..render.views import sweep_plan_table, sweep_summary_view
     from ..sweeps.run import plan_run, run_local, submit
-    from ..sweeps.summary import summarize
 
     if jobs is not None and jobs < 1:
         raise MftctlError(f"--jobs must be at least 1, not {jobs}")
@@ -122,10 +122,10 @@ def sweep_show(
 
     Example: mftctl sweep show 1   |   mftctl sweep show 1 --pivot lr,batch --metric separation
     """
+    from ..analysis.sweep_summary import PIVOT_METRICS, summarize
     from ..render.records import to_json
     from ..render.views import sweep_pivot_table, sweep_summary_view
     from ..store import open_settled, reads
-    from ..sweeps.summary import PIVOT_METRICS, summarize
 
     store = open_settled(db)
     summary = summarize(store, reads.get_sweep(store, sweep_id))

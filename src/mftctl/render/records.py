@@ -31,6 +31,15 @@ def run_record(run: Run, *, with_config: bool = False, tags: list[str] | None = 
     return record
 
 
+def epoch_rows(run: Run, epochs: list[Epoch]) -> list[dict[str, Any]]:
+    """A run's epochs as flat rows (`show --format csv`): the run's id, then each epoch's numbers."""
+    rows = []
+    for e in epochs:
+        values = e.model_dump(exclude={"diagnostics_json", "id", "run_id"})
+        rows.append({"run_id": run.id, "epoch": values.pop("epoch")} | values)
+    return rows
+
+
 def run_json(
     run: Run, epochs: list[Epoch], checkpoints: list[Checkpoint], children: list[Run], tags: list[str]
 ) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from ..status import RunStatus
 from ..terminal import fmt, plain, safe
 
 if TYPE_CHECKING:
+    from ..analysis.sweep_summary import CellSummary, SweepSummary
     from ..store.tables import Checkpoint, Epoch, Run
-    from ..sweeps.summary import CellSummary, SweepSummary
 
 
 def _status_style(status: str) -> str:
@@ -99,15 +99,6 @@ def _blob_cells(run) -> tuple[str, str, str]:
     """K, separation and silhouette of a run; numbers by the old method carry a mark."""
     mark = OLD_MARK if is_old_blob_method(run) else ""
     return fmt(run.n_clusters) + mark, fmt(run.separation, 3), fmt(run.silhouette, 3) + mark
-
-
-def blob_headline(report: dict[str, Any]) -> str:
-    """'3 blobs (formed) · separation 0.990 · silhouette 0.918' from a blob report."""
-    from ..science.blobs import blob_state
-
-    k, sep = report.get("n_blobs"), report.get("separation")
-    blobs = f"{k} blob{'s' if k != 1 else ''} ({blob_state(k, sep)})"
-    return f"{blobs} · separation {fmt(sep, 3)} · silhouette {fmt(report.get('silhouette'), 3)}"
 
 
 def epochs_table(epochs: list[Epoch]) -> Table:
@@ -558,8 +549,8 @@ def comparison_table(comparison) -> Table:
 
 def sweep_pivot_table(summary: SweepSummary, rows: str, columns: str, metric: str) -> Table:
     """One metric over two varied keys: their values as rows and columns (seeds pooled)."""
+    from ..analysis.sweep_summary import PIVOT_METRICS
     from ..short_names import short
-    from ..sweeps.summary import PIVOT_METRICS
 
     row_values, column_values, cells = summary.pivot(rows, columns, metric)
     title = f"sweep {summary.sweep} {safe(summary.name)}: {PIVOT_METRICS[metric]} (mean over seeds)"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..checkpoints.load import load_run_checkpoint
-from ..choices import ACTIVATION_SYMMETRY
+from ..choices import ACTIVATION_SYMMETRY, SAMPLER_TRAITS
 from ..config import ExperimentConfig, validate
 from ..config_input import apply_overrides
 from ..devices import check_fits
@@ -90,17 +90,33 @@ def _refuse_unfit(config: ExperimentConfig, parent_config: ExperimentConfig) -> 
         raise MftctlError("--control parent has one encoder to freeze; use --traces 1")
     if s2.sampler != "iid" and s2.control != "gmm":
         raise MftctlError(f"--sampler {s2.sampler} draws from the fitted mixture: it needs --control gmm")
+    if s2.control != "gmm":
+        return
+    traits = SAMPLER_TRAITS[s2.sampler]
     for whose, activation in (("parent's", parent_config.model.activation), ("children's", config.model.activation)):
-        if s2.sampler == "row-sign" and ACTIVATION_SYMMETRY[activation] != "odd":
+        if traits.needs_odd and ACTIVATION_SYMMETRY[activation] != "odd":
+            usable = ", ".join(name for name, t in SAMPLER_TRAITS.items() if not t.needs_odd)
             raise MftctlError(
-                f"--sampler row-sign gives rows random signs, which keeps a network's function only for an odd "
-                f"activation; the {whose} is {activation} ({ACTIVATION_SYMMETRY[activation]}): use iid, row or "
-                "shuffle"
+                f"--sampler {s2.sampler} chooses signs freely, which keeps a network's function only for an odd "
+                f"activation; the {whose} is {activation} ({ACTIVATION_SYMMETRY[activation]}): use {usable}"
             )
-    if s2.sampler == "shuffle" and h != parent_h:
-        raise MftctlError(f"--sampler shuffle permutes the parent's {parent_h} rows; it cannot have --hidden {h}")
-    if s2.sampler == "shuffle" and s2.decoder_init == "sampled":
-        raise MftctlError("--sampler shuffle keeps the parent's encoder values; --decoder-init sampled needs a draw")
+    if traits.needs_parent_encoder and h != parent_h:
+        raise MftctlError(
+            f"--sampler {s2.sampler} keeps the parent's {parent_h} rows' outlier counts; it cannot have --hidden {h}"
+            if s2.sampler != "shuffle"
+            else f"--sampler shuffle permutes the parent's {parent_h} rows; it cannot have --hidden {h}"
+        )
+    if not traits.draws_decoder and s2.decoder_init == "sampled":
+        raise MftctlError(
+            f"--sampler {s2.sampler} keeps the parent's encoder values; --decoder-init sampled needs a draw"
+        )
+
+
+def resolved_bias(s2) -> str:
+    """The child's encoder bias, `auto` resolved: the parent's for the parent control, zero otherwise."""
+    if s2.b1 != "auto":
+        return s2.b1
+    return "parent" if s2.control == "parent" else "zero"
 
 
 def plan_children(
@@ -143,7 +159,7 @@ def plan_children(
     if first.stage2.control != "parent":
         pairs = pairs_of(model)
         mixture = fit_child_mixture(pairs, first, seed=first.seed + loaded.checkpoint.epoch)
-        if any(c.stage2.sampler in ("row", "row-sign") for c in configs.values()):
+        if any(SAMPLER_TRAITS[c.stage2.sampler].needs_compositions for c in configs.values()):
             compositions = parent_row_compositions(mixture, pairs, first, loaded.config.model.hidden_size)
     plans = []
     for config in configs.values():
@@ -154,7 +170,8 @@ def plan_children(
                 "parent_epoch": loaded.checkpoint.epoch,
                 "control": s2.control,
                 "sampler": s2.sampler if s2.control == "gmm" else None,
-                "row_compositions": compositions if s2.sampler in ("row", "row-sign") else None,
+                "row_compositions": compositions if SAMPLER_TRAITS[s2.sampler].needs_compositions else None,
+                "b1": resolved_bias(s2),
                 "mixture_kind": s2.mixture,
                 "decoder_init": s2.decoder_init,
                 "trace": trace,

@@ -24,7 +24,7 @@ class Stage2Request:
     """What the children are to be: the options of `mftctl stage2`, checked by plan.py."""
 
     epoch: int | None
-    options: dict[str, Any]  # num_clusters, num_traces, mixture, control, decoder_init
+    options: dict[str, Any]  # num_clusters, num_traces, mixture, control, decoder_init, decoder, b1
     samplers: list[str]
     hidden: int | None
     overrides: list[str]

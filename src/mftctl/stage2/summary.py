@@ -20,10 +20,14 @@ def time_to_reach(epochs, target: float) -> tuple[int, float] | None:
 
 
 def child_method(run: Run) -> str:
-    """What made a child's encoder: gmm/SAMPLER, gaussian or parent."""
+    """What made a child's encoder: gmm/SAMPLER, gaussian or parent, marked where its encoder bias is not
+    the default one (`+b1` for a sampler given the parent's, `-b1` for the parent's encoder without it)."""
     extra = run.extra
     control = extra.get("control", "-")
-    return f"gmm/{extra.get('sampler') or 'iid'}" if control == "gmm" else control
+    method = f"gmm/{extra.get('sampler') or 'iid'}" if control == "gmm" else control
+    default_bias = "parent" if control == "parent" else "zero"
+    bias = extra.get("b1", default_bias)  # children of earlier releases record none: they had the default
+    return method if bias == default_bias else f"{method} {'+' if bias == 'parent' else '-'}b1"
 
 
 @dataclass
@@ -61,7 +65,7 @@ class MethodSummary:
 
 def summarize_children(parent_epochs: list, children: list[Run], child_epochs: dict[int, list]) -> list[MethodSummary]:
     """One MethodSummary per method, in the order the methods first appear."""
-    from ..sweeps.summary import mean_std
+    from ..stats import mean_std
 
     by_method: dict[str, list[Run]] = {}
     for child in children:

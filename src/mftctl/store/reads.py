@@ -33,6 +33,16 @@ def row_id(value: object, what: str = "run") -> int:
         raise refusal from None
 
 
+def ids_named(store: Store, names: list[str]) -> dict[str, list[int]]:
+    """Each name's run ids, in id order (an empty list: no run has it)."""
+    with store.read() as s:
+        rows = list(s.exec(select(Run.name, Run.id).where(col(Run.name).in_(names)).order_by(Run.id)))
+    found: dict[str, list[int]] = {name: [] for name in names}
+    for name, run_id in rows:
+        found[name].append(run_id)
+    return found
+
+
 def _bindable(row: int) -> bool:
     """Whether the database can bind the number (no row can have one that it cannot)."""
     return INT64_MIN <= row <= INT64_MAX

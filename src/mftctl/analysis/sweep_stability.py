@@ -1,20 +1,20 @@
 """A sweep's cells, each with the blob stability over its completed seeds (`mftctl stability --sweep`,
-the sweep's stability figure). Here, not in analysis/stability.py: it reads the sweep's summary, which
-itself asks analysis/stability for each cell's numbers."""
+the sweep's stability figure). Apart from stability.py: it reads the sweep's summary, which itself asks
+stability.py for each cell's numbers."""
 
 from __future__ import annotations
 
-from ..analysis.stability import runs_stability
 from ..errors import MftctlError
 from ..store import reads
 from ..store.engine import Store
+from .stability import runs_stability
 
 
 def sweep_stability(store: Store, sweep_id: int, *, cell: str | None = None, clouds: bool = True):
     """[(cell summary, its stability or why there is none)] for every cell of the sweep (or the one named),
     over each cell's completed seeds."""
     from ..status import RunStatus
-    from .summary import summarize
+    from .sweep_summary import summarize
 
     summary = summarize(store, reads.get_sweep(store, sweep_id), stability=False)
     cells = summary.cells

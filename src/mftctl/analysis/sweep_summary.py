@@ -4,11 +4,11 @@ figures all read these."""
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..short_names import label as short_label
+from ..stats import mean_std
 from ..status import RunStatus
 from ..store import reads
 from ..store.engine import Store
@@ -29,14 +29,6 @@ PIVOT_METRICS = {
     "drift": "largest blob drift over seeds (blob widths)",
     "mass_cv": "largest blob mass CV over seeds",
 }
-
-
-def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation of the values present (None: none, or one for the std)."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return None, None
-    return statistics.fmean(present), (statistics.stdev(present) if len(present) > 1 else None)
 
 
 @dataclass
@@ -189,8 +181,8 @@ def _cell(cell: str, values: dict[str, Any], members: list[Run]) -> CellSummary:
 
 def _stability(store: Store, cell: CellSummary, members: list[Run]) -> None:
     """Fill the cell's stability over its completed seeds, when there are two and they can be compared."""
-    from ..analysis.stability import runs_stability
     from ..errors import MftctlError
+    from .stability import runs_stability
 
     done = [r for r in members if r.status == RunStatus.completed]
     if len(done) < 2:
