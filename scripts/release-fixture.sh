@@ -42,6 +42,10 @@ if ! m stop 3 >/dev/null 2>&1; then  # a release before `stop`: the signal a Ctr
     kill -INT "$(column pid)"
     for _ in $(seq 300); do [[ "$(column status)" != running ]] && break; sleep 0.1; done
 fi
+if [[ "$(column status)" == completed ]]; then  # the run outran the poll (a busy machine): try again
+    echo "run 3 completed before it could be stopped; run the script again" >&2
+    exit 1
+fi
 cat >grid.toml <<'EOF'
 name = "grid"
 base = "quick"

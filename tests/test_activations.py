@@ -105,7 +105,7 @@ def test_a_non_default_activation_through_every_command(isolated_db, tmp_path):
     assert reads.get_run(store, 1).n_clusters == run.n_clusters  # the same numbers from its own model
 
     refused = invoke("stage2", 1, "--sampler", "row-sign", "--set", "training.epochs=1")
-    one_line_refusal(refused, "row-sign", "square (even)", "use iid, row or shuffle")
+    one_line_refusal(refused, "row-sign", "square (even)", "use iid, row, shuffle or rewire")
     assert count_runs(isolated_db) == 1
     assert invoke("stage2", 1, "--set", "training.epochs=1").exit_code == 0
     child = reads.get_run(store, 2)

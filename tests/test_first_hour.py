@@ -1,13 +1,17 @@
 """A researcher's first hour: runs taken by name wherever a run is taken (an ambiguous name refused in one
-line, naming the ids), `show --format csv` as the run's epochs, and help text whose brackets survive."""
+line, naming the ids), `show --format csv` as the run's epochs, help text whose brackets survive, and
+`list` and `sweep show` that fit an 80-, 100- and 120-column terminal."""
 
 import csv
 import io
 import json
+import os
 import signal
 import subprocess
 
-from helpers import LONG, SETS, invoke, one_line_refusal, set_args, start_mftctl, wait_for
+import pytest
+
+from helpers import LONG, SETS, invoke, one_line_refusal, run_mftctl, set_args, start_mftctl, wait_for
 
 
 def _train(name: str) -> None:
@@ -73,3 +77,99 @@ def test_follow_shows_the_next_epoch_and_ctrl_c_leaves_the_run_running(isolated_
     _train("short")
     done = invoke("follow", "short")
     assert done.exit_code == 0 and "run 2 epoch 2/2: test loss" in done.output and "run 2 completed" in done.output
+
+
+def _at_width(width: int, *args: str) -> list[str]:
+    """The lines `mftctl ARGS` prints in a terminal of `width` columns (a real process; COLUMNS is how
+    rich learns a terminal's width when its output is not a tty)."""
+    done = run_mftctl(*args, env={**os.environ, "COLUMNS": str(width)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+LIST_HEADERS = ("id", "name", "status", "preset", "d×h", "opt", "lr", "ep", "test loss", "best", "K", "sep.")
+
+
+def test_list_and_sweep_show_fit_the_terminal(isolated_db, tmp_path):
+    long_name = "a-long-run-name-that-must-stay-whole"
+    tagged = ["--name", long_name, "--tag", "baseline", "--set", "lr=0.05"]  # a short name for a config key
+    assert invoke("train", "--preset", "quick", *SETS, *tagged).exit_code == 0
+    for _ in range(9):  # ids of two digits
+        assert invoke("train", "--preset", "quick", *SETS, "--set", "training.epochs=1").exit_code == 0
+    for width in (80, 100, 120):
+        title, *lines = _at_width(width, "list")  # the title names the database's path, which never breaks
+        assert title.startswith("10 of 10 runs in")
+        assert all(len(line) <= width for line in lines), "\n".join(lines)
+        header = next(line for line in lines if line.split()[:1] == ["id"])
+        assert "…" not in "\n".join(lines)  # no header, id or value cut short
+        assert all(h in header for h in ("id", "name", "status", "ep", "test loss", "sep."))
+        rows = [line.split() for line in lines if "hidden" not in line]
+        ids = [int(row[0]) for row in rows if row[:1] and row[0].isdigit()]
+        assert sorted(ids) == list(range(1, 11))
+        # At 80 columns the name column is what is left: a name longer than that folds, whole, onto a
+        # second line; wider, it stays on one.
+        assert any(long_name in line for line in lines) or width == 80
+        hidden = [h for h in LIST_HEADERS if f" {h} " not in f" {header} "]
+        assert bool(hidden) == any("hidden at this width" in line for line in lines)
+    wide = next(line for line in _at_width(80, "list", "--wide") if line.split()[:1] == ["id"])
+    assert all(f" {h} " in f" {wide} " for h in (*LIST_HEADERS, "silh.", "samples/s", "created")), wide
+
+    (tmp_path / "grid.toml").write_text(
+        'base = "quick"\nseeds = [1]\n[set]\n"training.epochs" = 1\n"data.d" = 16\n"model.hidden_size" = 8\n'
+        '[grid]\n"training.learning_rate" = [0.01, 0.03]\n"training.batch_size" = [64, 128]\n'
+    )
+    assert invoke("sweep", str(tmp_path / "grid.toml"), "--jobs", "1").exit_code == 0
+    for width in (80, 100, 120):
+        lines = _at_width(width, "sweep", "show", "1")
+        assert all(len(line) <= width for line in lines), "\n".join(lines)
+        assert "…" not in "\n".join(lines), "\n".join(lines)
+        header = next(line for line in lines if line.split()[:1] == ["cell"])
+        assert all(h in header for h in ("seeds", "final test loss", "separation"))
+        assert sum(line.split()[:1] in (["c0"], ["c1"], ["c2"], ["c3"]) for line in lines) >= 4
+
+
+def test_one_vocabulary_of_keys_for_set_sort_where_and_columns(isolated_db):
+    """A config key by its dotted name, its short name (list's header) or its leaf, wherever a key is
+    taken; a mistyped one gets a did-you-mean; a status no run can have is refused, not matched by none."""
+    for lr in ("lr=0.05", "learning_rate=0.01", "training.learning_rate=0.03"):
+        assert invoke("train", "--preset", "quick", *SETS, "--set", "training.epochs=1", "--set", lr).exit_code == 0
+    stored = {r["id"]: r["config"]["training"]["learning_rate"] for r in _listed()}
+    assert stored == {1: 0.05, 2: 0.01, 3: 0.03}
+    for sort in ("-lr", "-learning_rate", "-training.learning_rate"):
+        assert [r["id"] for r in _listed("--sort", sort)] == [1, 3, 2]
+    for where in ("lr>0.02", "learning_rate>0.02", "training.learning_rate>0.02"):
+        assert sorted(r["id"] for r in _listed("--where", where)) == [1, 3]
+    for columns in ("id,lr", "id,learning_rate", "id,training.learning_rate"):  # headed by the short name
+        picked = json.loads(invoke("list", "--columns", columns, "--format", "json").output)
+        assert {r["id"]: r["lr"] for r in picked} == stored
+
+    one_line_refusal(invoke("list", "--sort", "-sepration"), "unknown column 'sepration'", "did you mean separation?")
+    one_line_refusal(invoke("list", "--where", "learnin_rate>1"), "did you mean training.learning_rate?")
+    one_line_refusal(
+        invoke("train", "--preset", "quick", "--set", "learnin_rate=0.1"), "did you mean training.learning_rate?"
+    )
+    one_line_refusal(invoke("list", "--where", "status=complete"), "did you mean completed?", "statuses: queued")
+    assert len(_listed()) == 3  # nothing written by the refusals
+
+    # The same runs from Python, as a DataFrame: `list --format json` row for row, the same vocabulary.
+    import pandas
+
+    import mftctl
+    from mftctl.errors import MftctlError
+
+    frame = mftctl.list_runs()
+    pandas.testing.assert_frame_equal(frame, pandas.json_normalize(_listed()))
+    assert list(mftctl.list_runs(sort="-lr")["id"]) == [1, 3, 2]
+    assert list(mftctl.list_runs(where="learning_rate>0.02", sort="id")["config.training.learning_rate"]) == [
+        0.05,
+        0.03,
+    ]
+    assert "list_runs" in dir(mftctl) and not {"Any", "TYPE_CHECKING", "annotations"} & set(dir(mftctl))
+    with pytest.raises(MftctlError, match="no run has status 'complete'"):
+        mftctl.list_runs(where=["status=complete"])
+
+
+def _listed(*args: str) -> list[dict]:
+    done = invoke("list", "--format", "json", *args)
+    assert done.exit_code == 0, done.output
+    return json.loads(done.output)

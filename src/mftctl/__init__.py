@@ -3,6 +3,7 @@
 The public Python entry points are `mftctl.train(preset, set={...})` (one run, as `mftctl train`),
 `mftctl.measure_blobs(pairs)` and `mftctl.measure_stability(reports,
 clouds)` (see docs/science.md), `mftctl.solve_decoder(run_id)` (the exact decoder of a run's encoder), and
+`mftctl.list_runs(where=..., sort=...)` (`list` as a pandas DataFrame), and
 `mftctl.diagnose(run_id)` and `mftctl.plot(run_id)`, the commands of those names for a loop in Python or a
 notebook, which pays the imports once instead of once per command (docs/user-guide.md). All are imported
 on first use, so that `mftctl --help` and `mftctl list` never load torch.
@@ -16,7 +17,11 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __version__ = "0.1.0"
-__all__ = ["diagnose", "measure_blobs", "measure_stability", "plot", "solve_decoder", "train"]
+__all__ = ["diagnose", "list_runs", "measure_blobs", "measure_stability", "plot", "solve_decoder", "train"]
+
+
+def __dir__() -> list[str]:  # the public API, not this module's imports
+    return sorted([*__all__, "__version__"])
 
 
 def train(
@@ -177,6 +182,40 @@ def solve_decoder(
 
             raise MftctlError(f"samples {count} must be at least 1")
         return solve_checkpoint(open_settled(db), run_id, epoch=_whole_or_none(epoch, "epoch"), samples=count)
+
+
+def list_runs(
+    *,
+    where: str | list[str] | None = None,
+    sort: str | None = None,
+    limit: int | None = None,
+    db: str | Path | None = None,
+):
+    """`mftctl list --format json` as a pandas DataFrame, one row per run in the same order, its nested
+    config flattened into `config.training.learning_rate`-style columns (pandas.json_normalize). `where`
+    and `sort` take what `list --where/--sort` take, in the same vocabulary (`lr>0.01`, `-separation`);
+    `limit`: at most that many runs (default all). Needs pandas: pip install 'mftctl[pandas]'. (Not
+    `mftctl.runs`: that name is the package of run lifecycles, mftctl/runs/.)"""
+    import json
+
+    from .errors import MftctlError, python_boundary
+    from .render.records import run_record, to_json
+    from .runs.query import list_runs as query_runs
+
+    with python_boundary():
+        try:
+            import pandas
+        except ImportError:
+            raise MftctlError("mftctl.list_runs() needs pandas: pip install 'mftctl[pandas]'") from None
+        conditions = [where] if isinstance(where, str) else where
+        if conditions is not None and not all(isinstance(c, str) for c in conditions):
+            raise MftctlError(f"where {where!r} is not a condition or a list of them, e.g. where='lr>0.01'")
+        if sort is not None and not isinstance(sort, str):
+            raise MftctlError(f"sort {sort!r} is not a column name, e.g. sort='-separation'")
+        count = _whole_or_none(limit, "limit")
+        listing = query_runs(None if db is None else str(db), sort=sort, where=conditions, limit=count)
+        records = json.loads(to_json([run_record(r, with_config=True) for r in listing.runs]))
+        return pandas.json_normalize(records) if records else pandas.DataFrame()
 
 
 def _whole_or_none(value: object, name: str) -> int | None:

@@ -441,6 +441,34 @@ def config_keys() -> list[str]:
     return sorted(flatten(without_retired(ExperimentConfig().model_dump())))
 
 
+def config_key(name: str) -> str | None:
+    """The dotted config key `name` stands for — the key itself, its short name (`lr`, `batch`: the short
+    names of list's headers) or a leaf only one key ends in (`learning_rate`) — or None where it names
+    none. One vocabulary for `--set`, `list --sort/--where/--columns` and `mftctl.train(set=...)`. A
+    leaf that several keys end in is refused, naming them."""
+    from .short_names import LONG_NAMES
+
+    keys = config_keys()
+    if name in keys:
+        return name
+    if name in LONG_NAMES:
+        return LONG_NAMES[name]
+    leaves = [k for k in keys if k.rsplit(".", 1)[-1] == name]
+    if len(leaves) > 1:
+        raise ConfigError(f"key {name!r} is ambiguous: it may be {', '.join(leaves)}; give the dotted key")
+    return leaves[0] if leaves else None
+
+
+def key_suggestion(name: str) -> str:
+    """` (did you mean training.learning_rate?)` for a mistyped key, dotted, short or leaf; else ''."""
+    from .short_names import LONG_NAMES
+
+    keys = config_keys()
+    words = {**{k: k for k in keys}, **LONG_NAMES, **{k.rsplit(".", 1)[-1]: k for k in keys}}
+    close = difflib.get_close_matches(name, list(words), n=1)
+    return f" (did you mean {words[close[0]]}?)" if close else ""
+
+
 def describe(config: ExperimentConfig) -> list[tuple[str, Any, str]]:
     """(dotted key, value, meaning) for every key of a config, in declaration order."""
     rows = []

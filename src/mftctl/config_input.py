@@ -57,7 +57,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """`training.learning_rate=0.01` -> (['training', 'learning_rate'], 0.01).
+    """`training.learning_rate=0.01` -> (['training', 'learning_rate'], 0.01). The key as typed: a short
+    name or a leaf (`lr`, `learning_rate`) is resolved by apply_overrides (config.config_key).
 
     The value is read as a TOML value when it is one (numbers, booleans, quoted strings, lists) and as
     a bare string otherwise; pydantic then coerces it to the field's type.
@@ -77,9 +78,16 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    from .config import config_key, key_suggestion
+
     result = json.loads(json.dumps(raw))
     for text in overrides:
         path, value = parse_override(text)
+        name = ".".join(path)
+        key = config_key(name)
+        if key is None and len(path) == 1 and (hint := key_suggestion(name)):
+            raise ConfigError(f"unknown key {name!r} in --set {text!r}{hint}; `mftctl config show` lists the keys")
+        path = key.split(".") if key is not None else path  # an unknown dotted key: the schema names it below
         node = result
         for i, part in enumerate(path[:-1]):
             child = node.get(part)

@@ -13,8 +13,8 @@ from ..status import RunStatus
 from ..store import reads
 from ..store.engine import Store
 from ..store.tables import Run, Sweep
-from .file import cell_label, is_reference
-from .search_results import SearchResults, search_results
+from ..sweeps.file import cell_label, is_reference
+from ..sweeps.search_results import SearchResults, search_results
 
 # The metrics `sweep show --pivot` can lay out as a grid, with their titles.
 PIVOT_METRICS = {

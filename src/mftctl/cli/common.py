@@ -29,6 +29,20 @@ console = _console()
 err_console = _console(stderr=True)
 
 
+def print_wide_or_fitted(build: Any, wide: bool) -> None:
+    """Print the table `build(width)` makes: fitted to the terminal's width, or with `wide` every column at
+    its natural width (a terminal narrower than that wraps the lines)."""
+    if not wide:
+        console.print(build(console.width))
+        return
+    from rich.measure import Measurement
+
+    table = build(None)
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    # Console.print never draws wider than its console: a console of the table's own width does.
+    Console(width=max(console.width, natural), soft_wrap=True).print(table)
+
+
 class Format(StrEnum):
     table = "table"
     json = "json"

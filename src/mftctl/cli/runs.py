@@ -22,6 +22,7 @@ from .common import (
     err_console,
     print_data,
     print_records,
+    print_wide_or_fitted,
     resolve_runs,
     run_arg,
 )
@@ -197,10 +198,16 @@ def list_(
             "(lr, batch, h, enc_init, ...), e.g. id,name,lr,batch,test_loss,separation."
         ),
     ] = None,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column, however wide the terminal (default: what fits).")
+    ] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="table, json or csv.")] = Format.table,
     db: DbOption = None,
 ) -> None:
     """List runs: one SQL query, sorted and filtered by any metric, config key or tag.
+
+    The table fits the terminal: on a narrow one the columns read least (created, samples/s, preset, ...)
+    are hidden and named under it; --wide shows them all.
 
     Example: mftctl list --sort -silhouette --where status=completed --where tag=baseline --columns id,lr,separation
     """
@@ -218,8 +225,10 @@ def list_(
         records = [run_record(r, with_config=True) for r in listing.runs]
     if not print_records(records, format):
         title = f"{len(listing.runs)} of {listing.total} runs in {safe(listing.location)}"
-        table = columns_table(listing.runs, chosen, title) if chosen else runs_table(listing.runs, title=title)
-        console.print(table)
+        if chosen:
+            console.print(columns_table(listing.runs, chosen, title))
+        else:
+            print_wide_or_fitted(lambda width: runs_table(listing.runs, title=title, width=width), wide)
 
 
 def show(

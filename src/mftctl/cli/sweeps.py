@@ -11,7 +11,7 @@ import typer.core
 
 from ..errors import MftctlError
 from ..terminal import safe
-from .common import DbOption, Format, console, err_console, print_data, print_records
+from .common import DbOption, Format, console, err_console, print_data, print_records, print_wide_or_fitted
 
 
 class Executor(StrEnum):
@@ -91,7 +91,7 @@ def sweep_run(
             f"sweep [bold]{outcome.sweep.id}[/] {safe(order.spec.name)}: nothing to run (all done or not retried)"
         )
     if not slurm or (wait and outcome.slurm_job is not None):
-        console.print(sweep_summary_view(summarize(order.store, outcome.sweep)))
+        console.print(sweep_summary_view(summarize(order.store, outcome.sweep), console.width))
     if outcome.result and outcome.result.interrupted:
         err_console.print(
             f"interrupted: running cells marked killed; `mftctl sweep --resume {outcome.sweep.id}` continues"
@@ -115,10 +115,14 @@ def sweep_show(
             "formed_epoch, count_agreement, drift, mass_cv."
         ),
     ] = "test_loss",
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column, however wide the terminal (default: what fits).")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """Summarise a sweep: success rate, fastest cells, lowest loss, best blobs, speed-up vs the reference,
-    mean ± std over seeds. Cells are named c0, c1, ... with their varied values in short names.
+    mean ± std over seeds. Cells are named c0, c1, ... with their varied values in short names; on a
+    narrow terminal the columns read least are hidden (--wide shows them).
 
     Example: mftctl sweep show 1   |   mftctl sweep show 1 --pivot lr,batch --metric separation
     """
@@ -142,7 +146,7 @@ def sweep_show(
             [{k: v for k, v in c.as_dict().items() if k not in ("runs", "statuses")} for c in summary.cells], format
         )
     else:
-        console.print(sweep_summary_view(summary))
+        print_wide_or_fitted(lambda width: sweep_summary_view(summary, width), wide)
 
 
 def _pivot_keys(text: str, varied: list[str]) -> tuple[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -31,7 +32,43 @@ def _status(status: str) -> str:
     return f"[{style}]{safe(status)}[/]" if style else safe(status)
 
 
-def runs_table(runs: list[Run], title: str | None = None) -> Table:
+def fit_to_width(
+    build: Callable[[frozenset[str]], Table], droppable: tuple[str, ...], width: int | None, give: int = 0
+) -> Table:
+    """The table `build(hidden)` makes, with the columns of `droppable` hidden in that order until its
+    natural width (every cell whole on one line), less `give` characters its one wrapping column can give
+    up, fits `width`; a caption says how many were hidden. `width` None: every column. (Rich's own
+    narrowest measure counts a no-wrap number by its longest word, so it cannot say what fits.)"""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    hidden: list[str] = []
+    table = build(frozenset())
+    if width is None:
+        return table
+    probe = Console(width=10_000)
+    for name in droppable:
+        if Measurement.get(probe, probe.options, table).maximum - give <= width:
+            break
+        hidden.append(name)
+        table = build(frozenset(hidden))
+    if hidden:
+        note = f"{len(hidden)} columns hidden at this width: --wide shows them"
+        table.caption = f"{table.caption}\n{note}" if table.caption else note
+    return table
+
+
+# What `list` hides first on a narrow terminal: the columns read least at a glance. id, name, status,
+# epochs, test loss and separation always stay.
+RUNS_TABLE_DROPPABLE = ("created", "samples/s", "preset", "opt", "silh.", "best", "d×h", "lr", "K")
+
+
+def runs_table(runs: list[Run], title: str | None = None, width: int | None = None) -> Table:
+    """`list`'s table; at `width` columns, the least read columns hidden until it fits (fit_to_width)."""
+    return fit_to_width(lambda hidden: _runs_table(runs, title, hidden), RUNS_TABLE_DROPPABLE, width)
+
+
+def _runs_table(runs: list[Run], title: str | None, hidden: frozenset[str]) -> Table:
     table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     from ..short_names import HEADLINE_KEYS, short
 
@@ -55,16 +92,23 @@ def runs_table(runs: list[Run], title: str | None = None) -> Table:
         "created",
     )
     old_method = False
-    for name in columns:
+    shown = [name not in hidden for name in columns]
+    for name in itertools.compress(columns, shown):
         left = name in ("name", "status", "preset", "opt", "created")
-        table.add_column(name, justify="left" if left else "right", no_wrap=name not in ("name", "preset"))
+        # A name that must still shrink folds onto a second line rather than lose its end to an ellipsis.
+        table.add_column(
+            name,
+            justify="left" if left else "right",
+            no_wrap=name not in ("name", "preset"),
+            overflow="fold" if name == "name" else "ellipsis",
+        )
     for run in runs:
         c = run.config
         flat = flatten(c)
         name = safe(run.name) if run.parent_id is None else f"{safe(run.name)} ← {run.parent_id}"
         if getattr(run, "tags", None):
             name += " [dim]" + safe(" ".join(f"#{t}" for t in run.tags)) + "[/]"
-        table.add_row(
+        cells = (
             str(run.id),
             name,
             _status(run.status),
@@ -78,6 +122,7 @@ def runs_table(runs: list[Run], title: str | None = None) -> Table:
             fmt(run.samples_per_s, 3),
             run.created_at.strftime("%m-%d %H:%M") if run.created_at else "-",
         )
+        table.add_row(*itertools.compress(cells, shown))
         old_method = old_method or is_old_blob_method(run)
     if old_method:
         table.caption = OLD_METHOD_NOTE
@@ -398,7 +443,11 @@ def _pm(mean, std, digits: int = 4) -> str:
     return fmt(mean, digits) + (f" ± {fmt(std, 2)}" if std is not None else "")
 
 
-def sweep_summary_view(summary: SweepSummary) -> Group:
+# What `sweep show` hides first on a narrow terminal; the cell, its seeds, its loss and separation stay.
+SWEEP_TABLE_DROPPABLE = ("silh.", "formed at", "stability", "speed-up", "train s", "K", "done")
+
+
+def sweep_summary_view(summary: SweepSummary, width: int | None = None) -> Group:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items()))
     rate = summary.success_rate
     head = (
@@ -406,6 +455,31 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
         if rate is not None
         else f"sweep {summary.sweep}: no runs"
     )
+    labels = [plain(c.short_label) + (" (reference)" if c.is_reference else "") for c in summary.cells]
+    give = max((len(x) - max(map(len, x.split())) for x in labels), default=0)  # it wraps between words
+    table = fit_to_width(lambda hidden: _cells_table(summary, hidden), SWEEP_TABLE_DROPPABLE, width, give)
+
+    def listed(cells: list[CellSummary]) -> Text:
+        return Text("\n".join(plain(c.short_label) for c in cells) or "-")  # one cell per line
+
+    best = kv_table(
+        "best cells",
+        [
+            ("fastest", listed(summary.fastest)),
+            ("lowest final test loss", listed(summary.lowest_loss)),
+            (f"best blobs (blobs near {summary.expected_clusters}, then separation)", listed(summary.best_blobs)),
+            ("blobs formed first (every seed)", listed(summary.formed_first)),
+            ("most stable blobs over seeds", listed(summary.most_stable)),
+        ],
+    )
+    if summary.search is not None:
+        from .search import search_results_view
+
+        return Group(head, table, best, search_results_view(summary.search))
+    return Group(head, table, best)
+
+
+def _cells_table(summary: SweepSummary, hidden: frozenset[str]) -> Table:
     table = Table(header_style="bold", box=box.SIMPLE_HEAD)
     # Numbers are never cut: on a narrow terminal the cell's label wraps between its key=value words.
     names = (
@@ -421,13 +495,14 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
         "formed at",
         "stability",
     )
-    for name in names:
-        if name == "cell":
-            table.add_column(name, ratio=1)
+    shown = [name not in hidden for name in names]
+    for name in itertools.compress(names, shown):
+        if name == "cell":  # the one column that wraps: the table's narrowest is every number whole
+            table.add_column(name)
         else:
             table.add_column(name, justify="right", no_wrap=True, min_width=len(name) if len(name) < 9 else 12)
     for c in sorted(summary.cells, key=lambda c: (c.test_loss is None, c.test_loss or 0)):
-        table.add_row(
+        cells = (
             safe(c.short_label) + (" [dim](reference)[/]" if c.is_reference else ""),
             str(c.seeds),
             str(c.completed),
@@ -440,27 +515,10 @@ def sweep_summary_view(summary: SweepSummary) -> Group:
             f"{_pm(c.formed_epoch, c.formed_epoch_std, 3)} ({c.formed}/{c.completed})" if c.completed else "-",
             _stability_cell(c),
         )
-
-    def labels(cells: list[CellSummary]) -> Text:
-        return Text("\n".join(plain(c.short_label) for c in cells) or "-")  # one cell per line
-
-    best = kv_table(
-        "best cells",
-        [
-            ("fastest", labels(summary.fastest)),
-            ("lowest final test loss", labels(summary.lowest_loss)),
-            (f"best blobs (blobs near {summary.expected_clusters}, then separation)", labels(summary.best_blobs)),
-            ("blobs formed first (every seed)", labels(summary.formed_first)),
-            ("most stable blobs over seeds", labels(summary.most_stable)),
-        ],
-    )
+        table.add_row(*itertools.compress(cells, shown))
     if any(c.old_blob_method for c in summary.cells):
         table.caption = OLD_METHOD_NOTE
-    if summary.search is not None:
-        from .search import search_results_view
-
-        return Group(head, table, best, search_results_view(summary.search))
-    return Group(head, table, best)
+    return table
 
 
 def _stability_cell(c: CellSummary) -> str:

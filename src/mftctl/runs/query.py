@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import config_keys, default_value
+from ..config import config_key, default_value, key_suggestion
 from ..errors import MftctlError
 from ..status import RunStatus
 from ..store.catalog import Catalog, RunFilter, RunView, open_catalog
@@ -25,20 +25,19 @@ _WHERE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|!=|==|=|<|>)\s*(.*?)\s*$")
 
 
 def resolve_key(key: str) -> tuple[str | None, str | None]:
-    """(run column, None) or (None, JSON path) for a sort/filter key; a unique config leaf such as
-    `learning_rate` stands for its dotted key."""
+    """(run column, None) or (None, JSON path) for a sort/filter key: a run column (a metric, status,
+    name, ...) or a config key in any of its names (config.config_key: `lr`, `learning_rate`,
+    `training.learning_rate`)."""
     if key in COLUMNS:
         return COLUMNS[key], None
-    keys = config_keys()
-    if key in keys:
-        return None, f"$.{key}"
-    leaves = [k for k in keys if k.rsplit(".", 1)[-1] == key]
-    if len(leaves) == 1:
-        return None, f"$.{leaves[0]}"
-    hint = f" (ambiguous: {', '.join(leaves)})" if leaves else ""
+    dotted = config_key(key)  # a ConfigError (an ambiguous leaf) is a one-line MftctlError
+    if dotted is not None:
+        return None, f"$.{dotted}"
+    close = difflib.get_close_matches(key, list(COLUMNS), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else key_suggestion(key)
     raise MftctlError(
         f"unknown column {key!r}{hint}; use one of {', '.join(sorted(COLUMNS))} "
-        "or a config key such as training.learning_rate (`mftctl config show` lists them)"
+        "or a config key such as training.learning_rate or lr (`mftctl config show` lists them)"
     )
 
 

@@ -95,7 +95,8 @@ def _refuse_unfit(config: ExperimentConfig, parent_config: ExperimentConfig) -> 
     traits = SAMPLER_TRAITS[s2.sampler]
     for whose, activation in (("parent's", parent_config.model.activation), ("children's", config.model.activation)):
         if traits.needs_odd and ACTIVATION_SYMMETRY[activation] != "odd":
-            usable = ", ".join(name for name, t in SAMPLER_TRAITS.items() if not t.needs_odd)
+            *others, last = [name for name, t in SAMPLER_TRAITS.items() if not t.needs_odd]
+            usable = f"{', '.join(others)} or {last}" if others else last
             raise MftctlError(
                 f"--sampler {s2.sampler} chooses signs freely, which keeps a network's function only for an odd "
                 f"activation; the {whose} is {activation} ({ACTIVATION_SYMMETRY[activation]}): use {usable}"
