@@ -131,8 +131,9 @@ def test_list_and_sweep_show_fit_the_terminal(isolated_db, tmp_path):
 def test_one_vocabulary_of_keys_for_set_sort_where_and_columns(isolated_db):
     """A config key by its dotted name, its short name (list's header) or its leaf, wherever a key is
     taken; a mistyped one gets a did-you-mean; a status no run can have is refused, not matched by none."""
-    for lr in ("lr=0.05", "learning_rate=0.01", "training.learning_rate=0.03"):
-        assert invoke("train", "--preset", "quick", *SETS, "--set", "training.epochs=1", "--set", lr).exit_code == 0
+    for seed, lr in enumerate(("lr=0.05", "learning_rate=0.01", "training.learning_rate=0.03")):
+        sets = ["--set", "training.epochs=1", "--set", lr, "--set", f"seed={seed}"]
+        assert invoke("train", "--preset", "quick", *SETS, *sets).exit_code == 0
     stored = {r["id"]: r["config"]["training"]["learning_rate"] for r in _listed()}
     assert stored == {1: 0.05, 2: 0.01, 3: 0.03}
     for sort in ("-lr", "-learning_rate", "-training.learning_rate"):
@@ -150,6 +151,9 @@ def test_one_vocabulary_of_keys_for_set_sort_where_and_columns(isolated_db):
     )
     one_line_refusal(invoke("list", "--where", "status=complete"), "did you mean completed?", "statuses: queued")
     assert len(_listed()) == 3  # nothing written by the refusals
+    rows = {r["key"]: r for r in json.loads(invoke("compare", "1", "3", "--format", "json").output)}
+    assert rows["training.learning_rate"]["delta_3"] == pytest.approx(-0.02)
+    assert rows["seed"]["run_3"] == 2 and rows["seed"]["delta_3"] is None  # a seed is a label, not a quantity
 
     # The same runs from Python, as a DataFrame: `list --format json` row for row, the same vocabulary.
     import pandas

@@ -29,6 +29,10 @@ METRICS = (
 )
 
 
+# Config keys whose numbers name something rather than measure it: no delta.
+LABEL_KEYS = frozenset({"seed"})
+
+
 @dataclass
 class Row:
     key: str  # a dotted config key, or a METRICS key
@@ -37,9 +41,9 @@ class Row:
 
     @property
     def deltas(self) -> list[float | None]:
-        """Each value minus the first run's (numbers only)."""
+        """Each value minus the first run's (numbers only; a seed is a label, not a quantity)."""
         first = self.values[0]
-        numeric = isinstance(first, int | float) and not isinstance(first, bool)
+        numeric = isinstance(first, int | float) and not isinstance(first, bool) and self.key not in LABEL_KEYS
         return [
             v - first if numeric and isinstance(v, int | float) and not isinstance(v, bool) else None
             for v in self.values

@@ -240,11 +240,29 @@ def plot_evolution(frames: Sequence[tuple[int, np.ndarray]], title: str, path: P
     n = len(frames)
     cols = min(n, 4)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False, sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(3.6 * cols + 1, 3.4 * rows + 0.4),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+        layout="constrained",
+    )
     limits = _limits(np.concatenate([p for _, p in frames]))
+    drawn = []
     for ax, (epoch, points) in zip(axes.flat, frames, strict=False):
-        _hexbin(ax, points, limits, gridsize=80)
+        drawn.append(_hexbin(ax, points, limits, gridsize=80))
         ax.set_title(f"epoch {epoch}", fontsize=10)
+    # One colour scale for every panel, so that a colour means the same density at every epoch.
+    from matplotlib.colors import LogNorm
+
+    top = max(
+        (float(np.max(h.get_array())) for h in drawn if h.get_array() is not None and h.get_array().size), default=1.0
+    )
+    for hexes in drawn:
+        hexes.set_norm(LogNorm(vmin=1, vmax=max(top, 1.0 + 1e-9)))
+    fig.colorbar(drawn[0], ax=axes, label="weight pairs per hexagon (log)", shrink=0.8)
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax in axes[-1]:
@@ -290,8 +308,8 @@ def plot_sweep_panels(summary: SweepSummary, path: Path) -> Path:
     if not cells:
         raise ValueError("no completed cell to plot")
     keys = [k for k in summary.varied if k != "seed"]
-    labels = [", ".join(str(c.values.get(k)) for k in keys) or "base" for c in cells]
-    key_names = ", ".join(k.rsplit(".", 1)[-1] for k in keys)
+    labels = [c.short_label for c in cells]  # `c0 lr=0.01 batch=200`: the cells as `sweep show` names them
+    key_names = ", ".join(k.rsplit(".", 1)[-1] for k in keys) or "cell"
     x = np.arange(len(cells))
     fig, axes = plt.subplots(1, 3, figsize=(17, 5.5), layout="constrained")
     ax = axes[0]
@@ -321,7 +339,7 @@ def plot_sweep_panels(summary: SweepSummary, path: Path) -> Path:
         ax.scatter([], [], color=_cluster_colour(k), edgecolor="black", label=f"{k} cluster(s)")
     ax.set_xlabel("training time (s, mean over seeds)")
     ax.set_ylabel("final test loss (mean over seeds)")
-    ax.set_title(f"training efficiency (points: {key_names})")
+    ax.set_title("training efficiency (each point a cell)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     ax = axes[1]

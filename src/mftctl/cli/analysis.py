@@ -64,17 +64,24 @@ def plot(
 
     Example: mftctl plot 3 --animate   |   mftctl plot 3 4 5  (overlaid curves)   |   mftctl plot --sweep 1
     """
-    from ..analysis.figures import plot_runs, plot_sweep_figures
-    from ..store import open_settled
+    from ..store import open_settled, reads
 
     if bool(run_ids) == (sweep is not None):
         raise MftctlError("give run ids, or --sweep SWEEP_ID (one of them)")
     store = open_settled(db)
+    # A run or sweep that is not there is said before matplotlib and torch are imported (seconds).
+    chosen = resolve_runs(db, run_ids) if run_ids else []
+    for run_id in chosen:
+        reads.get_run(store, run_id)
+    if sweep is not None:
+        reads.get_sweep(store, sweep)
+    from ..analysis.figures import plot_runs, plot_sweep_figures
+
     with console.status("drawing..."):
         if sweep is not None:
             paths = plot_sweep_figures(store, sweep, fmt=format.value, out=out)
         else:
-            paths = plot_runs(store, resolve_runs(db, run_ids), epoch=epoch, fmt=format.value, out=out, animate=animate)
+            paths = plot_runs(store, chosen, epoch=epoch, fmt=format.value, out=out, animate=animate)
     for path in paths:
         print_data(str(path))
 
