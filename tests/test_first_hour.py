@@ -177,3 +177,38 @@ def _listed(*args: str) -> list[dict]:
     done = invoke("list", "--format", "json", *args)
     assert done.exit_code == 0, done.output
     return json.loads(done.output)
+
+
+def test_the_scatter_draws_one_ellipse_per_measured_blob():
+    """A heavy centre blob the shape model fits with two components is drawn as one ellipse: the
+    components nearest each measured blob merged into one Gaussian with their pooled moments (checked
+    against the moments of a large sample drawn from those components)."""
+    import numpy as np
+
+    from mftctl.analysis.plots import _per_blob
+
+    mixture = {
+        "weights": [0.5, 0.3, 0.1, 0.1],
+        "means": [[0.0, 0.0], [0.1, 0.02], [1.5, 0.15], [-1.5, -0.15]],
+        "covariances": [np.diag([0.04, 0.001]), np.diag([0.09, 0.002]), np.diag([0.02, 0.0004])]
+        + [np.diag([0.02, 0.0004])],
+    }
+    blobs = [
+        {"mass": 0.8, "centre": [0.04, 0.01], "width": [0.3, 0.04]},
+        {"mass": 0.1, "centre": [1.5, 0.15], "width": [0.15, 0.02]},
+        {"mass": 0.1, "centre": [-1.5, -0.15], "width": [0.15, 0.02]},
+    ]
+    merged = _per_blob(mixture, blobs)
+    assert [m for m, _, _ in merged] == [0.8, 0.1, 0.1]  # three ellipses, labelled with the blobs' masses
+    rng = np.random.default_rng(0)
+    n = 400_000
+    first = rng.random(n) < 0.5 / 0.8
+    sample = np.where(
+        first[:, None],
+        rng.multivariate_normal(mixture["means"][0], mixture["covariances"][0], n),
+        rng.multivariate_normal(mixture["means"][1], mixture["covariances"][1], n),
+    )
+    _, mean, cov = merged[0]
+    assert np.allclose(mean, sample.mean(axis=0), atol=2e-3)
+    assert np.allclose(cov, np.cov(sample.T), rtol=0.02, atol=1e-5)
+    assert np.allclose(merged[1][1], [1.5, 0.15]) and np.allclose(merged[1][2], mixture["covariances"][2])

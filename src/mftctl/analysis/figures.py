@@ -148,11 +148,14 @@ def _cloud_figures(store: Store, run: Run, analysis: dict, fmt: str, folder: Pat
     pairs = pairs_of(model)
     control = off_path_pairs(model, len(pairs), np.random.default_rng(loaded.config.seed))
     on = analysis["on_path"]
-    extra = f"\nepoch {analysis['epoch']} · {blob_headline(on)} · GMM shape model: {on['gmm']['k']} component(s)"
+    extra = (
+        f"\nepoch {analysis['epoch']} · {blob_headline(on)} · "
+        f"ellipses: one per blob (GMM shape model, {on['gmm']['k']} component(s) merged by blob)"
+    )
     scatter = folder / f"scatter_epoch{analysis['epoch']}.{fmt}"
     frames = _frames(store, run)
     figures: list[Figure] = [
-        (plots.plot_scatter, (pairs, control, on["gmm"], _title(run, extra), scatter)),
+        (plots.plot_scatter, (pairs, control, on["gmm"], _title(run, extra), scatter, on.get("blobs"))),
         (plots.plot_evolution, (frames, _title(run, "\nblob evolution"), folder / f"evolution.{fmt}")),
     ]
     if animate:

@@ -146,11 +146,42 @@ def plot_trajectories(tracks: Sequence[Any], title: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def _ellipses(ax, mixture: dict[str, Any] | None) -> None:
-    """1σ and 2σ ellipses of each 2-D component, coloured by component."""
+def _per_blob(mixture: dict[str, Any], blobs: list[dict[str, Any]]) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """The mixture's components grouped by the measured blob nearest each mean (distances in each blob's
+    widths), each group moment-matched to one Gaussian: (mass, mean, covariance) per blob. A heavy-tailed
+    blob the shape model fits with two components is still one blob."""
+    weights = np.asarray(mixture["weights"], dtype=float)
+    means = np.asarray(mixture["means"], dtype=float)
+    covs = np.asarray(mixture["covariances"], dtype=float)
+    centres = np.array([b["centre"] for b in blobs], dtype=float)
+    widths = np.array([np.maximum(np.asarray(b.get("width") or [1.0, 1.0], dtype=float), 1e-12) for b in blobs])
+    nearest = np.argmin((((means[:, None, :] - centres[None]) / widths[None]) ** 2).sum(axis=2), axis=1)
+    merged = []
+    for blob in range(len(blobs)):
+        own = nearest == blob
+        if not own.any():
+            continue
+        w = weights[own] / weights[own].sum()
+        mean = (w[:, None] * means[own]).sum(axis=0)
+        spread = means[own] - mean
+        cov = (w[:, None, None] * (covs[own] + spread[:, :, None] * spread[:, None, :])).sum(axis=0)
+        merged.append((float(blobs[blob]["mass"]), mean, cov))
+    return merged
+
+
+def _ellipses(ax, mixture: dict[str, Any] | None, blobs: list[dict[str, Any]] | None = None) -> None:
+    """1σ and 2σ ellipses, one per measured blob (its components merged: _per_blob) where the blobs are
+    given, else one per component; each labelled with its mass above its 2σ ellipse, on a white ground."""
     if not mixture or np.asarray(mixture["means"]).shape[1] != 2:
         return
-    for i, (w, mean, cov) in enumerate(zip(mixture["weights"], mixture["means"], mixture["covariances"], strict=True)):
+    if blobs:
+        shapes = _per_blob(mixture, blobs)
+    else:
+        shapes = [
+            (float(w), np.asarray(m), np.asarray(c))
+            for w, m, c in zip(mixture["weights"], mixture["means"], mixture["covariances"], strict=True)
+        ]
+    for i, (mass, mean, cov) in enumerate(shapes):
         vals, vecs = np.linalg.eigh(np.asarray(cov))
         angle = np.degrees(np.arctan2(vecs[1, -1], vecs[0, -1]))
         colour = BLOB_COLOURS[i % len(BLOB_COLOURS)]
@@ -159,8 +190,17 @@ def _ellipses(ax, mixture: dict[str, Any] | None) -> None:
             ax.add_patch(
                 Ellipse(mean, width, height, angle=angle, fill=False, color=colour, linestyle=style, linewidth=1.5)
             )
+        above = np.asarray(mean) + [0.0, 2 * np.sqrt(max(float(np.asarray(cov)[1, 1]), 0.0))]
         ax.annotate(
-            f"{w:.1%}", mean, color=colour, fontsize=8, fontweight="bold", xytext=(4, 4), textcoords="offset points"
+            f"{mass:.0%}",
+            above,
+            color=colour,
+            fontsize=8,
+            fontweight="bold",
+            ha="center",
+            xytext=(0, 3),
+            textcoords="offset points",
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
         )
 
 
@@ -198,10 +238,15 @@ def _hexbin(ax, points: np.ndarray, limits, gridsize: int = 120):
 
 
 def plot_scatter(
-    pairs: np.ndarray, off_path: np.ndarray, mixture: dict[str, Any] | None, title: str, path: Path
+    pairs: np.ndarray,
+    off_path: np.ndarray,
+    mixture: dict[str, Any] | None,
+    title: str,
+    path: Path,
+    blobs: list[dict[str, Any]] | None = None,
 ) -> Path:
-    """Density of all on-path pairs with the GMM's ellipses and marginal histograms, beside the
-    off-path control on the same axes."""
+    """Density of all on-path pairs with one ellipse per measured blob (`blobs`; the GMM's components
+    merged per blob) and marginal histograms, beside the off-path control on the same axes."""
     pairs, off_path = _finite(pairs), _finite(off_path)
     fig = plt.figure(figsize=(14, 6.5))
     grid = fig.add_gridspec(2, 4, width_ratios=[4, 1, 0.7, 4.6], height_ratios=[1, 4], hspace=0.05, wspace=0.08)
@@ -211,7 +256,7 @@ def plot_scatter(
     ctrl = fig.add_subplot(grid[1, 3], sharex=ax, sharey=ax)
     limits = _limits(np.concatenate([pairs, off_path]))
     hb = _hexbin(ax, pairs, limits)
-    _ellipses(ax, mixture)
+    _ellipses(ax, mixture, blobs)
     ax.set_xlabel(ENC_LABEL)
     ax.set_ylabel(DEC_LABEL)
     top.hist(pairs[:, 0], bins=200, range=limits[0], color="#444444", log=True)
