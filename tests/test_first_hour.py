@@ -33,14 +33,20 @@ def test_runs_by_name_wherever_a_run_is_taken(isolated_db):
     assert listed[1]["tags"] == ["mine"] == listed[2]["tags"] and listed[2]["note"] == "a note"
     assert invoke("stage2", "baseline", "--set", "training.epochs=1").exit_code == 0
     assert json.loads(invoke("show", "3", "--format", "json").output)["parent"] == 1
+    # A child of an earlier checkpoint is its own row of the summary, never pooled with the last one's.
+    solve = ["--control", "parent", "--decoder", "solve"]
+    assert invoke("stage2", "baseline", *solve, "--epoch", "1").exit_code == 0
+    assert invoke("stage2", "baseline", *solve).exit_code == 0
+    methods = {m["method"] for m in json.loads(invoke("show", "baseline", "--format", "json").output)["stage2"]}
+    assert methods == {"gmm/iid", "parent (solved) @ epoch 1", "parent (solved)"}
 
     one_line_refusal(invoke("show", "nobody"), "no run named 'nobody'", "mftctl list")
     _train("wide")  # a second run of that name: the name no longer says which
     for command in (["show", "wide"], ["diagnose", "wide"], ["rm", "wide", "--yes"], ["train", "--resume", "wide"]):
-        one_line_refusal(invoke(*command), "2 runs are named 'wide' (ids 2, 4); give the id")
-    assert len(json.loads(invoke("list", "--format", "json").output)) == 4  # nothing was deleted
+        one_line_refusal(invoke(*command), "2 runs are named 'wide' (ids 2, 6); give the id")
+    assert len(json.loads(invoke("list", "--format", "json").output)) == 6  # nothing was deleted
     assert invoke("rm", "baseline-s2-iid-0", "--yes").exit_code == 0  # the stage-2 child, by its name
-    assert sorted(r["id"] for r in json.loads(invoke("list", "--format", "json").output)) == [1, 2, 4]
+    assert sorted(r["id"] for r in json.loads(invoke("list", "--format", "json").output)) == [1, 2, 4, 5, 6]
 
 
 def test_show_as_csv_is_the_runs_epochs(isolated_db):

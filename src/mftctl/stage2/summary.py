@@ -64,13 +64,19 @@ class MethodSummary:
 
 
 def summarize_children(parent_epochs: list, children: list[Run], child_epochs: dict[int, list]) -> list[MethodSummary]:
-    """One MethodSummary per method, in the order the methods first appear."""
+    """One MethodSummary per method and parent checkpoint, in the order they first appear; children of a
+    checkpoint before the parent's last are marked `@ epoch E` (their target and ceiling are that
+    checkpoint's)."""
     from ..stats import mean_std
 
+    last = max((e.epoch for e in parent_epochs), default=None)
     by_method: dict[str, list[Run]] = {}
     for child in children:
         decoder = child.config.get("stage2", {}).get("decoder", "train")
         method = child_method(child) + (" (solved)" if decoder == "solve" else "")
+        epoch = child.extra.get("parent_epoch")
+        if epoch is not None and last is not None and epoch != last:
+            method += f" @ epoch {epoch}"
         by_method.setdefault(method, []).append(child)
     at = {e.epoch: e.test_loss for e in parent_epochs}
     rows = []
