@@ -454,7 +454,7 @@ def plot_stage2_methods(summaries: Sequence[Any], parent_label: str, title: str,
     rows = [m for m in summaries if m.final is not None]
     if not rows:
         raise ValueError("no completed stage-2 child to plot")
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.55 * len(rows)), layout="constrained")
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.55 * len(rows)), layout="constrained")
     y = np.arange(len(rows))
     ax.errorbar(
         [m.final for m in rows],
@@ -481,7 +481,8 @@ def plot_stage2_methods(summaries: Sequence[Any], parent_label: str, title: str,
     ax.set_xlabel("test loss (mean ± std over traces)")
     ax.set_title(title)
     ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    # Below the axes, so that it never hides a method's marker.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=3, frameon=False)
     return _save(fig, path)
 
 
