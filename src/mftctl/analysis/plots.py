@@ -498,11 +498,13 @@ def plot_sweep_parallel(summary: SweepSummary, path: Path) -> Path:
     numeric = [(name, values) for name, values in axes_spec if all(isinstance(v, int | float) for v in values)]
     if len(numeric) < 2 or not cells:
         raise ValueError("a parallel-coordinates figure needs completed cells and two numeric axes")
-    scaled = []
-    for _, values in numeric:
+    scaled, names = [], []
+    for name, values in numeric:
         v = np.asarray(values, dtype=float)
-        if v.min() > 0 and v.max() / v.min() >= 10:
+        logged = bool(v.min() > 0 and v.max() / v.min() >= 10)
+        if logged:
             v = np.log10(v)
+        names.append(f"{name}\n(log)" if logged else name)  # the axis says how its values are spaced
         span = v.max() - v.min()
         scaled.append((v - v.min()) / span if span else np.full_like(v, 0.5))
     scaled = np.stack(scaled, axis=1)
@@ -511,12 +513,15 @@ def plot_sweep_parallel(summary: SweepSummary, path: Path) -> Path:
     colours = plt.cm.viridis(np.nan_to_num(separation, nan=0.0))
     x = np.arange(len(numeric))
     for row, colour, cell in zip(scaled, colours, cells, strict=True):
-        ax.plot(x, row, color=colour, linewidth=2.5 if cell.is_reference else 1.2, alpha=0.85)
+        label = "the reference cell (bold)" if cell.is_reference else None
+        ax.plot(x, row, color=colour, linewidth=2.5 if cell.is_reference else 1.2, alpha=0.85, label=label)
+    if any(c.is_reference for c in cells):
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     for i, (_, values) in enumerate(numeric):
         ax.axvline(i, color="gray", linewidth=0.8)
         ax.text(i, -0.06, f"{min(values):.3g}", ha="center", va="top", fontsize=8)
         ax.text(i, 1.04, f"{max(values):.3g}", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, [name for name, _ in numeric])
+    ax.set_xticks(x, names)
     ax.set_yticks([])
     ax.set_ylim(-0.12, 1.12)
     fig.colorbar(plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(0, 1)), ax=ax, label="separation")
