@@ -23,7 +23,14 @@ def test_runs_by_name_wherever_a_run_is_taken(isolated_db):
     _train("wide")
     by_id = json.loads(invoke("show", "1", "--format", "json").output)
     assert json.loads(invoke("show", "baseline", "--format", "json").output) == by_id
-    assert json.loads(invoke("diagnose", "wide", "--format", "json").output)["run"] == 2
+    report = json.loads(invoke("diagnose", "wide", "--format", "json").output)
+    assert report["run"] == 2
+    # diagnose's table says which row is the control, what the mixture's rows are, and what the
+    # references mean in words.
+    text = invoke("diagnose", "wide").output
+    assert "(control)" in text and " component " in text and "Bayes posterior mean: the lowest loss" in text
+    worse = report["test"]["loss"] > report["references"]["identity"]["loss"]
+    assert worse == ("worse than returning its input" in text)
     assert invoke("plot", "baseline", "wide").exit_code == 0
     compared = json.loads(invoke("compare", "wide", "baseline", "--format", "json").output)
     assert all(set(row) >= {"run_2", "run_1", "delta_1"} for row in compared)  # deltas against the first

@@ -297,7 +297,10 @@ def diagnosis_view(result: dict[str, Any]) -> Group:
         summary.add_column(name, justify="right" if name != "pairs" else "left")
     from ..science.blobs import blob_state
 
-    for label, m in ((escape("on path  W1[i,j], W2[j,i]"), on), (escape("off path W1[i,j], W2[k,i]"), off)):
+    # The off-path pairs share no path: whatever "blobs" they show is the product of the marginals, the
+    # control the on-path count is read against, never structure of its own.
+    rows = ((escape("on path  W1[i,j], W2[j,i]"), on), (escape("off path W1[i,j], W2[k,i] (control)"), off))
+    for label, m in rows:
         summary.add_row(
             label,
             str(m["n_blobs"]),
@@ -320,7 +323,7 @@ def diagnosis_view(result: dict[str, Any]) -> Group:
         header_style="bold",
         box=box.SIMPLE_HEAD,
     )
-    for name in ("blob", "weight", "mean (enc, dec)", "std (enc, dec)", "corr"):
+    for name in ("component", "weight", "mean (enc, dec)", "std (enc, dec)", "corr"):
         comps.add_column(name, justify="right")
     for i, (w, mean, cov) in enumerate(zip(gmm["weights"], gmm["means"], gmm["covariances"], strict=True)):
         sd = [cov[0][0] ** 0.5, cov[1][1] ** 0.5]
@@ -342,7 +345,11 @@ def diagnosis_view(result: dict[str, Any]) -> Group:
     rows += [(REFERENCE_NAMES[k], v) for k, v in result["references"].items() if v is not None]
     for name, v in rows:
         losses.add_row(name, fmt(v["loss"]), fmt(v["loss_on"]), fmt(v["loss_off"]))
+    summary.caption = (
+        "the on-path blobs are the measurement; the off-path row is its control (pairs that share no path)"
+    )
     parts: list[Any] = [summary, comps, blobs, bic, losses]
+    parts += _reference_comments(result)
     gap = (result.get("optimal_decoder") or {}).get("gap")
     if gap is not None:
         parts.append(
@@ -353,6 +360,27 @@ def diagnosis_view(result: dict[str, Any]) -> Group:
 
 
 REFERENCE_NAMES = {"zero": "output 0", "identity": "identity", "bayes": "Bayes posterior mean"}
+
+
+def _reference_comments(result: dict[str, Any]) -> list[str]:
+    """What the reference rows say about this checkpoint, in words."""
+    refs = {k: v for k, v in result["references"].items() if v is not None}
+    loss = result["test"]["loss"]
+    said = []
+    bayes = refs.get("bayes")
+    if bayes is not None:
+        floor = "about 0: at this noise the active coordinates are never in doubt" if bayes["loss"] < 1e-3 else None
+        said.append(f"Bayes posterior mean: the lowest loss any denoiser can reach, {floor or fmt(bayes['loss'])}")
+    identity = refs.get("identity")
+    if identity is not None and loss > identity["loss"]:
+        said.append(
+            f"this checkpoint ({fmt(loss)}) is worse than returning its input ({fmt(identity['loss'])}): "
+            "it has not learned to denoise yet"
+        )
+    zero = refs.get("zero")
+    if zero is not None and loss >= zero["loss"]:
+        said.append(f"this checkpoint is no better than answering 0 ({fmt(zero['loss'])})")
+    return said
 
 
 def stage2_table(parent: Run, children: list[Run], epochs: dict[int, list[Epoch]]) -> Table:
