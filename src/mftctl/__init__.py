@@ -3,7 +3,8 @@
 The public Python entry points are `mftctl.train(preset, set={...})` (one run, as `mftctl train`),
 `mftctl.measure_blobs(pairs)` and `mftctl.measure_stability(reports,
 clouds)` (see docs/science.md), `mftctl.solve_decoder(run_id)` (the exact decoder of a run's encoder), and
-`mftctl.list_runs(where=..., sort=...)` (`list` as a pandas DataFrame), and
+`mftctl.list_runs(where=..., sort=...)` (`list` as a pandas DataFrame), `mftctl.predict_blobs(preset)`
+(the ansatz's blobs, as `mftctl theory`), and
 `mftctl.diagnose(run_id)` and `mftctl.plot(run_id)`, the commands of those names for a loop in Python or a
 notebook, which pays the imports once instead of once per command (docs/user-guide.md). All are imported
 on first use, so that `mftctl --help` and `mftctl list` never load torch.
@@ -17,7 +18,16 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __version__ = "0.1.0"
-__all__ = ["diagnose", "list_runs", "measure_blobs", "measure_stability", "plot", "solve_decoder", "train"]
+__all__ = [
+    "diagnose",
+    "list_runs",
+    "measure_blobs",
+    "measure_stability",
+    "plot",
+    "predict_blobs",
+    "solve_decoder",
+    "train",
+]
 
 
 def __dir__() -> list[str]:  # the public API, not this module's imports
@@ -216,6 +226,41 @@ def list_runs(
         listing = query_runs(None if db is None else str(db), sort=sort, where=conditions, limit=count)
         records = json.loads(to_json([run_record(r, with_config=True) for r in listing.runs]))
         return pandas.json_normalize(records) if records else pandas.DataFrame()
+
+
+def predict_blobs(
+    preset: str = "demo",
+    *,
+    set: dict[str, Any] | list[str] | None = None,  # the CLI's --set, by its own name
+    k: list[int] | None = None,
+    a: list[float] | None = None,
+    centre_width: float = 0.1,
+    samples: int | None = None,
+) -> dict[str, Any]:
+    """`mftctl theory PRESET --format json` without the figure: the ansatz (K outliers per unit at ±a,
+    exact degrees, annealed signs, N(0, centre_width) elsewhere, decoder solved) over the grid `k` × `a`
+    (default K 8, 11, 14, 17, 20 and a 1.25 … 2.0), its best point, predicted blobs and surface
+    (docs/science.md, "The ansatz"). Bad input raises MftctlError with the command's one-line message."""
+    import json
+
+    from .analysis.theory import predict_for
+    from .config_input import load_config
+    from .errors import MftctlError, python_boundary
+    from .render.records import to_json
+    from .threads import claim_process
+
+    claim_process()
+    with python_boundary():
+        if not isinstance(preset, str):
+            raise MftctlError(f"preset {preset!r} is not a preset name; `mftctl presets` lists them")
+        ks = [8, 11, 14, 17, 20] if k is None else [_whole_or_none(x, "k") for x in k]
+        amplitudes = [1.25, 1.5, 1.75, 2.0] if a is None else a
+        if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in amplitudes):
+            raise MftctlError(f"a {a!r} must be a list of numbers, e.g. a=[1.5, 1.75]")
+        config = load_config(preset, None, _override_lines(set))
+        count = _whole_or_none(samples, "samples")
+        prediction = predict_for(config, ks, [float(x) for x in amplitudes], float(centre_width), count)
+        return json.loads(to_json({"preset": preset, **prediction.as_dict()}))
 
 
 def _whole_or_none(value: object, name: str) -> int | None:

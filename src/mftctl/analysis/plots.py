@@ -592,3 +592,41 @@ def plot_stability(groups: Sequence[tuple[str, Any]], title: str, path: Path) ->
             ax.legend(fontsize=6, loc="best", markerscale=0.8)
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def plot_theory_surface(prediction, title: str, path: Path) -> Path:
+    """The ansatz's test loss over (K, a) (science/theory.py), its minimum marked."""
+    ks = sorted({p.k for p in prediction.surface})
+    amplitudes = sorted({p.a for p in prediction.surface})
+    grid = np.full((len(ks), len(amplitudes)), np.nan)
+    for p in prediction.surface:
+        grid[ks.index(p.k), amplitudes.index(p.a)] = p.loss
+    fig, ax = plt.subplots(figsize=(1.1 * len(amplitudes) + 3, 0.5 * len(ks) + 2.2), layout="constrained")
+    image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis_r")
+    for (i, j), value in np.ndenumerate(grid):
+        ax.text(
+            j,
+            i,
+            f"{value:.3g}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if value > np.nanmean(grid) else "black",
+        )
+    best = prediction.best
+    ax.scatter(
+        [amplitudes.index(best.a)],
+        [ks.index(best.k)],
+        marker="s",
+        s=380,
+        facecolor="none",
+        edgecolor="red",
+        linewidth=2,
+    )
+    ax.set_xticks(range(len(amplitudes)), [f"{a:g}" for a in amplitudes])
+    ax.set_yticks(range(len(ks)), [str(k) for k in ks])
+    ax.set_xlabel("a: outlier magnitude |W1|")
+    ax.set_ylabel("K: outliers per hidden unit")
+    fig.colorbar(image, ax=ax, label="test loss, decoder solved (red: the minimum)")
+    ax.set_title(f"{title}\ncentre width σ_c = {prediction.centre_width:g}", fontsize=10)
+    return _save(fig, path)

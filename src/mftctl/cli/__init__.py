@@ -20,7 +20,7 @@ import typer
 
 from ..terminal import safe
 from ..threads import claim_process
-from . import admin, analysis, annotate, browse, runs, stage2, sweeps
+from . import admin, analysis, annotate, browse, runs, stage2, sweeps, theory
 from .common import BoundaryGroup, console, err_console
 
 app = typer.Typer(
@@ -33,7 +33,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
     add_completion=False,
 )
-for group in (runs, annotate, sweeps, stage2, analysis, browse, admin):
+for group in (runs, annotate, sweeps, stage2, analysis, theory, browse, admin):
     group.register(app)
 
 

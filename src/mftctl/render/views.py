@@ -735,3 +735,59 @@ def stability_cells_table(sweep_id: int, results) -> Table:
             fmt(r.cloud_floor, 3),
         )
     return table
+
+
+def theory_view(prediction) -> Group:
+    """`mftctl theory PRESET`: the ansatz's best point, its predicted blobs, and the surface's best rows."""
+    best = prediction.best
+    head = (
+        f"the ansatz's minimum over {len(prediction.surface)} points: K = {best.k} outliers per unit at "
+        f"a = {best.a:g}, decoder blob b̄ = {fmt(best.decoder_blob, 4)}, test loss {fmt(best.loss)} "
+        f"(σ_c = {prediction.centre_width:g}, d = {prediction.d}, h = {prediction.h})"
+    )
+    blobs = Table(title="predicted blobs", header_style="bold", box=box.SIMPLE_HEAD)
+    for name in ("blob", "centre (enc, dec)", "share of pairs"):
+        blobs.add_column(name, justify="right")
+    for b in prediction.blobs():
+        blobs.add_row(b["name"], _vec(b["centre"]), f"{b['mass']:.2%}")
+    surface = Table(title="the loss surface, lowest first", header_style="bold", box=box.SIMPLE_HEAD)
+    for name in ("K", "a", "test loss", "b̄"):
+        surface.add_column(name, justify="right")
+    for p in sorted(prediction.surface, key=lambda p: p.loss)[:8]:
+        surface.add_row(str(p.k), f"{p.a:g}", fmt(p.loss), fmt(p.decoder_blob, 4))
+    ks = {p.k for p in prediction.surface}
+    amplitudes = {p.a for p in prediction.surface}
+    edge = [
+        what
+        for what, value, values in (("K", best.k, ks), ("a", best.a, amplitudes))
+        if len(values) > 1 and value in (min(values), max(values))
+    ]
+    parts: list[Any] = [head, blobs, surface]
+    if edge:
+        parts.append(f"the minimum lies on the grid's edge in {' and '.join(edge)}: widen --k / --a to find it")
+    return Group(*parts)
+
+
+def given_theory_view(result: dict[str, Any]) -> Group:
+    """`mftctl theory --given RUN`: the trained checkpoint beside its exact decoder and the ansatz."""
+    m = result["measured"]
+    head = (
+        f"run {result['run']} · epoch {result['epoch']}: K = {m['k']:.2f} outliers per unit at a = "
+        f"{fmt(m['a'], 4)} (measured), centre width σ_c = {fmt(m['centre_width'], 3)}"
+    )
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD)
+    for name in ("network", "test loss", "decoder blob b̄"):
+        table.add_column(name, justify="right" if name != "network" else "left")
+    rows = (
+        ("the run's encoder, its trained decoder", result["trained"]),
+        ("the run's encoder, the exact decoder", result["exact_decoder"]),
+        (
+            f"the ansatz at K = {result['ansatz']['k']}, a = {fmt(result['ansatz']['a'], 4)}, decoder solved",
+            result["ansatz"],
+        ),
+    )
+    for name, row in rows:
+        table.add_row(name, fmt(row["loss"]), fmt(row["decoder_blob"], 4))
+    trained, exact = result["trained"]["decoder_blob"], result["exact_decoder"]["decoder_blob"]
+    said = f"the exact decoder puts b̄ {100 * (exact / trained - 1):+.1f}% from the trained one" if trained else ""
+    return Group(head, table, said)
