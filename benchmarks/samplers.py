@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mftctl.checkpoints.load import load_run_checkpoint
-from mftctl.science.mixture import Mixture
-from mftctl.science.samplers import anneal_code, crosstalk, curveball, outlier_signs
+from mftctl.science.samplers import anneal_code, crosstalk, curveball, signs_beyond
 from mftctl.stage2.child import sample_encoder
 from mftctl.store import open_store, reads
 
@@ -57,9 +56,10 @@ def main() -> None:
         print(f"| {sampler} | {statistics.median(seconds):.3f} |")
 
     encoder = net.fc1.weight.detach().numpy().astype(np.float64)
-    pairs = net.weight_pairs().numpy().astype(np.float64)
-    points = pairs if first.extra["mixture_kind"] == "pair" else pairs[:, :1]
-    signs = outlier_signs(Mixture.from_dict(first.extra["mixture"]), points, encoder)
+    threshold = next((k.extra["outlier_threshold"] for k in kids if k.extra.get("outlier_threshold")), None)
+    if threshold is None:
+        raise SystemExit(f"run {parent.id}'s children record no outlier threshold: plan them with this release")
+    signs = signs_beyond(encoder, threshold)
     rng = np.random.default_rng(0)
     mask = curveball(signs != 0, rng)
     random_code = np.where(mask, rng.choice(np.array([-1, 1], dtype=np.int8), size=mask.shape), 0)

@@ -186,3 +186,32 @@ def test_stage2_children_with_solved_decoders_beat_their_trained_twins_and_meet_
         assert m["ceiling"] == pytest.approx(ceiling)
         assert m["gap_to_ceiling"] == pytest.approx(m["final"] / ceiling - 1)
     assert "vs ceiling" in invoke("show", 1).output
+
+
+def test_a_singular_system_is_solved_by_its_minimum_norm_solution():
+    """A frozen encoder whose hidden units are linearly dependent (here: rows of zeros, no decoder L2)
+    makes some outputs' systems singular; they get the least-squares minimum-norm solution (checked
+    against LAPACK's gelsd) instead of failing the child, and the others their exact solve."""
+    import torch
+
+    from mftctl.config_input import load_config
+    from mftctl.science.decoder import _solve, solve_decoder
+    from mftctl.science.model import build_model
+
+    generator = torch.Generator().manual_seed(0)
+    systems = torch.randn(3, 6, 6, dtype=torch.float64, generator=generator)
+    systems = systems @ systems.transpose(1, 2)
+    systems[1] = torch.outer(torch.arange(6.0, dtype=torch.float64), torch.arange(6.0, dtype=torch.float64))
+    rhs = torch.randn(3, 6, dtype=torch.float64, generator=generator)
+    solved = _solve(systems.clone(), rhs)
+    assert torch.allclose(solved[0], torch.linalg.solve(systems[0], rhs[0]))
+    reference = torch.linalg.lstsq(systems[1], rhs[1].unsqueeze(-1), driver="gelsd").solution.squeeze(-1)
+    assert torch.allclose(solved[1], reference)
+
+    config = load_config("quick", None, ["data.d=32", "model.hidden_size=16", "training.decoder_regularization=0"])
+    model = build_model(config)
+    with torch.no_grad():
+        model.fc1.weight[8:] = 0.0  # half the units silent: their hidden activations are all zero
+        model.fc1.bias.zero_()
+    decoder = solve_decoder(model, config, samples=5_000)
+    assert torch.isfinite(decoder.weight).all() and torch.isfinite(torch.tensor(decoder.train_loss)).all()

@@ -278,8 +278,7 @@ def test_rewire_and_code_children_solved_and_trained(parent):
     """`stage2 --sampler rewire --sampler code --decoder solve` end to end: the rewired child's encoder
     keeps the parent's outlier counts (read through the recorded mixture), and a solved child's loss is at
     most the loss of the same encoder (same sampling seed) with a trained decoder."""
-    from mftctl.science.mixture import Mixture
-    from mftctl.science.samplers import outlier_signs
+    from mftctl.science.samplers import signs_beyond
 
     solved = invoke("stage2", 1, "--sampler", "rewire", "--sampler", "code", "--decoder", "solve")
     assert solved.exit_code == 0, solved.output
@@ -288,15 +287,19 @@ def test_rewire_and_code_children_solved_and_trained(parent):
     kids = {i: reads.get_run(parent, i) for i in (2, 3, 4, 5)}
     assert [k.extra["sampler"] for k in kids.values()] == ["rewire", "code", "rewire", "code"]
     parent_model = load_run_checkpoint(parent, reads.get_run(parent, 1)).model()
-    mixture = Mixture.from_dict(kids[2].extra["mixture"])
+    threshold = kids[2].extra["outlier_threshold"]  # half the measured outer blobs' |W1| centre
+    assert threshold > 0 and all(k.extra["outlier_threshold"] == threshold for k in kids.values())
 
     def code_of(model):
-        enc = model.fc1.weight.detach().double().numpy()
-        return outlier_signs(mixture, model.weight_pairs().detach().double().numpy(), enc)
+        return signs_beyond(model.fc1.weight.detach().double().numpy(), threshold)
 
     before = code_of(parent_model)
     assert (before != 0).sum() > 0  # the quick parent has outliers to move
     rewired = load_run_checkpoint(parent, kids[2]).model()
+    after = code_of(rewired)
+    assert ((after != 0).sum(axis=1) == (before != 0).sum(axis=1)).all()  # every row's count kept
+    assert ((after != 0).sum(axis=0) == (before != 0).sum(axis=0)).all()  # and every column's
+    assert (after != before).any()  # and moved
     assert torch.equal(rewired.fc1.weight.sort(dim=1).values, parent_model.fc1.weight.sort(dim=1).values)
     for i in (2, 4):  # the same encoder, solved and trained: equal
         assert torch.equal(load_run_checkpoint(parent, kids[i]).model().fc1.weight, rewired.fc1.weight)
@@ -344,3 +347,13 @@ def test_new_sampler_refusals_write_no_child(parent, isolated_db, args, message)
     one_line_refusal(invoke("stage2", 1, *args), message)
     assert count_runs(isolated_db) == 1
     assert not serving_workers(isolated_db)
+
+
+def test_samplers_that_read_outliers_refuse_a_parent_with_one_blob(isolated_db):
+    """A parent whose outer blobs have not formed has no outliers for rewire or code to keep: one line,
+    no child written (a run that barely moved from its Gaussian initialisation measures one blob)."""
+    assert invoke("train", "--preset", "quick", *SETS, "--set", "training.learning_rate=1e-7").exit_code == 0
+    assert reads.get_run(open_store(isolated_db), 1).n_clusters == 1
+    for sampler in ("rewire", "code"):
+        one_line_refusal(invoke("stage2", 1, "--sampler", sampler), f"--sampler {sampler} reads the parent's outliers")
+    assert count_runs(isolated_db) == 1

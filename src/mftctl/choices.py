@@ -50,6 +50,9 @@ class SamplerTraits:
     needs_compositions: bool = False  # per-row blob counts of the parent, recorded in the child's row
     needs_odd: bool = False  # flips signs, which keeps a unit's function only for an odd activation
     draws_decoder: bool = True  # draws (encoder, decoder) pairs, so --decoder-init sampled can use them
+    # Reads the parent's outliers (entries beyond half its outer blobs' |W1| centre): a parent with one
+    # blob, whose outer blobs have not formed, has none and is refused.
+    needs_outliers: bool = False
 
 
 SAMPLER_TRAITS: dict[str, SamplerTraits] = {
@@ -60,12 +63,16 @@ SAMPLER_TRAITS: dict[str, SamplerTraits] = {
     ),
     "shuffle": SamplerTraits("the parent's rows, each permuted", needs_parent_encoder=True, draws_decoder=False),
     "rewire": SamplerTraits(
-        "the parent's outliers moved by degree-preserving swaps", needs_parent_encoder=True, draws_decoder=False
+        "the parent's outliers moved by degree-preserving swaps",
+        needs_parent_encoder=True,
+        draws_decoder=False,
+        needs_outliers=True,
     ),
     "code": SamplerTraits(
         "a fresh code with the parent's row and column degrees, its crosstalk annealed",
         needs_parent_encoder=True,
         needs_odd=True,
+        needs_outliers=True,
     ),
 }
 

@@ -56,12 +56,12 @@ def given_run(store: Store, run_ref: int, epoch: int | None, samples: int | None
     """A trained checkpoint against the theory: its outliers (entries beyond half the outer blobs' |W1|
     centre, as the blob measurement finds them), K and a measured, b̄ of the trained and of the exact
     decoder for the same encoder, and the ansatz at the run's own K, a and centre width."""
-    import numpy as np
     import torch
 
     from ..checkpoints.load import load_run_checkpoint, pick_checkpoint
     from ..science.data import fixed_test_set
     from ..science.decoder import SOLVE_SAMPLES, solve_decoder, with_decoder
+    from ..science.samplers import outlier_threshold, signs_beyond
     from ..science.theory import ansatz_encoder, ansatz_point, decoder_blob, evaluate_encoder
     from ..science.train import evaluate
     from ..threads import configure_torch
@@ -72,8 +72,8 @@ def given_run(store: Store, run_ref: int, epoch: int | None, samples: int | None
     loaded = load_run_checkpoint(store, run, ckpt.epoch)
     check_odd(loaded.config, f"run {run.id}")
     blobs = diagnose_checkpoint(store, run.id, epoch=ckpt.epoch)["on_path"]["blobs"]
-    outer = sorted(blobs, key=lambda b: b["mass"])[:-1]  # all but the heaviest: the centre
-    if not outer:
+    threshold = outlier_threshold(blobs)
+    if threshold is None:
         raise MftctlError(
             f"run {run.id} has one blob at epoch {ckpt.epoch}: with no outer blob there is no K or a to "
             "measure; give a run whose blobs have formed (`mftctl list --where n_blobs>=3`)"
@@ -83,8 +83,8 @@ def given_run(store: Store, run_ref: int, epoch: int | None, samples: int | None
     config = loaded.config.model_copy(update={"device": "cpu"})
     model = loaded.model()
     encoder = model.fc1.weight.detach().double().numpy()
-    a = float(sum(abs(b["centre"][0]) * b["mass"] for b in outer) / sum(b["mass"] for b in outer))
-    signs = (np.sign(encoder) * (np.abs(encoder) > a / 2)).astype(np.int8)
+    a = 2 * threshold  # the outer blobs' |W1| centre
+    signs = signs_beyond(encoder, threshold)
     k = float((signs != 0).sum(axis=1).mean())
     centre_width = float(encoder[signs == 0].std())
     test = fixed_test_set(config.data, config.seed, torch.device("cpu"))

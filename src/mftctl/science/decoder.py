@@ -41,6 +41,18 @@ class SolvedDecoder:
     train_loss: tuple[float, float, float]  # (total, on, off) on the samples it was solved from, L2 excluded
 
 
+def _solve(system: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Batched `system x = rhs`; where a system is singular (an encoder whose hidden units are linearly
+    dependent on the data, e.g. rows of near-zero weights with no decoder L2), its minimum-norm solution
+    by the pseudo-inverse: every minimiser of a singular quadratic has the same loss."""
+    solution, info = torch.linalg.solve_ex(system, rhs)
+    singular = info != 0
+    if singular.any() or not torch.isfinite(solution).all():
+        bad = singular | ~torch.isfinite(solution).all(dim=-1)
+        solution[bad] = (torch.linalg.pinv(system[bad], hermitian=True) @ rhs[bad].unsqueeze(-1)).squeeze(-1)
+    return solution
+
+
 def _hidden_with_one(model: TwoLayerNet, x: torch.Tensor) -> torch.Tensor:
     hidden = model.hidden(x).double()
     return torch.cat((hidden, hidden.new_ones(len(hidden), 1)), dim=1)
@@ -106,7 +118,7 @@ def solve_decoder(
         c_k = torch.bmm(gathered.transpose(1, 2), gathered) / samples
         r_k = torch.bmm(gathered.transpose(1, 2), targets.unsqueeze(2)).squeeze(2) / samples
         system = w_off * gram + (w_on - w_off) * c_k + torch.diag(ridge)
-        solution[first : block.stop] = torch.linalg.solve(system, w_on * r_k)
+        solution[first : block.stop] = _solve(system, w_on * r_k)
     # Its loss on the samples it was solved from (the training loss, as an epoch records it), in chunks.
     totals = torch.zeros(3, dtype=torch.float64, device=device)
     for a, idx, amp in zip(parts, idx_parts, amp_parts, strict=True):

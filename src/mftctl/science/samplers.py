@@ -108,10 +108,29 @@ def shuffle_rows(encoder: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # --- The outlier code (docs/science.md, "The encoder is a code") ---------------------------------------
 
 
+def outlier_threshold(blobs: list[dict]) -> float | None:
+    """Half the outer blobs' |W1| centre (mass-weighted), from the blob measurement's blobs (science/blobs):
+    an encoder entry beyond it is an outlier. None where there is no outer blob (one blob: nothing formed).
+    The measurement, not a fitted mixture, decides: a 3-component mixture can spend two components on a
+    heavy-tailed centre and miss 1%-mass outer blobs altogether (it did at d = 1024: docs/findings.md)."""
+    outer = sorted(blobs, key=lambda b: b["mass"])[:-1]  # all but the heaviest: the centre
+    mass = sum(b["mass"] for b in outer)
+    if not outer or mass <= 0:
+        return None
+    return float(sum(abs(b["centre"][0]) * b["mass"] for b in outer) / mass) / 2
+
+
+def signs_beyond(encoder: np.ndarray, threshold: float) -> np.ndarray:
+    """(h, d) int8 signed outlier indicator s: sign(W1[i, j]) where |W1[i, j]| > threshold, 0 elsewhere."""
+    encoder = np.asarray(encoder)
+    return (np.sign(encoder) * (np.abs(encoder) > threshold)).astype(np.int8)
+
+
 def outlier_signs(mixture: Mixture, points: np.ndarray, encoder: np.ndarray) -> np.ndarray:
     """(h, d) int8 signed outlier indicator s: sign(W1[i, j]) where pair (i, j) lies in an outer blob (its
     most probable component is not component 0, the heaviest: the centre), 0 elsewhere. `points` are the
-    pairs (or encoder entries) the mixture was fitted on, in row order."""
+    pairs (or encoder entries) the mixture was fitted on, in row order. The rule of `rewire` and `code`
+    children planned before `outlier_threshold` (kept so that they rebuild as they were drawn)."""
     encoder = np.asarray(encoder)
     outer = (assign(mixture, points) != 0).reshape(encoder.shape)
     return (np.sign(encoder) * outer).astype(np.int8)

@@ -30,7 +30,7 @@ def sample_encoder(extra: dict[str, Any], h: int, d: int, parent=None) -> ChildE
     import torch
 
     from ..science.mixture import Mixture
-    from ..science.samplers import code_pairs, outlier_signs, rewire, sample_pairs, shuffle_rows
+    from ..science.samplers import code_pairs, outlier_signs, rewire, sample_pairs, shuffle_rows, signs_beyond
 
     rng = np.random.default_rng(extra["sampling_seed"])
     sampler = extra.get("sampler") or "iid"
@@ -43,8 +43,11 @@ def sample_encoder(extra: dict[str, Any], h: int, d: int, parent=None) -> ChildE
         rows = np.arange(h)
     elif sampler in ("rewire", "code"):
         pairs = parent.weight_pairs().cpu().numpy().astype(np.float64)
-        points = pairs if extra["mixture_kind"] == "pair" else pairs[:, :1]
-        outliers = outlier_signs(mixture, points, parent_encoder)
+        if extra.get("outlier_threshold") is not None:
+            outliers = signs_beyond(parent_encoder, extra["outlier_threshold"])
+        else:  # a child planned before the threshold was recorded: the mixture's rule, as it was drawn
+            points = pairs if extra["mixture_kind"] == "pair" else pairs[:, :1]
+            outliers = outlier_signs(mixture, points, parent_encoder)
         if sampler == "rewire":
             weight = rewire(parent_encoder, outliers, rng)
             rows = np.arange(h)

@@ -149,11 +149,19 @@ def plan_children(
     model = loaded.model()  # also the check that the checkpoint fits its config, before any child row
 
     from ..science.diagnostics import epoch_metrics, pairs_of
+    from ..science.samplers import outlier_threshold
 
     # The parent's blobs by the one measurement, recorded beside the mixture fitted to the same pairs.
     # The mixture and the row compositions depend on the parent and the mixture options, not on the
     # sampler: computed once for all of them.
     parent_blobs = epoch_metrics(model, loaded.config)
+    threshold = outlier_threshold(parent_blobs["blobs"])
+    reading = [s for s, c in configs.items() if c.stage2.control == "gmm" and SAMPLER_TRAITS[s].needs_outliers]
+    if reading and threshold is None:
+        raise MftctlError(
+            f"--sampler {reading[0]} reads the parent's outliers, and run {parent.id} has one blob at epoch "
+            f"{loaded.checkpoint.epoch} (no outer blob formed): pick a checkpoint or run whose blobs have formed"
+        )
     ceiling = parent_ceiling(model, loaded.config)
     first = next(iter(configs.values()))
     mixture = compositions = None
@@ -179,6 +187,8 @@ def plan_children(
                 "sampling_seed": config.seed * 1_000_003 + parent.id * 1_009 + trace,
                 "mixture": mixture,
                 "parent_solved": ceiling,
+                # Where an encoder entry counts as an outlier (science/samplers.outlier_threshold).
+                "outlier_threshold": threshold,
                 "parent_blobs": {
                     "n_blobs": parent_blobs["n_blobs"],
                     "separation": parent_blobs["separation"],
