@@ -45,10 +45,20 @@ def _solve(system: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """Batched `system x = rhs`; where a system is singular (an encoder whose hidden units are linearly
     dependent on the data, e.g. rows of near-zero weights with no decoder L2), its minimum-norm solution
     by the pseudo-inverse: every minimiser of a singular quadratic has the same loss."""
-    solution, info = torch.linalg.solve_ex(system, rhs)
-    singular = info != 0
-    if singular.any() or not torch.isfinite(solution).all():
-        bad = singular | ~torch.isfinite(solution).all(dim=-1)
+    try:
+        solution, info = torch.linalg.solve_ex(system, rhs)
+    except RuntimeError:  # torch's batched LU can raise on an exactly zero pivot instead of reporting it
+        solution, info = torch.zeros_like(rhs), torch.zeros(len(system), dtype=torch.int32, device=rhs.device)
+        for i in range(len(system)):
+            try:
+                solution[i] = torch.linalg.solve(system[i], rhs[i])
+            except RuntimeError:
+                info[i] = 1
+    # Singular (or unsolved) systems whose entries are finite: the pseudo-inverse. A system holding a NaN
+    # or an infinity (a diverged encoder) keeps its non-finite solution, as its loss is not finite either.
+    finite = torch.isfinite(system).flatten(1).all(dim=1) & torch.isfinite(rhs).all(dim=1)
+    bad = ((info != 0) | ~torch.isfinite(solution).all(dim=-1)) & finite
+    if bad.any():
         solution[bad] = (torch.linalg.pinv(system[bad], hermitian=True) @ rhs[bad].unsqueeze(-1)).squeeze(-1)
     return solution
 
