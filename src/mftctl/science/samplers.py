@@ -253,6 +253,15 @@ def anneal_code(
     return s
 
 
+def fresh_code(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(h, d) int8 signs of a fresh code with `mask`'s row and column degrees: its support dealt afresh by
+    Curveball trades, random signs, both annealed to a low crosstalk (the `code` sampler's and the
+    ansatz's code, science/theory.py)."""
+    dealt = curveball(mask, rng)
+    signs = np.where(dealt, rng.choice(np.array([-1, 1], dtype=np.int8), size=dealt.shape), 0).astype(np.int8)
+    return anneal_code(signs, rng)
+
+
 def code_pairs(signs: np.ndarray, pairs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(h, d, 2) pairs of a fresh code with `signs`' row and column degrees: its support dealt afresh by
     Curveball trades, its signs random, both annealed to lower the crosstalk. Every outlier is the outer
@@ -264,9 +273,7 @@ def code_pairs(signs: np.ndarray, pairs: np.ndarray, rng: np.random.Generator) -
     signs = np.asarray(signs)
     pairs = np.asarray(pairs, dtype=np.float64).reshape(*signs.shape, -1)
     outer = signs != 0
-    mask = curveball(outer, rng)
-    fresh = np.where(mask, rng.choice(np.array([-1, 1], dtype=np.int8), size=mask.shape), 0).astype(np.int8)
-    code = anneal_code(fresh, rng)
+    code = fresh_code(outer, rng)
     blob = np.abs(pairs[outer]).mean(axis=0) if outer.any() else np.zeros(pairs.shape[-1])
     centre = pairs[~outer] if (~outer).any() else np.zeros((1, pairs.shape[-1]))
     drawn = centre[rng.integers(len(centre), size=signs.shape)]

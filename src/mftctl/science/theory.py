@@ -15,7 +15,7 @@ import torch
 from ..config import ExperimentConfig
 from .decoder import solve_decoder, with_decoder
 from .model import build_model
-from .samplers import anneal_code, curveball
+from .samplers import fresh_code
 
 SCAN_SAMPLES = 100_000  # per ansatz point; the solved loss falls ~1/n: at demo shapes 100k is ~1% above 400k
 
@@ -62,16 +62,14 @@ class Prediction:
 
 def ansatz_signs(d: int, h: int, k: int, rng: np.random.Generator) -> np.ndarray:
     """(h, d) int8 signed outlier pattern: every row exactly k outliers, every column covered ⌊k·h/d⌋ or
-    ⌈k·h/d⌉ times (a circulant start, mixed by Curveball trades, which keep both), random signs annealed
-    to a low crosstalk (samplers.anneal_code, which keeps the degrees too)."""
+    ⌈k·h/d⌉ times (a circulant start, dealt afresh with random signs and annealed: samplers.fresh_code,
+    which keeps both degrees)."""
     if not 1 <= k <= d:
         raise ValueError(f"K = {k} outliers per unit must lie in 1..{d}")
     start = (np.arange(h)[:, None] * k + np.arange(k)[None, :]) % d
     mask = np.zeros((h, d), dtype=bool)
     mask[np.arange(h)[:, None], start] = True
-    mask = curveball(mask, rng)
-    signs = np.where(mask, rng.choice(np.array([-1, 1], dtype=np.int8), size=mask.shape), 0).astype(np.int8)
-    return anneal_code(signs, rng)
+    return fresh_code(mask, rng)
 
 
 def ansatz_encoder(signs: np.ndarray, a: float, centre_width: float, unit_normal: np.ndarray) -> np.ndarray:

@@ -42,7 +42,10 @@ def sample_encoder(extra: dict[str, Any], h: int, d: int, parent=None) -> ChildE
         weight = shuffle_rows(parent_encoder, rng)
         rows = np.arange(h)
     elif sampler in ("rewire", "code"):
-        pairs = parent.weight_pairs().cpu().numpy().astype(np.float64)
+        # The parent's (W1, W2) pairs only where they are read: the code's values, or an old child's rule.
+        pairs = None
+        if sampler == "code" or extra.get("outlier_threshold") is None:
+            pairs = parent.weight_pairs().cpu().numpy().astype(np.float64)
         if extra.get("outlier_threshold") is not None:
             outliers = signs_beyond(parent_encoder, extra["outlier_threshold"])
         else:  # a child planned before the threshold was recorded: the mixture's rule, as it was drawn
