@@ -70,6 +70,18 @@ def test_help_keeps_its_brackets():
     assert "pip install 'mftctl[ui]'" in invoke("--help").output.replace("\n", " ").replace("│", " ")
 
 
+def test_help_reads_at_80_columns():
+    """A flag shows no `<bool>` (it takes no value), repeatable options say what they take, and a
+    docstring's source line breaks are not the terminal's: a sentence wraps where the terminal ends."""
+    lines = _at_width(80, "train", "--help")
+    text = "\n".join(lines)
+    assert "<bool>" not in text and "<list[str]>" not in text
+    assert "KEY=VALUE" in text and all(len(line) <= 80 for line in lines)
+    # `then each --set.` was its own short line: the paragraph now fills the width before it breaks.
+    para = next(i for i, line in enumerate(lines) if "The config is the preset" in line)
+    assert len(lines[para].rstrip()) > 70, text
+
+
 def test_follow_shows_the_next_epoch_and_ctrl_c_leaves_the_run_running(isolated_db):
     """A real detached worker and a real `follow` process: an epoch line appears, SIGINT (Ctrl-C) ends
     `follow` with exit 0, and the run is still running afterwards; `follow` of a finished run prints its
@@ -100,6 +112,9 @@ def _at_width(width: int, *args: str) -> list[str]:
     return done.stdout.splitlines()
 
 
+SWEEP_TINY = '[set]\n"training.epochs" = 1\n"data.d" = 16\n"model.hidden_size" = 8\n'
+
+
 LIST_HEADERS = ("id", "name", "status", "preset", "d×h", "opt", "lr", "ep", "test loss", "best", "K", "sep.")
 
 
@@ -127,11 +142,27 @@ def test_list_and_sweep_show_fit_the_terminal(isolated_db, tmp_path):
     wide = next(line for line in _at_width(80, "list", "--wide") if line.split()[:1] == ["id"])
     assert all(f" {h} " in f" {wide} " for h in (*LIST_HEADERS, "silh.", "samples/s", "created")), wide
 
+    for width in (80, 100):  # show's epochs table: the least read columns hidden, no value cut
+        lines = _at_width(width, "show", long_name)
+        assert all(len(line) <= width for line in lines) and "…" not in "\n".join(lines), "\n".join(lines)
+        title = next(i for i, line in enumerate(lines) if line.strip() == "epochs")
+        epochs = next(line for line in lines[title:] if line.split()[:1] == ["ep"])
+        assert all(f" {h} " in f" {epochs} " for h in ("ep", "train", "test", "K", "sep."))
+
+    # Sweep files take short names and leaves as every other place does: the same cells, dotted.
     (tmp_path / "grid.toml").write_text(
-        'base = "quick"\nseeds = [1]\n[set]\n"training.epochs" = 1\n"data.d" = 16\n"model.hidden_size" = 8\n'
-        '[grid]\n"training.learning_rate" = [0.01, 0.03]\n"training.batch_size" = [64, 128]\n'
+        'base = "quick"\nseeds = [1]\n[set]\nepochs = 1\n"data.d" = 16\nhidden_size = 8\n'
+        "[grid]\nlr = [0.01, 0.03]\nbatch_size = [64, 128]\n"
     )
     assert invoke("sweep", str(tmp_path / "grid.toml"), "--jobs", "1").exit_code == 0
+    varied = json.loads(invoke("sweep", "show", "grid", "--format", "json").output)["varied"]
+    assert varied == ["training.learning_rate", "training.batch_size", "seed"]
+    (tmp_path / "twice.toml").write_text('base = "quick"\n[grid]\nlr = [0.01]\n"training.learning_rate" = [0.02]\n')
+    one_line_refusal(invoke("sweep", str(tmp_path / "twice.toml")), "gives training.learning_rate twice (as lr and as")
+    (tmp_path / "seeds.toml").write_text('base = "quick"\nseeds = [1, 2]\n' + SWEEP_TINY)
+    assert invoke("sweep", str(tmp_path / "seeds.toml"), "--jobs", "1").exit_code == 0
+    sweeps = invoke("sweep", "list").output
+    assert " 4 " in sweeps and "1 × 2 seeds" in sweeps  # cells as `sweep show` counts them, seeds apart
     for width in (80, 100, 120):
         lines = _at_width(width, "sweep", "show", "1")
         assert all(len(line) <= width for line in lines), "\n".join(lines)

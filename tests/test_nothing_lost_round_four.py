@@ -115,7 +115,7 @@ def test_a_trial_that_lost_one_seeds_run_trains_that_seed_again_on_resume(isolat
     lost = reads.sweep_runs(store, 1)[1]
     assert invoke("rm", lost.id, "--yes").exit_code == 0
     shown = json.loads(run_mftctl("sweep", "show", "1", "--format", "json").stdout)
-    assert shown["search"]["trials"][0]["state"] != "complete"  # never the remaining seed's value alone
+    assert shown["search"]["trials"][0]["state"] != "completed"  # never the remaining seed's value alone
     done = run_mftctl("sweep", "--resume", "1", "--jobs", "1")
     assert done.returncode == 0, done.stderr
     runs = reads.sweep_runs(open_store(isolated_db), 1)

@@ -60,7 +60,12 @@ def test_a_12_trial_search_on_two_workers_makes_12_runs_and_names_the_best(backe
     assert search["best"] == [min(losses, key=losses.get)]  # the best is the lowest test loss
     assert set(search["importances"]) == {"training.learning_rate", "model.encoder_initialization_scale"}
     table = invoke("sweep", "show", "1")
-    assert "best trial ★: trial" in table.output and "12 of 12 trials (12 complete)" in table.output
+    assert "best trial ★: trial" in table.output and "12 of 12 trials (12 completed)" in table.output
+    assert {t["state"] for t in search["trials"]} == {"completed"}  # the runs' word, not Optuna's `complete`
+    assert invoke("sweep", "show", "s").output == table.output  # a sweep by its name
+    # A trial's lineage reads as its sampled values, never the sampler's JSON state.
+    trial = invoke("show", runs[0].id).output
+    assert "lr " in trial and "system_attrs" not in trial and "{" not in trial.split("lineage")[1].split("epochs")[0]
     listed = invoke("list", "--where", "sweep=1", "--format", "json")
     assert len(json.loads(listed.output)) == 12  # trials are rows of `mftctl list` like any run
     assert "12 trials (search)" in invoke("sweep", "list").output
@@ -100,7 +105,10 @@ def test_a_median_pruner_prunes_lagging_trials_which_keep_their_epochs(tmp_path)
 
     assert invoke("sweep", "export-study", 1, tmp_path / "study.db").exit_code == 0
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 'study.db'}")
-    assert [t.state.name.lower() for t in study.trials] == [states[n]["state"] for n in range(8)]
+    ours = {"complete": "completed", "fail": "failed"}  # Optuna's words -> the runs' (what sweep show prints)
+    assert [ours.get(t.state.name.lower(), t.state.name.lower()) for t in study.trials] == [
+        states[n]["state"] for n in range(8)
+    ]
     assert study.best_trial.number in summary["search"]["best"]
     assert all(study.trials[r.extra["trial"]].intermediate_values for r in pruned)
     one_line_refusal(invoke("sweep", "export-study", 1, tmp_path / "study.db"), "exists; give a new file")

@@ -138,7 +138,13 @@ def test_stability_of_a_sweep_and_of_runs_through_the_cli(seeded_sweep, tmp_path
     assert one["cloud_distance"] is not None and one["cloud_floor"] > 0
     assert len(one["blobs"]) == one["modal_count"] and all(b["width"] is not None for b in one["blobs"])
     no_clouds = json.loads(invoke("stability", 1, 2, "--no-clouds", "--format", "json").output)
-    assert no_clouds["cloud_distance"] is None
+    assert no_clouds["cloud_distance"] is None and no_clouds["note"] is None  # one epoch for both
+    assert json.loads(invoke("stability", "--sweep", "seeds", "--format", "json").output) == cells  # by name
+    # Runs measured at different epochs are compared with a word about it.
+    assert invoke("train", "--preset", "quick", *set_args(*TINY), "--name", "shorter").exit_code == 0
+    mixed = json.loads(invoke("stability", 1, "shorter", "--no-clouds", "--format", "json").output)
+    assert mixed["epochs"] == [3, 2] and "measured at different epochs (run 1: 3, run " in mixed["note"]
+    assert "note: measured at different epochs" in invoke("stability", 1, "shorter", "--no-clouds").output
     assert "matched to run" in invoke("stability", "--sweep", 1, "--cell", "c1").output
 
     # compare shows the matched blobs, in its table and its records

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import pandas
+
 __version__ = "0.1.0"
 __all__ = [
     "diagnose",
@@ -200,7 +202,7 @@ def list_runs(
     sort: str | None = None,
     limit: int | None = None,
     db: str | Path | None = None,
-):
+) -> pandas.DataFrame:
     """`mftctl list --format json` as a pandas DataFrame, one row per run in the same order, its nested
     config flattened into `config.training.learning_rate`-style columns (pandas.json_normalize). `where`
     and `sort` take what `list --where/--sort` take, in the same vocabulary (`lr>0.01`, `-separation`);

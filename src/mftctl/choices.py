@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal, get_args
+from typing import Literal, cast, get_args
 
 Activation = Literal["tanh3", "tanh", "cube", "relu", "square"]
 LossType = Literal["scaled_mse", "mse"]
@@ -79,4 +79,5 @@ SAMPLER_TRAITS: dict[str, SamplerTraits] = {
 
 def choice_enum(name: str, literal: object) -> type[StrEnum]:
     """A StrEnum of a Literal's values, for a typer option (typer takes no list of Literals)."""
-    return StrEnum(name, {value.replace("-", "_"): value for value in get_args(literal)})
+    members = {value.replace("-", "_"): value for value in get_args(literal)}
+    return cast("type[StrEnum]", StrEnum(name, members))  # the functional API makes a class, not a member

@@ -120,6 +120,15 @@ class DiagnosticsConfig(_Section):
     )
     min_mass: float = Field(5e-4, ge=0, lt=1, description="A blob must hold at least this share of all pairs.")
     gmm_max_components: int = Field(6, ge=1, le=12, description="BIC chooses K in 1..this (diagnose's shape model).")
+    # Early condensation (science/condensation.py, `mftctl condensation RUN`): off unless asked for.
+    condensation_every: int = Field(
+        0,
+        ge=0,
+        description="Count the encoder rows' directions every N steps of the first condensation_steps (0: off).",
+    )
+    condensation_steps: int = Field(
+        200, ge=1, description="How many first optimisation steps condensation_every reads (from the initialisation)."
+    )
     # The first release's sampled DBSCAN: no longer used, accepted so that stored configs still load.
     dbscan_eps: float = Field(0.5, gt=0, description="Unused since the blob measurement modes-1 (old DBSCAN radius).")
     dbscan_min_fraction: float = Field(
@@ -251,7 +260,7 @@ def validate(raw: dict[str, Any]) -> ExperimentConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
-        raise ConfigError(_format_error(first, ExperimentConfig) + more) from None
+        raise ConfigError(_format_error(dict(first), ExperimentConfig) + more) from None
 
 
 def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -459,6 +468,20 @@ def config_key(name: str) -> str | None:
     return leaves[0] if leaves else None
 
 
+def canonical_keys(table: dict[str, Any], where: str) -> dict[str, Any]:
+    """A flat table's keys as dotted config keys (`lr` -> `training.learning_rate`; a key that names no
+    config key stays as written, for the caller to refuse with its own words); one key given twice under
+    two names is refused, where keeping one would silently drop the other."""
+    canonical: dict[str, Any] = {}
+    written: dict[str, str] = {}
+    for key, value in table.items():
+        dotted = config_key(key) or key
+        if dotted in canonical:
+            raise ConfigError(f"[{where}] gives {dotted} twice (as {written[dotted]} and as {key}); keep one")
+        canonical[dotted], written[dotted] = value, key
+    return canonical
+
+
 def key_suggestion(name: str) -> str:
     """` (did you mean training.learning_rate?)` for a mistyped key, dotted, short or leaf; else ''."""
     from .short_names import LONG_NAMES
@@ -474,7 +497,7 @@ def describe(config: ExperimentConfig) -> list[tuple[str, Any, str]]:
     rows = []
     for key, value in flatten(without_retired(config.model_dump())).items():
         section, _, field = key.rpartition(".")
-        model = ExperimentConfig.model_fields[section].annotation if section else ExperimentConfig
+        model: Any = ExperimentConfig.model_fields[section].annotation if section else ExperimentConfig
         rows.append((key, value, model.model_fields[field].description or ""))
     return rows
 

@@ -152,8 +152,8 @@ def cgroup_cpus() -> int | None:
     for line in (_read(Path("/proc/self/cgroup")) or "").splitlines():
         parts = line.split(":", 2)
         if len(parts) == 3:
-            for controller in parts[1].split(",") if parts[1] else [""]:
-                memberships[controller] = parts[2]
+            for name in parts[1].split(",") if parts[1] else [""]:
+                memberships[name] = parts[2]
     found = []
     for fstype, mount, root, options in _cgroup_mounts():
         controller = "" if fstype == "cgroup2" else ("cpu" if "cpu" in options else None)

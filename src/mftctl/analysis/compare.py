@@ -8,24 +8,18 @@ from typing import Any
 
 from ..config import flatten
 from ..errors import MftctlError
+from ..metrics import compare_key, named
 from ..short_names import short
 from ..store import reads
 from ..store.engine import Store
 from ..store.tables import Run
 
-# (record key, run attribute, what it is) of the measured rows.
+# (record key, run attribute, what it is) of the measured rows: the run's state, then the registry's
+# `compare` metrics (metrics.py).
 METRICS = (
     ("status", "status", "status"),
     ("epochs", "epochs_done", "epochs done"),
-    ("test_loss", "last_test_loss", "final test loss"),
-    ("best_test_loss", "best_test_loss", "best test loss"),
-    ("train_loss", "last_train_loss", "final train loss"),
-    ("n_blobs", "n_clusters", "blobs"),
-    ("separation", "separation", "separation"),
-    ("silhouette", "silhouette", "silhouette"),
-    ("correlation", "correlation", "encoder–decoder correlation"),
-    ("train_seconds", "train_seconds", "training seconds"),
-    ("samples_per_s", "samples_per_s", "samples / s"),
+    *((compare_key(m), m.column, m.label) for m in named(compare=True)),
 )
 
 

@@ -17,6 +17,7 @@ from matplotlib import patheffects
 from matplotlib.patches import Ellipse
 from matplotlib.ticker import MaxNLocator
 
+from ..metrics import named
 from ..science.records import FORMED_SEPARATION
 
 if TYPE_CHECKING:
@@ -98,25 +99,28 @@ def plot_curves(curves: Sequence[Curve], references: dict[str, Any] | None, titl
     return _save(fig, path)
 
 
+# What a blob panel's axis says of its metric beyond the metric's label.
+PANEL_LABELS = {
+    "separation": "separation (shallowest valley depth)",
+    "silhouette": "silhouette (pairs in blobs)",
+}
+
+
 def plot_diagnostics(curves: Sequence[Curve], title: str, path: Path) -> Path:
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4), layout="constrained")
-    panels = (
-        ("n_clusters", "blobs"),
-        ("separation", "separation (shallowest valley depth)"),
-        ("silhouette", "silhouette (pairs in blobs)"),
-        ("correlation", "encoder–decoder correlation"),
-    )
-    for ax, (field, label) in zip(axes, panels, strict=True):
+    panels = named(panel=True)  # the registry's blob panels (metrics.py), each with its fixed range
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), layout="constrained")
+    for ax, metric in zip(axes, panels, strict=True):
         for i, c in enumerate(curves):
-            values = [np.nan if v is None else v for v in c[field]]
+            values = [np.nan if v is None else v for v in c[metric.epoch_column]]
             ax.plot(c.epoch, values, marker="o", markersize=3, color=plt.cm.tab10(i % 10), label=c.label)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(label)
+        ax.set_ylabel(PANEL_LABELS.get(metric.name, metric.label))
         ax.grid(True, alpha=0.3)
-    axes[0].yaxis.get_major_locator().set_params(integer=True)
-    axes[1].set_ylim(-0.02, 1.02)
-    axes[2].set_ylim(-1, 1)
+        if metric.digits == 0:  # a count
+            ax.yaxis.get_major_locator().set_params(integer=True)
+        if metric.limits is not None:
+            ax.set_ylim(*metric.limits)
     if len(curves) > 1:
         axes[0].legend(fontsize=8)
     fig.suptitle(title)
@@ -355,10 +359,19 @@ def plot_sweep_panels(summary: SweepSummary, path: Path) -> Path:
     keys = [k for k in summary.varied if k != "seed"]
     labels = [c.short_label for c in cells]  # `c0 lr=0.01 batch=200`: the cells as `sweep show` names them
     key_names = ", ".join(k.rsplit(".", 1)[-1] for k in keys) or "cell"
+    # Long labels (a search's trials, three keys) crowd the points and the ticks: there the cells go by their
+    # ids, and a key below the panels gives each id its values.
+    keyed = len(cells) > 8 or max(len(label) for label in labels) > 24
+    shown = [c.cell for c in cells] if keyed else labels
     x = np.arange(len(cells))
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.5), layout="constrained")
+    rows_per_column = 6
+    key_columns = -(-len(cells) // rows_per_column) if keyed else 0
+    key_height = 0.22 * min(len(cells), rows_per_column) + 0.3 if keyed else 0.0
+    fig = plt.figure(figsize=(17, 5.5 + key_height), layout="constrained")
+    panels, below = fig.subfigures(2, 1, height_ratios=[5.5, max(key_height, 1e-3)]) if keyed else (fig, None)
+    axes = panels.subplots(1, 3)
     ax = axes[0]
-    for c, label in zip(cells, labels, strict=True):
+    for c, label in zip(cells, shown, strict=True):
         ax.scatter(
             c.train_seconds,
             c.test_loss,
@@ -381,7 +394,7 @@ def plot_sweep_panels(summary: SweepSummary, path: Path) -> Path:
             )
         ax.annotate(label, (c.train_seconds, c.test_loss), fontsize=7, xytext=(5, 4), textcoords="offset points")
     for k in sorted({round(c.n_clusters) for c in cells if c.n_clusters is not None}):
-        ax.scatter([], [], color=_cluster_colour(k), edgecolor="black", label=f"{k} cluster(s)")
+        ax.scatter([], [], color=_cluster_colour(k), edgecolor="black", label=f"{k} blob{'s' * (k != 1)}")
     ax.set_xlabel("training time (s, mean over seeds)")
     ax.set_ylabel("final test loss (mean over seeds)")
     ax.set_title("training efficiency (each point a cell)")
@@ -405,12 +418,29 @@ def plot_sweep_panels(summary: SweepSummary, path: Path) -> Path:
     ax.set_ylabel("separation (0: one blob, 1: empty valleys)")
     ax.set_title("blob quality")
     for ax in axes[1:]:
-        ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
+        if keyed:
+            ax.set_xticks(x, shown, rotation=90 if len(cells) > 16 else 0, fontsize=8)
+            ax.set_xlabel("cell (values in the key below)")
+        else:
+            ax.set_xticks(x, shown, rotation=35, ha="right", fontsize=8)
+            ax.set_xlabel(key_names)
         ax.set_xlim(-0.6, len(cells) - 0.4)
-        ax.set_xlabel(key_names)
         ax.grid(True, axis="y", alpha=0.3)
+    if keyed:  # each id's values, in columns of six beneath the panels
+        columns = [labels[i : i + rows_per_column] for i in range(0, len(labels), rows_per_column)]
+        key = below.subplots()
+        key.axis("off")
+        for i, column in enumerate(columns):
+            key.text(
+                i / max(key_columns, 1), 1.0, "\n".join(column), va="top", ha="left", fontsize=8, family="monospace"
+            )
     fig.suptitle(f"sweep {summary.sweep} {summary.name}: {summary.runs} runs, success rate {summary.success_rate:.0%}")
     return _save(fig, path)
+
+
+def _tick(value: float) -> str:
+    """An axis end for reading: a whole number whole (1000, not 1e+03), else three significant digits."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e7 else f"{value:.3g}"
 
 
 def plot_sweep_heatmap(summary: SweepSummary, keys: list[str], path: Path) -> Path:
@@ -519,8 +549,8 @@ def plot_sweep_parallel(summary: SweepSummary, path: Path) -> Path:
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     for i, (_, values) in enumerate(numeric):
         ax.axvline(i, color="gray", linewidth=0.8)
-        ax.text(i, -0.06, f"{min(values):.3g}", ha="center", va="top", fontsize=8)
-        ax.text(i, 1.04, f"{max(values):.3g}", ha="center", va="bottom", fontsize=8)
+        ax.text(i, -0.06, _tick(min(values)), ha="center", va="top", fontsize=8)
+        ax.text(i, 1.04, _tick(max(values)), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, names)
     ax.set_yticks([])
     ax.set_ylim(-0.12, 1.12)

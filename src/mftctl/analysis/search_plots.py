@@ -20,7 +20,9 @@ def plot_search(results: SearchResults, title: str, path: Path) -> Path:
     name = results.objectives[0]
     maximise = name.startswith("-")
     done = [t for t in results.trials if t.values]
-    history.scatter([t.number for t in done], [t.values[0] for t in done], s=22, color="C0", label="complete", zorder=3)
+    history.scatter(
+        [t.number for t in done], [t.values[0] for t in done], s=22, color="C0", label="completed", zorder=3
+    )
     pruned = [t for t in results.trials if t.pruned_value is not None]
     if pruned:
         history.scatter(

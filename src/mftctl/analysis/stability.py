@@ -23,7 +23,19 @@ class RunsStability:
 
     def as_dict(self) -> dict[str, Any]:
         """The `--format json` record: the report (`runs` is their number), the run ids and the epochs measured."""
-        return {"run_ids": [r.id for r in self.runs], "epochs": self.epochs, **self.report.as_dict()}
+        return {"run_ids": [r.id for r in self.runs], "epochs": self.epochs, **self.report.as_dict(), "note": self.note}
+
+    @property
+    def note(self) -> str | None:
+        """A word when the runs were measured at different epochs: blobs still forming in the shorter runs
+        read as instability."""
+        if len(set(self.epochs)) < 2:
+            return None
+        at = ", ".join(f"run {r.id}: {e}" for r, e in zip(self.runs, self.epochs, strict=True))
+        return (
+            f"measured at different epochs ({at}): blobs still forming in the shorter runs read as "
+            "instability; compare runs trained alike"
+        )
 
 
 def _shape(run: Run) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..metrics import named
 from ..short_names import label as short_label
 from ..stats import mean_std
 from ..status import RunStatus
@@ -16,15 +17,11 @@ from ..store.tables import Run, Sweep
 from ..sweeps.file import cell_label, is_reference
 from ..sweeps.search_results import SearchResults, search_results
 
-# The metrics `sweep show --pivot` can lay out as a grid, with their titles.
+# The metrics `sweep show --pivot` can lay out as a grid, with their titles: the runs' (the registry's
+# `pivot` metrics, metrics.py; each a CellSummary field, averaged over seeds), then the cells' own.
 PIVOT_METRICS = {
-    "test_loss": "final test loss",
-    "train_seconds": "training seconds",
+    **{m.name: m.label for m in named(pivot=True)},
     "speedup": "speed-up",
-    "n_clusters": "blobs",
-    "separation": "separation",
-    "silhouette": "silhouette",
-    "formed_epoch": "epoch the blobs formed",
     "count_agreement": "share of seeds with the modal blob count",
     "drift": "largest blob drift over seeds (blob widths)",
     "mass_cv": "largest blob mass CV over seeds",

@@ -21,7 +21,7 @@ import typer
 from ..terminal import safe
 from ..threads import claim_process
 from . import admin, analysis, annotate, browse, runs, stage2, sweeps, theory
-from .common import BoundaryGroup, console, err_console
+from .common import BoundaryGroup, console, err_console, reflow_help
 
 app = typer.Typer(
     name="mftctl",
@@ -35,6 +35,7 @@ app = typer.Typer(
 )
 for group in (runs, annotate, sweeps, stage2, analysis, theory, browse, admin):
     group.register(app)
+reflow_help(app)
 
 
 def main() -> None:

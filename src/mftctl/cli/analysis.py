@@ -1,4 +1,4 @@
-"""Commands that look at weights: diagnose, plot, stability, reanalyse."""
+"""Commands that look at weights: diagnose, condensation, plot, stability, reanalyse."""
 
 from __future__ import annotations
 
@@ -123,7 +123,9 @@ def reanalyse(
 
 def stability(
     run_ids: Annotated[list[str] | None, run_arg("Two or more runs of one shape, by id or name.")] = None,
-    sweep: Annotated[int | None, typer.Option(help="Every seeded cell of sweep ID, over its completed seeds.")] = None,
+    sweep: Annotated[
+        str | None, typer.Option(help="Every seeded cell of SWEEP (its id or name), over its completed seeds.")
+    ] = None,
     cell: Annotated[
         str | None, typer.Option(help="With --sweep: one cell (c0, c1, ... as `sweep show` names).")
     ] = None,
@@ -163,7 +165,7 @@ def stability(
                 )
             ]
         else:
-            results = sweep_stability(store, sweep, cell=cell, clouds=clouds)
+            results = sweep_stability(store, reads.sweep_by_ref(store, sweep).id, cell=cell, clouds=clouds)
     if format is Format.json:
         if sweep is None:
             print_data(to_json(results[0][1].as_dict()))
@@ -183,8 +185,35 @@ def stability(
         console.print(stability_cells_table(sweep, results))
 
 
+def condensation(
+    run_id: Annotated[str, run_arg()],
+    format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    db: DbOption = None,
+) -> None:
+    """Early condensation of a run's encoder: at each snapshot of its first steps, how many directions its
+    rows (W1, b1) gather onto (w and −w apart), the share of rows in them, their effective rank, and
+    their alignment with the all-ones input, against Zhou et al.'s bound 2p (docs/science.md).
+
+    Example: mftctl train --preset quick --set diagnostics.condensation_every=10 && mftctl condensation 1
+    """
+    from ..analysis.condensation import condensation_report
+    from ..render.records import to_json
+    from ..render.views import condensation_view
+    from ..store import open_settled, reads
+
+    if format is Format.csv:
+        raise MftctlError("condensation prints a table or json (--format table|json)")
+    store = open_settled(db)
+    report = condensation_report(store, reads.get_run(store, resolve_runs(db, [run_id])[0]))
+    if format is Format.json:
+        print_data(to_json(report.as_dict()))
+    else:
+        console.print(condensation_view(report))
+
+
 def register(app: typer.Typer) -> None:
     app.command()(diagnose)
+    app.command()(condensation)
     app.command()(plot)
     app.command()(stability)
     app.command()(reanalyse)

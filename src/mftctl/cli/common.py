@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from enum import StrEnum
@@ -55,19 +56,28 @@ DbOption = Annotated[
         "--db",
         help="SQLite file or PostgreSQL URL (postgresql://user@host/db); default: $MFTCTL_DB, else ./mftctl.db.",
         show_default=False,
+        metavar="DB",
     ),
 ]
-PresetOption = Annotated[str | None, typer.Option("--preset", "-p", help="Named preset (`mftctl presets`).")]
+PresetOption = Annotated[
+    str | None, typer.Option("--preset", "-p", help="Named preset (`mftctl presets`).", metavar="NAME")
+]
 ConfigFileOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="TOML or JSON file of config sections.", exists=True, dir_okay=False),
 ]
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override one key, e.g. --set training.learning_rate=0.01 (repeatable)."),
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override one key, e.g. --set training.learning_rate=0.01 or --set lr=0.01 (repeatable).",
+        metavar="KEY=VALUE",
+    ),
 ]
 WhereOption = Annotated[
-    list[str] | None, typer.Option(help="Select runs with KEY OP VALUE (as `mftctl list --where`; repeatable).")
+    list[str] | None,
+    typer.Option(help="Select runs with KEY OP VALUE (as `mftctl list --where`; repeatable).", metavar="CONDITION"),
 ]
 
 
@@ -109,6 +119,45 @@ def error_line(message: str) -> None:
     one_line = message.replace("\n", "\\n")  # user text inside a message must not break the line
     err_console.print(f"[red]Error:[/] {safe(one_line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1) from None
+
+
+def reflow(doc: str | None) -> str | None:
+    """A command's docstring as `--help` should print it: each paragraph's source line breaks joined, so
+    that the terminal wraps it at its own width (typer keeps them after the first paragraph, which at 80
+    columns broke sentences mid-line). A paragraph of list items (`- ...`) keeps its lines."""
+    if not doc:
+        return doc
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(
+        p if any(line.lstrip().startswith(("-", "•", "\b")) for line in p.splitlines()) else " ".join(p.split("\n"))
+        for p in paragraphs
+    )
+
+
+def _flag_type_hidden() -> None:
+    """Typer prints every option's type beside it: `<bool>` for a flag, which takes no value. A flag shows
+    none (the options that take values keep theirs)."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flag_type_hidden()
+
+
+def reflow_help(app: typer.Typer) -> None:
+    """Every command's docstring of the app (and its sub-apps) reflowed for `--help` (see reflow)."""
+    for info in app.registered_commands:
+        if info.callback is not None and info.help is None:
+            info.callback.__doc__ = reflow(info.callback.__doc__)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            reflow_help(group.typer_instance)
 
 
 class BoundaryGroup(typer.core.TyperGroup):

@@ -46,7 +46,9 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Shortcut for --set seed=N.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N (--set device=...).")] = None,
     name: Annotated[str | None, typer.Option(help="A name for the run (default run-ID).")] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="Tag the run (repeatable; `list --where tag=NAME`).")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="Tag the run (repeatable; `list --where tag=NAME`).", metavar="TAG")
+    ] = None,
     note: Annotated[str | None, typer.Option(help="A note on the run, shown by `show`.")] = None,
     detach: Annotated[bool, typer.Option(help="Start the worker and return at once with the run id.")] = False,
     resume: Annotated[
@@ -242,6 +244,9 @@ def show(
             "--format", "-f", help="table; json (everything below); csv (its epochs, one row each, for pandas)."
         ),
     ] = Format.table,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every epoch column, however wide the terminal (default: what fits).")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """One run: status, timings, config, every epoch, checkpoints and children.
@@ -270,7 +275,10 @@ def show(
         )
         return
     title, rows = report.config_rows(full=config_view is ConfigView.full)
-    console.print(run_detail(report.run, report.epochs, report.checkpoints, rows, report.children, title, report.tags))
+    width = None if wide else console.width
+    console.print(
+        run_detail(report.run, report.epochs, report.checkpoints, rows, report.children, title, report.tags, width)
+    )
     if report.stage2:
         console.print(stage2_summary_table(report.run, report.stage2))
 

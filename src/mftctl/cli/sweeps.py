@@ -101,7 +101,7 @@ def sweep_run(
 
 @sweep_app.command("show")
 def sweep_show(
-    sweep_id: Annotated[int, typer.Argument(help="The sweep's id (`mftctl sweep list`).")],
+    sweep_id: Annotated[str, typer.Argument(help="The sweep's id or name (`mftctl sweep list`).", metavar="SWEEP")],
     format: Annotated[
         Format, typer.Option("--format", "-f", help="table, json or csv (one row per cell).")
     ] = Format.table,
@@ -124,7 +124,7 @@ def sweep_show(
     mean ± std over seeds. Cells are named c0, c1, ... with their varied values in short names; on a
     narrow terminal the columns read least are hidden (--wide shows them).
 
-    Example: mftctl sweep show 1   |   mftctl sweep show 1 --pivot lr,batch --metric separation
+    Example: mftctl sweep show 1   |   mftctl sweep show lr_batch --pivot lr,batch --metric separation
     """
     from ..analysis.sweep_summary import PIVOT_METRICS, summarize
     from ..render.records import to_json
@@ -132,7 +132,7 @@ def sweep_show(
     from ..store import open_settled, reads
 
     store = open_settled(db)
-    summary = summarize(store, reads.get_sweep(store, sweep_id))
+    summary = summarize(store, reads.sweep_by_ref(store, sweep_id))
     if pivot is not None:
         rows, columns = _pivot_keys(pivot, summary.varied)
         if metric not in PIVOT_METRICS:
@@ -173,7 +173,9 @@ def _pivot_keys(text: str, varied: list[str]) -> tuple[str, str]:
 
 @sweep_app.command("export-study")
 def sweep_export_study(
-    sweep_id: Annotated[int, typer.Argument(help="The search's sweep id (`mftctl sweep list`).")],
+    sweep_id: Annotated[
+        str, typer.Argument(help="The search's sweep id or name (`mftctl sweep list`).", metavar="SWEEP")
+    ],
     path: Annotated[Path, typer.Argument(help="A new SQLite file to write the Optuna study to.", dir_okay=False)],
     db: DbOption = None,
 ) -> None:
@@ -186,7 +188,7 @@ def sweep_export_study(
     from ..sweeps.search_results import export_study
 
     store = open_settled(db)
-    url = export_study(store, reads.get_sweep(store, sweep_id), path)
+    url = export_study(store, reads.sweep_by_ref(store, sweep_id), path)
     console.print(f"study written to {safe(url)}; open it with `optuna-dashboard {safe(url)}`")
 
 

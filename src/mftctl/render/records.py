@@ -15,10 +15,11 @@ from ..store.columns import RUN_FIELDS
 from ..terminal import escape_controls
 
 if TYPE_CHECKING:
+    from ..store.catalog import RunView
     from ..store.tables import Checkpoint, Epoch, Run
 
 
-def run_record(run: Run, *, with_config: bool = False, tags: list[str] | None = None) -> dict[str, Any]:
+def run_record(run: Run | RunView, *, with_config: bool = False, tags: list[str] | None = None) -> dict[str, Any]:
     """A run as plain data: what `list --format json|csv` prints (a listed run carries its tags)."""
     record: dict[str, Any] = {}
     for name, column in RUN_FIELDS.items():

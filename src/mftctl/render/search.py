@@ -14,7 +14,7 @@ from ..terminal import fmt, safe
 if TYPE_CHECKING:
     from ..sweeps.search_results import SearchResults
 
-_STATE_STYLE = {"complete": "green", "running": "cyan", "pruned": "magenta", "fail": "red"}
+_STATE_STYLE = {"completed": "green", "running": "cyan", "pruned": "magenta", "failed": "red"}
 
 
 def search_plan_view(spec: Any, plans: list[Any], left: int) -> Group:

@@ -4,7 +4,7 @@ data and return renderables; the CLI prints them. What scripts read (JSON, CSV) 
 from __future__ import annotations
 
 import itertools
-import json
+import tomllib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from ..terminal import fmt, plain, safe
 
 if TYPE_CHECKING:
     from ..analysis.sweep_summary import CellSummary, SweepSummary
-    from ..store.tables import Checkpoint, Epoch, Run
+    from ..store.tables import Checkpoint, Epoch, Run, Sweep
 
 
 def _status_style(status: str) -> str:
@@ -146,12 +146,24 @@ def _blob_cells(run) -> tuple[str, str, str]:
     return fmt(run.n_clusters) + mark, fmt(run.separation, 3), fmt(run.silhouette, 3) + mark
 
 
-def epochs_table(epochs: list[Epoch]) -> Table:
+# What `show`'s epochs table hides first on a narrow terminal; the epoch, its losses, K and separation stay.
+EPOCHS_TABLE_DROPPABLE = ("train on", "train off", "samples/s", "s", "corr", "lr", "silh.", "test on", "test off")
+
+
+def epochs_table(epochs: list[Epoch], width: int | None = None) -> Table:
+    """`show`'s epochs; at `width` columns, the least read hidden until it fits (fit_to_width)."""
+    return fit_to_width(lambda hidden: _epochs_table(epochs, hidden), EPOCHS_TABLE_DROPPABLE, width)
+
+
+def _epochs_table(epochs: list[Epoch], hidden: frozenset[str]) -> Table:
     table = Table(title="epochs", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("ep", "train", "on", "off", "test", "on", "off", "lr", "K", "sep.", "silh.", "corr", "s", "samples/s"):
-        table.add_column(name, justify="right", no_wrap=True)
+    names = ("ep", "train", "train on", "train off", "test", "test on", "test off", "lr", "K", "sep.", "silh.")
+    names += ("corr", "s", "samples/s")
+    for name in names:
+        if name not in hidden:  # `on` and `off` under their loss: the header says which part of the data
+            table.add_column(name.split()[-1] if name.endswith(("on", "off")) else name, justify="right", no_wrap=True)
     for e in epochs:
-        table.add_row(
+        cells = (
             str(e.epoch),
             fmt(e.train_loss),
             fmt(e.train_loss_on),
@@ -168,6 +180,7 @@ def epochs_table(epochs: list[Epoch]) -> Table:
             fmt(e.seconds, 3),
             fmt(e.samples_per_s, 3),
         )
+        table.add_row(*(cell for name, cell in zip(names, cells, strict=True) if name not in hidden))
     return table
 
 
@@ -223,6 +236,24 @@ def _threads_fact(numerics: dict[str, Any]) -> str:
     return text + (f"; torch {numerics['torch']}" if numerics.get("torch") else "")
 
 
+# What a run's extra holds that `show` leaves to `--format json`: the stage-2 mixture's parameters, the
+# threads (shown above), and a search trial's sampler state (Optuna's own bookkeeping).
+LINEAGE_HIDDEN = ("mixture", "numerics")
+
+
+def _lineage_value(key: str, value: Any) -> str:
+    """A lineage entry for reading: a cell's or a trial's values as `lr 0.004589, batch 500`, never JSON."""
+    from ..short_names import short
+
+    if key == "search" and isinstance(value, dict):  # a trial: its sampled values, not the sampler's state
+        value = value.get("params", {})
+    if isinstance(value, dict):
+        return ", ".join(f"{short(str(k))} {_lineage_value(str(k), v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(_lineage_value(key, v) for v in value) or "-"
+    return safe(fmt(value, 4) if isinstance(value, float) else fmt(value))
+
+
 def run_detail(
     run: Run,
     epochs: list[Epoch],
@@ -231,6 +262,7 @@ def run_detail(
     children: list[Run],
     config_title: str,
     tags: list[str],
+    width: int | None = None,
 ) -> Group:
     status = Text(run.status, style=_status_style(run.status))
     wall = (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
@@ -256,19 +288,11 @@ def run_detail(
     ]
     parts: list[Any] = [kv_table("run", facts)]
     parts.append(kv_table(config_title, config_rows) if config_rows else f"[bold]{config_title}[/]")
-    if run.extra:
-        parts.append(
-            kv_table(
-                "lineage",
-                [
-                    (k, json.dumps(v) if isinstance(v, dict | list) else fmt(v))
-                    for k, v in run.extra.items()
-                    if k not in ("mixture", "numerics")
-                ],
-            )
-        )
+    lineage = [(k, _lineage_value(k, v)) for k, v in run.extra.items() if k not in LINEAGE_HIDDEN]
+    if lineage:
+        parts.append(kv_table("lineage", lineage))
     if epochs:
-        parts.append(epochs_table(epochs))
+        parts.append(epochs_table(epochs, width))
     if checkpoints:
         parts.append(checkpoints_table(checkpoints))
     if children:
@@ -557,7 +581,25 @@ def _stability_cell(c: CellSummary) -> str:
     return f"{c.stability} {agree}/{c.completed} {fmt(c.drift, 2)}"
 
 
-def sweeps_table(sweeps, counts: dict[int, dict[str, int]]) -> Table:
+def _sweep_size(sweep: Sweep) -> str:
+    """`4`, `1 × 3 seeds`, or `24 trials (search)`: cells as `sweep show` counts them, seeds apart."""
+    meta = sweep.meta
+    if "search" in meta:
+        return f"{meta.get('trials')} trials (search)"
+    if "cells" not in meta:
+        return "-"
+    seeds = meta.get("seeds")
+    if seeds is None:  # a sweep recorded before the seeds were: its file says
+        try:
+            listed = tomllib.loads(sweep.file_text).get("seeds")
+        except tomllib.TOMLDecodeError:
+            listed = None
+        seeds = len(listed) if isinstance(listed, list) and listed else 1
+    cells = meta["cells"] // seeds if meta["cells"] % seeds == 0 else meta["cells"]
+    return f"{cells} × {seeds} seeds" if seeds > 1 and cells != meta["cells"] else str(meta["cells"])
+
+
+def sweeps_table(sweeps: list[Sweep], counts: dict[int, dict[str, int]]) -> Table:
     table = Table(title="sweeps", header_style="bold", box=box.SIMPLE_HEAD)
     for name in ("id", "name", "cells", "runs by status", "created"):
         table.add_column(name)
@@ -566,7 +608,7 @@ def sweeps_table(sweeps, counts: dict[int, dict[str, int]]) -> Table:
         table.add_row(
             str(sw.id),
             safe(sw.name),
-            f"{sw.meta.get('trials')} trials (search)" if "search" in sw.meta else str(sw.meta.get("cells", "-")),
+            _sweep_size(sw),
             ", ".join(f"{n} {s}" for s, n in sorted(by.items())) or "-",
             fmt(sw.created_at),
         )
@@ -704,7 +746,44 @@ def stability_view(stability, cell=None) -> Group:
             f"pair-cloud distance (sliced W1, pooled-standardised): mean {fmt(report.cloud_distance, 3)}, max "
             f"{fmt(report.cloud_distance_max, 3)}; two halves of one run's sample: {fmt(report.cloud_floor, 3)}"
         )
-    return Group(head, table, cloud)
+    parts: list[Any] = [head, table, cloud]
+    if stability.note is not None:
+        parts.insert(1, Text(f"note: {stability.note}", style="yellow"))
+    return Group(*parts)
+
+
+def condensation_view(report: Any) -> Group:
+    """`mftctl condensation RUN`: the snapshots' time course under a line that holds it against 2p."""
+    p = report.as_dict()["multiplicity"]
+    if report.most_directions == 0:
+        verdict = "no condensed directions at any snapshot: each row kept a direction of its own"
+    elif report.bound is None:
+        verdict = f"at most {report.most_directions} condensed directions; no bound known for this activation"
+    else:
+        verdict = (
+            f"at most 2p = {report.bound} early directions (Zhou et al.); measured at most "
+            f"{report.most_directions} — {'within' if report.within_bound else 'ABOVE'} the bound"
+        )
+    head = f"run {report.run.id} ({safe(report.activation)}, p = {fmt(p)}): {verdict}"
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("step", "directions", "rows in them", "largest", "eff. rank", "nearest cos", "∥ ones", "row norm"):
+        table.add_column(name, justify="right")
+    for s in report.snapshots:
+        table.add_row(
+            str(s["step"]),
+            str(s["directions"]),
+            f"{s['condensed_share']:.0%}",
+            str(s["largest"]),
+            fmt(s["effective_rank"], 3),
+            fmt(s["nearest_cos"], 2),
+            fmt(s["ones_alignment"], 2),
+            fmt(s["row_norm"], 3),
+        )
+    table.caption = (
+        "directions: groups of ≥ 2 rows whose cosines average ≥ 0.9 (w and −w apart); eff. rank: of the "
+        "normalised rows (h: all orthogonal); ∥ ones: mean |cos| with the all-ones input"
+    )
+    return Group(head, table)
 
 
 def stability_cells_table(sweep_id: int, results) -> Table:

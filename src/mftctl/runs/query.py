@@ -140,7 +140,10 @@ def _current_catalog(location: Location) -> Catalog:
     store = open_store(location, create=False)  # a read never creates a database (a mistyped --db)
     reconcile(store)
     store.close()
-    return open_catalog(location)
+    catalog = open_catalog(location)
+    if catalog is None:  # the full store has just made and upgraded the file, so this cannot happen
+        raise MftctlError(f"cannot read the runs of {location.shown}; check it with `mftctl db info`")
+    return catalog
 
 
 def list_runs(
@@ -200,7 +203,7 @@ class Column:
             return getattr(run, self.column)
         from ..config import flatten
 
-        return flatten(run.config).get(self.config_key)
+        return flatten(run.config).get(self.config_key or "")
 
 
 def parse_columns(text: str) -> list[Column]:
@@ -211,7 +214,10 @@ def parse_columns(text: str) -> list[Column]:
     columns = []
     for name in filter(None, (part.strip() for part in text.split(","))):
         column, path = resolve_key(LONG_NAMES.get(name, name))
-        columns.append(Column(name, column) if column else Column(short(path.removeprefix("$.")), None, path[2:]))
+        if column:
+            columns.append(Column(name, column))
+        elif path is not None:  # resolve_key gives a column or a config key's JSON path
+            columns.append(Column(short(path.removeprefix("$.")), None, path[2:]))
     if not columns:
         raise MftctlError("--columns needs at least one column, e.g. --columns id,name,lr,test_loss")
     return columns

@@ -15,7 +15,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..checkpoints.keep import CheckpointKeeper, resume_state
 from ..config import TrainingConfig, config_from_json
@@ -28,6 +28,9 @@ from ..store.liveness import HEARTBEAT_S
 from ..store.tables import Run, blob_summary
 from ..threads import ThreadPolicy, check_environment, claim_process, configure_torch, run_policy
 from .events import STEP_EVENT_INTERVAL_S, Done, EpochEnd, Event, Ready, Step, encode
+
+if TYPE_CHECKING:
+    from ..science.records import EpochRecord
 
 _EMITTING = threading.Lock()  # step events come from the training loop, epoch events from its tail thread
 
@@ -65,26 +68,34 @@ class StoreSink:
             self._last_step_event = t
             emit(Step(self.run.id, epoch, step, steps, float(loss.detach())))
 
-    def on_epoch(self, record) -> None:
+    def on_epoch(self, record: EpochRecord) -> None:
+        """The epoch's three consequences, in this order: the record, the live view, the search's pruning."""
         values = record.as_dict()
         diagnostics = values.pop("diagnostics")
+        condensation = values.pop("condensation")
+        if condensation:  # kept in the epoch's report, beside the blob measurement
+            diagnostics = (diagnostics or {}) | {"condensation": condensation}
         writes.record_epoch(self.store, self.run.id, values, diagnostics)
-        summary = blob_summary(diagnostics)
-        emit(
-            EpochEnd(
-                self.run.id,
-                record.epoch,
-                record.train_loss,
-                record.test_loss,
-                record.samples_per_s,
-                summary.get("n_clusters"),
-                summary.get("separation"),
-            )
+        emit(self._epoch_event(record, blob_summary(diagnostics)))
+        self._maybe_prune(record.epoch)
+
+    def _epoch_event(self, record: EpochRecord, summary: dict[str, Any]) -> EpochEnd:
+        return EpochEnd(
+            self.run.id,
+            record.epoch,
+            record.train_loss,
+            record.test_loss,
+            record.samples_per_s,
+            summary.get("n_clusters"),
+            summary.get("separation"),
         )
-        if self.pruner is not None and record.epoch < self.epochs:
-            reason = self.pruner.check(record.epoch)
-            if reason is not None:  # acted on at the next step, like a stop: this epoch is recorded whole
-                self.stop_request.prune(reason)
+
+    def _maybe_prune(self, epoch: int) -> None:
+        if self.pruner is None or epoch >= self.epochs:
+            return
+        reason = self.pruner.check(epoch)
+        if reason is not None:  # acted on at the next step, like a stop: this epoch is recorded whole
+            self.stop_request.prune(reason)
 
     def on_checkpoint(self, epoch: int, state: dict[str, Any]) -> None:
         self.checkpoints.keep(epoch, state)
@@ -292,9 +303,27 @@ def _overlap_tails() -> bool | None:
     return None if value is None else value == "1"
 
 
+def ending(exc: BaseException) -> tuple[RunStatus, str]:
+    """How a run that raised `exc` ended: its status and the error recorded with it. One mapping, read in
+    order: a stop (Ctrl-C, SIGTERM, Slurm's warning), a search's pruning, a divergence (the user's config,
+    not a bug: its message says it all), then anything else as a failure with its traceback, a full disk or
+    a vanished file said first."""
+    from ..science.train import TrainingDiverged
+
+    if isinstance(exc, KeyboardInterrupt):
+        return RunStatus.killed, (exc.args[0] if exc.args else STOPPED)
+    if isinstance(exc, TrialPruned):
+        return RunStatus.pruned, str(exc)
+    if isinstance(exc, TrainingDiverged):
+        return RunStatus.failed, str(exc)
+    error = "".join(traceback.format_exception(exc))
+    message = environment_message(exc) if isinstance(exc, Exception) else None
+    return RunStatus.failed, (error if message is None else f"{message}\n\n{error}")
+
+
 def _run_one(store: Store, run_id: int) -> RunStatus | None:
     """Claim the run, train it, record how it ended; its final status (None if it was not ours to run)."""
-    from ..science.train import TrainingDiverged, overlaps_tails, resolve_device, train
+    from ..science.train import overlaps_tails, resolve_device, train
 
     # From here on a stop is noted, not raised (SIGUSR2: Slurm's warning before preemption or the time limit);
     # one that comes before the run is claimed still stops it before it trains.
@@ -334,19 +363,8 @@ def _run_one(store: Store, run_id: int) -> RunStatus | None:
         sink = StoreSink(store, run, config.training, stop_request)
         train(config, sink, model=model, frozen_encoder=model is not None, resume=resume, overlap_tails=overlap)
         status, error = RunStatus.completed, None
-    except KeyboardInterrupt as exc:
-        status, error = RunStatus.killed, (exc.args[0] if exc.args else STOPPED)
-    except TrialPruned as exc:
-        status, error = RunStatus.pruned, str(exc)
-    except TrainingDiverged as exc:  # the user's config, not a bug: the message says it all
-        status, error = RunStatus.failed, str(exc)
-    except Exception as exc:
-        status, error = RunStatus.failed, traceback.format_exc()
-        message = environment_message(exc)
-        if message is not None:  # a full disk or a vanished file: say so first, the traceback after
-            error = f"{message}\n\n{error}"
-    except BaseException:
-        status, error = RunStatus.failed, traceback.format_exc()
+    except BaseException as exc:  # every ending is recorded; ending() says which status it is
+        status, error = ending(exc)
     finally:
         stop.set()
     _finish(store, run_id, status, error, ballast)

@@ -26,9 +26,16 @@ class EpochRecord:
     samples_per_s: float  # training samples per second of training time
     lr: float
     diagnostics: dict[str, Any] | None = None
+    # The condensation snapshots taken during the epoch (science/condensation.Condensation.as_dict), where
+    # `diagnostics.condensation_every` asks for them; stored in the epoch's report beside the blobs.
+    condensation: list[dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# EpochRecord's fields that are not an epoch's numbers (the store's epoch columns are the others).
+NOT_COLUMNS = ("epoch", "diagnostics", "condensation")
 
 
 def blob_state(n_blobs: int | None, separation: float | None) -> str:

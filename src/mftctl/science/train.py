@@ -209,6 +209,9 @@ def _train(
             args = (optimizer, scheduler, data_gen, noise)
             _solved_epoch(config, sink, model, test, args, result)
         return result
+    rows = RowSnapshots(config, steps)
+    if not done:
+        rows.take(0, model)  # the initialisation
     with EpochTails(background=overlap_tails) as tails:
         for epoch in range(done + 1, tc.epochs + 1):
             started = time.perf_counter()
@@ -227,6 +230,7 @@ def _train(
                 scheduler.step()
                 sums += torch.stack((loss.total, loss.on, loss.off)).detach() * size
                 step_losses[step] = loss.total.detach()
+                rows.take((epoch - 1) * steps + step + 1, model)
                 sink.on_step(epoch, step + 1, steps, loss.total)
             train_parts = tuple((sums / config.data.n_train).tolist())
             train_seconds = time.perf_counter() - started
@@ -242,8 +246,35 @@ def _train(
                 state = tails.keep(state)
             lr = optimizer.param_groups[0]["lr"]
             record = _epoch_record(epoch, train_parts, test_parts, started, train_seconds, config.data.n_train, lr)
-            tails.submit(_finish_epoch, record, weights, state, config, sink, result)
+            tails.submit(_finish_epoch, record, weights, state, config, sink, result, rows.pop())
     return result
+
+
+class RowSnapshots:
+    """The encoder's rows (W1, b1) read every `diagnostics.condensation_every` steps over the first
+    `condensation_steps` (none when it is 0), kept as host copies until their epoch's tail counts them."""
+
+    def __init__(self, config: ExperimentConfig, steps_per_epoch: int):
+        self.every = config.diagnostics.condensation_every
+        self.last = config.diagnostics.condensation_steps
+        self.taken: list[tuple[int, Any, Any]] = []
+
+    def take(self, step: int, model: TwoLayerNet) -> None:
+        if not self.every or step > self.last or step % self.every:
+            return
+        with torch.no_grad():
+            self.taken.append((step, model.fc1.weight.detach().cpu().numpy().copy(), _encoder_bias(model)))
+
+    def pop(self) -> list[tuple[int, Any, Any]]:
+        taken, self.taken = self.taken, []
+        return taken
+
+
+def _encoder_bias(model: TwoLayerNet) -> Any:
+    bias = model.fc1.bias
+    if bias is None:
+        return torch.zeros(model.fc1.weight.shape[0]).numpy()
+    return bias.detach().cpu().numpy().copy()
 
 
 def _epoch_record(
@@ -309,14 +340,20 @@ def _finish_epoch(
     config: ExperimentConfig,
     sink: Sink,
     result: TrainResult,
+    snapshots: list[tuple[int, Any, Any]] | None = None,
 ) -> None:
-    """The epoch's tail: its blob measurement, its record and its checkpoint, to the sink."""
+    """The epoch's tail: its blob measurement, its condensation snapshots counted, its record and its
+    checkpoint, to the sink."""
     if weights is not None:
         from .diagnostics import weight_metrics
 
         started = time.perf_counter()
         record.diagnostics = weight_metrics(*weights, config)
         record.seconds += time.perf_counter() - started
+    if snapshots:
+        from .condensation import measure_condensation
+
+        record.condensation = [measure_condensation(w1, b1, step).as_dict() for step, w1, b1 in snapshots]
     result.epochs.append(record)
     sink.on_epoch(record)
     if state is not None:

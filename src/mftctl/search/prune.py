@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..metrics import per_epoch
 from ..store import reads, writes
 from ..store.engine import Store
 from ..store.tables import Run
@@ -21,10 +22,12 @@ from .study import build_study, trial_records
 def epoch_objective(store: Store, search: SearchSpec, run_ids: list[int]) -> dict[int, dict[int, float]]:
     """{run id: {epoch: the first objective's value that epoch}} (the lowest test loss so far for
     best_test_loss)."""
-    column = search.objectives[0].epoch_column
-    running_min = column == "best_test_loss"
+    metric = search.objectives[0].metric
+    running_min = metric.summary == "min"  # its value at an epoch: the lowest of its column so far
     values: dict[int, dict[int, float]] = {}
-    for run_id, epoch, value in reads.epoch_column(store, run_ids, "test_loss" if running_min else column):
+    if not per_epoch(metric) or metric.epoch_column is None:
+        return values
+    for run_id, epoch, value in reads.epoch_column(store, run_ids, metric.epoch_column):
         if value is None:
             continue
         per_run = values.setdefault(run_id, {})

@@ -21,7 +21,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config import canonical_keys
 from ..errors import ConfigError
+from ..metrics import Metric, named, per_epoch
+from ..metrics import aliases as metric_aliases
 
 DISTRIBUTIONS = ("uniform", "loguniform", "choice", "int")
 SAMPLERS = ("tpe", "random", "nsga2", "gp")
@@ -30,23 +33,10 @@ SEARCH_KEYS = ("trials", "sampler", "objective", "pruner", "seed", "startup_tria
 # More trials than this is a typo more often than a plan (each is a whole training run).
 MAX_TRIALS = 10_000
 
-# A summary column a search may aim at -> (its Run column, its Epoch column for pruning; None: it has no
-# per-epoch value). The names are `mftctl list`'s (store/columns.py); aliases map to them.
-OBJECTIVES: dict[str, tuple[str, str | None]] = {
-    "test_loss": ("last_test_loss", "test_loss"),
-    "train_loss": ("last_train_loss", "train_loss"),
-    "best_test_loss": ("best_test_loss", "best_test_loss"),  # per epoch: the lowest test loss so far
-    "samples_per_s": ("samples_per_s", "samples_per_s"),
-    "train_seconds": ("train_seconds", None),
-    "n_clusters": ("n_clusters", "n_clusters"),
-    "separation": ("separation", "separation"),
-    "silhouette": ("silhouette", "silhouette"),
-    "correlation": ("correlation", "correlation"),
-    "noise_fraction": ("noise_fraction", "noise_fraction"),
-    "symmetry_error": ("symmetry_error", "symmetry_error"),
-    "formed_epoch": ("formed_epoch", None),
-}
-OBJECTIVE_ALIASES = {"loss": "test_loss", "best_loss": "best_test_loss", "n_blobs": "n_clusters"}
+# The summary columns a search may aim at, by their `mftctl list` names, and their other names: the metric
+# registry's (metrics.py, `objective`).
+OBJECTIVES: dict[str, Metric] = {m.name: m for m in named(objective=True)}
+OBJECTIVE_ALIASES = {alias: name for alias, name in metric_aliases().items() if name in OBJECTIVES}
 
 
 @dataclass(frozen=True)
@@ -65,12 +55,16 @@ class Objective:
         return ("-" if self.maximise else "") + self.column
 
     @property
+    def metric(self) -> Metric:
+        return OBJECTIVES[self.column]
+
+    @property
     def run_column(self) -> str:
-        return OBJECTIVES[self.column][0]
+        return self.metric.column
 
     @property
     def epoch_column(self) -> str | None:
-        return OBJECTIVES[self.column][1]
+        return self.metric.epoch_column
 
 
 @dataclass
@@ -122,16 +116,17 @@ def distribution(where: str, spec: Any) -> dict[str, Any]:
     return {"dist": dist, "low": low, "high": high}
 
 
-def param_specs(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Dotted keys -> {dist = ...} tables; nested tables are walked until one has dist."""
-    specs = {}
+def param_specs(params: dict[str, Any], prefix: str = "", where: str = "params") -> dict[str, Any]:
+    """Dotted config keys (a short name or a leaf is made dotted: config.canonical_keys) -> {dist = ...}
+    tables; nested tables are walked until one has dist."""
+    specs: dict[str, Any] = {}
     for key, value in params.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and "dist" not in value:
-            specs.update(param_specs(value, name + "."))
+            specs.update(param_specs(value, name + ".", where))
         else:
             specs[name] = value
-    return specs
+    return canonical_keys(specs, where) if not prefix else specs
 
 
 def _objective(text: Any) -> Objective:
@@ -188,7 +183,7 @@ def parse_search(table: Any) -> SearchSpec:
         raise ConfigError(
             'search.pruner works on one objective\'s per-epoch value; with two objectives set pruner = "none"'
         )
-    if pruner != "none" and objectives[0].epoch_column is None:
+    if pruner != "none" and not per_epoch(objectives[0].metric):
         raise ConfigError(
             f"search.pruner needs an objective with a value every epoch; {objectives[0].column} has none "
             "(use test_loss, separation, silhouette, ...)"

@@ -55,11 +55,11 @@ class TrialRecord:
     params: dict[str, Any]
     run_ids: list[int]
     statuses: list[str]
-    state: str  # running | complete | pruned | fail
-    values: list[float] | None = None  # per objective; None unless complete
+    state: str  # running | completed | pruned | failed: the runs' own words (Optuna's are _STATES')
+    values: list[float] | None = None  # per objective; None unless completed
     intermediate: dict[int, float] = field(default_factory=dict)  # epoch -> the first objective's value
     system_attrs: dict[str, Any] = field(default_factory=dict)
-    missing: bool = False  # complete, but an objective had no value (blobs that never formed): imputed
+    missing: bool = False  # completed, but an objective had no value (blobs that never formed): imputed
     started: datetime | None = None  # its first run's start, its last run's end (the export's timeline)
     finished: datetime | None = None
 
@@ -68,10 +68,10 @@ def _state(statuses: list[str]) -> str:
     if any(s in ("queued", "running") for s in statuses):
         return "running"
     if any(s in ("failed", "crashed", "killed") for s in statuses):
-        return "fail"
+        return "failed"
     if any(s == "pruned" for s in statuses):
         return "pruned"
-    return "complete"
+    return "completed"
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -127,7 +127,7 @@ def trial_records(
                 value = _mean([epoch_values.get(run.id, {}).get(epoch) for run in members])
                 if value is not None:
                     record.intermediate[epoch] = value
-        if record.state == "complete":
+        if record.state == "completed":
             record.values = [_mean([getattr(r, o.run_column) for r in members]) for o in search.objectives]
         records.append(record)
     _impute(search.objectives, records)
@@ -150,7 +150,7 @@ def _impute(objectives: list[Objective], records: list[TrialRecord]) -> None:
             if record.values and record.values[index] is None:
                 record.missing = True
                 if worst is None:
-                    record.state, record.values = "fail", None
+                    record.state, record.values = "failed", None
                 else:
                     record.values[index] = worst
 
@@ -204,7 +204,7 @@ def make_pruner(search: SearchSpec) -> Any:
     return optuna.pruners.NopPruner()
 
 
-_STATES = {"running": "RUNNING", "complete": "COMPLETE", "pruned": "PRUNED", "fail": "FAIL"}
+_STATES = {"running": "RUNNING", "completed": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
 
 
 def build_study(search: SearchSpec, records: list[TrialRecord], *, number: int | None = None, attempt: int = 0) -> Any:

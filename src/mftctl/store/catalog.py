@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -107,13 +109,14 @@ class Catalog:
 
     def __init__(self, location: Location):
         self.location = location
+        self.con: Any  # an sqlite3 or a psycopg connection
         if location.is_sqlite:
             self.dialect: _Dialect = _Dialect()
-            uri = f"file:{quote(str(location.path))}?mode=ro"  # quoted: `?`, `#` and `%` are not URI syntax
+            uri = f"file:{quote(str(location.file))}?mode=ro"  # quoted: `?`, `#` and `%` are not URI syntax
             try:
                 # On read-only media a WAL database cannot be opened in place: a migrated in-memory copy.
-                ro = location.path.exists() and is_read_only(location.path)
-                self.con = snapshot(location.path) if ro else sqlite3.connect(uri, uri=True, timeout=30)
+                ro = location.file.exists() and is_read_only(location.file)
+                self.con = snapshot(location.file) if ro else sqlite3.connect(uri, uri=True, timeout=30)
                 self.con.row_factory = sqlite3.Row
                 self.con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
             except sqlite3.Error as exc:
@@ -128,7 +131,7 @@ class Catalog:
             self.dialect = _Postgres()
             try:
                 self.con = psycopg.connect(
-                    "postgresql://" + location.url.split("://", 1)[1], connect_timeout=10, row_factory=dict_row
+                    "postgresql://" + str(location.url).split("://", 1)[1], connect_timeout=10, row_factory=dict_row
                 )
             except psycopg.Error as exc:
                 reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
@@ -137,6 +140,9 @@ class Catalog:
                 ) from None
             self.con.read_only = True
             self._errors = (psycopg.Error,)
+
+    def _column_mark(self, column: str, value: Any) -> tuple[str, Any]:
+        return "?", self.dialect.column_value(column, value)
 
     def _rows(self, sql: str, params: list[Any] | tuple = ()) -> list[Any]:
         cur = self.con.execute(sql.replace("?", self.dialect.mark), params)
@@ -172,7 +178,8 @@ class Catalog:
         limit: int | None = None,
     ) -> list[RunView]:
         """One query: WHERE from the filters, ORDER BY a column or config path (nulls last), LIMIT."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         for f in filters or []:
             if f.column == "tag":  # a run has the tag (=), or none of them (!=); a list: any of them
                 tags = f.value if isinstance(f.value, list) else [f.value]
@@ -184,10 +191,10 @@ class Catalog:
                 continue
             if f.json_path:
                 target, target_params = self.dialect.config_key(f.json_path)
-                bind = self.dialect.config_value
+                bind: Callable[[Any], tuple[str, Any]] = self.dialect.config_value
             else:
                 target, target_params = f.column, []
-                bind = lambda v, column=f.column: ("?", self.dialect.column_value(column, v))  # noqa: E731
+                bind = partial(self._column_mark, f.column)
             if isinstance(f.value, list):
                 bound = [bind(v) for v in f.value]
                 where.append(f"{target} {'NOT IN' if f.op == '!=' else 'IN'} ({', '.join(m for m, _ in bound)})")
@@ -238,7 +245,7 @@ def _first(row: Any) -> Any:
 
 def open_catalog(location: Location) -> Catalog | None:
     """A read-only catalog, or None when the full store must open the database (missing, old schema)."""
-    if location.is_sqlite and not location.path.exists():
+    if location.is_sqlite and not location.file.exists():
         return None
     catalog = Catalog(location)
     applied = catalog.applied_migrations()

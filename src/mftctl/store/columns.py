@@ -9,6 +9,9 @@ holds every name here against it.
 
 from __future__ import annotations
 
+from ..metrics import BY_NAME
+from ..metrics import aliases as metric_aliases
+
 # public name -> Run column, in the record's order (a run's tags come before its note: see run_record;
 # a key added later goes just before the tags)
 RUN_FIELDS = {
@@ -43,13 +46,12 @@ RUN_FIELDS = {
     "note": "note",
 }
 
-# More names that `--sort`, `--where` and `--columns` accept for the same columns.
+# More names that `--sort`, `--where` and `--columns` accept for the same columns: the metrics' own
+# (metrics.py) and a few of the row's.
 RUN_ALIASES = {
     "hash": "config_hash",
     "epochs": "epochs_done",
-    "loss": "last_test_loss",
-    "best_loss": "best_test_loss",
-    "n_blobs": "n_clusters",
+    **{alias: BY_NAME[name].column for alias, name in metric_aliases().items()},
     "host": "host",
 }
 

@@ -97,7 +97,7 @@ def _sqlite_engine(path: Path, copy: sqlite3.Connection | None = None) -> Engine
         )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
@@ -107,7 +107,7 @@ def _sqlite_engine(path: Path, copy: sqlite3.Connection | None = None) -> Engine
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):
+    def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
 
@@ -211,15 +211,15 @@ def _postgres_runs_dir(store: Store) -> Path:
         return Path(os.environ["MFTCTL_RUNS_DIR"]).resolve()
     query = text("SELECT value FROM mftctl_setting WHERE name = :n")
     with store.read() as s:
-        row = s.exec(query, params={"n": RUNS_DIR_SETTING}).first()
+        row = s.connection().execute(query, {"n": RUNS_DIR_SETTING}).first()
     if row is not None:
         return Path(row[0])
     with store.write() as s:  # the first process to open a new store records where its files go
-        s.exec(
+        s.connection().execute(
             text("INSERT INTO mftctl_setting (name, value) VALUES (:n, :v) ON CONFLICT (name) DO NOTHING"),
-            params={"n": RUNS_DIR_SETTING, "v": str((Path.cwd() / "mftctl-runs").resolve())},
+            {"n": RUNS_DIR_SETTING, "v": str((Path.cwd() / "mftctl-runs").resolve())},
         )
-        row = s.exec(query, params={"n": RUNS_DIR_SETTING}).one()
+        row = s.connection().execute(query, {"n": RUNS_DIR_SETTING}).one()
     return Path(row[0])
 
 
@@ -239,7 +239,7 @@ def open_store(
     `db upgrade` passes check_pending=False to open an old database and upgrade it itself."""
     location = where if isinstance(where, Location) else resolve_location(where)
     if location.is_sqlite:
-        path = location.path
+        path = location.file
         if path.exists():
             _refuse_newer_read_only(location)
         elif not create:

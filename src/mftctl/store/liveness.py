@@ -60,7 +60,7 @@ def _works_for(proc: Path, location: Location) -> bool:
         return True
     theirs = given.decode("utf-8", "surrogateescape")
     if location.is_sqlite:
-        return (cwd / theirs).resolve() == location.path.resolve()
+        return (cwd / theirs).resolve() == location.file.resolve()
     return hide_password(theirs) == location.shown
 
 

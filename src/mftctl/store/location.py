@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import StoreError
@@ -29,6 +30,13 @@ class Location:
     @property
     def is_sqlite(self) -> bool:
         return self.path is not None
+
+    @property
+    def file(self) -> Path:
+        """The SQLite file: for code on the SQLite side of an `is_sqlite` branch."""
+        if self.path is None:
+            raise ValueError(f"{self.shown} is not an SQLite file")
+        return self.path
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -121,7 +129,7 @@ def resolve_location(option: str | Path | Location | None = None) -> Location:
     return Location(path=path)
 
 
-def postgres_driver(location: Location):
+def postgres_driver(location: Location) -> ModuleType:
     """psycopg, or a one-line error naming the extra that installs it."""
     try:
         import psycopg

@@ -36,7 +36,7 @@ def row_id(value: object, what: str = "run") -> int:
 def ids_named(store: Store, names: list[str]) -> dict[str, list[int]]:
     """Each name's run ids, in id order (an empty list: no run has it)."""
     with store.read() as s:
-        rows = list(s.exec(select(Run.name, Run.id).where(col(Run.name).in_(names)).order_by(Run.id)))
+        rows = list(s.exec(select(Run.name, Run.id).where(col(Run.name).in_(names)).order_by(col(Run.id))))
     found: dict[str, list[int]] = {name: [] for name in names}
     for name, run_id in rows:
         found[name].append(run_id)
@@ -74,7 +74,7 @@ def runs_by_id(store: Store, run_ids: list[int]) -> list[Run]:
 
 def run_ids(store: Store) -> list[int]:
     with store.read() as s:
-        return list(s.exec(select(Run.id).order_by(Run.id)))
+        return list(s.exec(select(Run.id).order_by(col(Run.id))))
 
 
 def active_run_ids(store: Store) -> set[int]:
@@ -94,7 +94,7 @@ def count_runs(store: Store) -> int:
 
 def children(store: Store, run_id: int) -> list[Run]:
     with store.read() as s:
-        return list(s.exec(select(Run).where(Run.parent_id == run_id).order_by(Run.id)))
+        return list(s.exec(select(Run).where(Run.parent_id == run_id).order_by(col(Run.id))))
 
 
 def pinned_epochs(store: Store, run_id: int) -> dict[int, list[int]]:
@@ -114,7 +114,7 @@ def epochs(store: Store, run_id: int) -> list[Epoch]:
 
 def epochs_of(store: Store, run_ids: list[int]) -> list[Epoch]:
     with store.read() as s:
-        query = select(Epoch).where(col(Epoch.run_id).in_(run_ids)).order_by(Epoch.run_id, Epoch.epoch)
+        query = select(Epoch).where(col(Epoch.run_id).in_(run_ids)).order_by(col(Epoch.run_id), col(Epoch.epoch))
         return list(s.exec(query))
 
 
@@ -127,14 +127,14 @@ def epoch_column(store: Store, run_ids: list[int], column: str) -> list[tuple[in
         query = (
             select(Epoch.run_id, Epoch.epoch, getattr(Epoch, column))
             .where(col(Epoch.run_id).in_(run_ids))
-            .order_by(Epoch.run_id, Epoch.epoch)
+            .order_by(col(Epoch.run_id), col(Epoch.epoch))
         )
         return [tuple(row) for row in s.exec(query)]
 
 
 def checkpoints(store: Store, run_id: int) -> list[Checkpoint]:
     with store.read() as s:
-        return list(s.exec(select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(Checkpoint.epoch)))
+        return list(s.exec(select(Checkpoint).where(Checkpoint.run_id == run_id).order_by(col(Checkpoint.epoch))))
 
 
 def all_checkpoints(store: Store) -> list[Checkpoint]:
@@ -157,6 +157,17 @@ def find_sweep(store: Store, name: str) -> Sweep | None:
     """The latest sweep of this name: running a sweep file again resumes it."""
     with store.read() as s:
         return s.exec(select(Sweep).where(Sweep.name == name).order_by(col(Sweep.id).desc())).first()
+
+
+def sweep_by_ref(store: Store, ref: str | int) -> Sweep:
+    """A sweep by its id (digits) or its name (the latest sweep of that name, as running its file again
+    resumes it), or a one-line StoreError naming the way out."""
+    if isinstance(ref, int) or str(ref).strip().lstrip("+-").isdigit():
+        return get_sweep(store, int(ref))
+    sweep = find_sweep(store, str(ref))
+    if sweep is None:
+        raise StoreError(f"no sweep named {str(ref)!r} in {store.location.shown}; `mftctl sweep list` shows them")
+    return sweep
 
 
 def get_sweep(store: Store, sweep_id: int) -> Sweep:
@@ -182,16 +193,17 @@ def sweep_status_counts(store: Store) -> dict[int, dict[str, int]]:
         rows = s.exec(
             select(Run.sweep_id, Run.status, func.count())
             .where(col(Run.sweep_id).is_not(None))
-            .group_by(Run.sweep_id, Run.status)
+            .group_by(col(Run.sweep_id), col(Run.status))
         )
         for sweep_id, status, n in rows:
-            counts.setdefault(sweep_id, {})[status] = n
+            if sweep_id is not None:  # filtered above; said again for the type checker
+                counts.setdefault(sweep_id, {})[status] = n
     return counts
 
 
 def sweep_runs(store: Store, sweep_id: int) -> list[Run]:
     with store.read() as s:
-        return list(s.exec(select(Run).where(Run.sweep_id == sweep_id).order_by(Run.id)))
+        return list(s.exec(select(Run).where(Run.sweep_id == sweep_id).order_by(col(Run.id))))
 
 
 def tags_of(store: Store, run_ids: list[int]) -> dict[int, list[str]]:

@@ -13,7 +13,7 @@ from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 from ..config import as_stored_now
-from ..science.records import EpochRecord
+from ..science.records import NOT_COLUMNS, EpochRecord
 from ..status import RunStatus
 
 
@@ -37,11 +37,12 @@ def blob_summary(diagnostics: dict[str, Any] | None) -> dict[str, Any]:
 
 # The numbers of one epoch, declared once, by the training loop (science.train.EpochRecord: every float
 # field but the blob report, which is stored as BlobColumns and JSON); the store's columns follow it.
-EpochValues = create_model(
-    "EpochValues",
-    __base__=SQLModel,
-    **{f.name: (float, ...) for f in fields(EpochRecord) if f.name not in ("epoch", "diagnostics")},
-)
+_EPOCH_FLOATS: dict[str, Any] = {f.name: (float, ...) for f in fields(EpochRecord) if f.name not in NOT_COLUMNS}
+EpochValues = create_model("EpochValues", __base__=SQLModel, **_EPOCH_FLOATS)
+
+
+# ROW_IDS: every table's `id` is typed `int`, not SQLModel's `int | None`: a row read back from the store
+# always has one, and only a row built to be inserted has None until the insert (`Field(default=None)`).
 
 
 class BlobColumns(SQLModel):
@@ -56,7 +57,7 @@ class BlobColumns(SQLModel):
 
 
 class Run(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger)
+    id: int = Field(default=None, primary_key=True, sa_type=BigInteger)  # see ROW_IDS
     name: str
     kind: str = "train"  # train | stage2
     parent_id: int | None = Field(default=None, foreign_key="run.id", index=True, sa_type=BigInteger)
@@ -114,7 +115,7 @@ class RunTag(SQLModel, table=True):
 
 
 class Epoch(EpochValues, BlobColumns, table=True):
-    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger)
+    id: int = Field(default=None, primary_key=True, sa_type=BigInteger)  # see ROW_IDS
     run_id: int = Field(foreign_key="run.id", index=True, sa_type=BigInteger)
     epoch: int = Field(sa_type=BigInteger)
     diagnostics_json: str | None = None  # the whole blob report: per blob mass, centre, depth
@@ -129,7 +130,7 @@ class Epoch(EpochValues, BlobColumns, table=True):
 
 
 class Checkpoint(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger)
+    id: int = Field(default=None, primary_key=True, sa_type=BigInteger)  # see ROW_IDS
     run_id: int = Field(foreign_key="run.id", index=True, sa_type=BigInteger)
     epoch: int = Field(sa_type=BigInteger)
     path: str  # relative to the store's root folder (an SQLite file's folder)
@@ -142,7 +143,7 @@ class Checkpoint(SQLModel, table=True):
 class Diagnosis(SQLModel, table=True):
     """The full `diagnose` analysis of one checkpoint, kept so a second look is a lookup."""
 
-    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger)
+    id: int = Field(default=None, primary_key=True, sa_type=BigInteger)  # see ROW_IDS
     run_id: int = Field(foreign_key="run.id", index=True, sa_type=BigInteger)
     epoch: int = Field(sa_type=BigInteger)
     version: int = Field(sa_type=BigInteger)
@@ -153,7 +154,7 @@ class Diagnosis(SQLModel, table=True):
 class Sweep(SQLModel, table=True):
     """A sweep file as it was run; its cells are runs with this sweep_id."""
 
-    id: int | None = Field(default=None, primary_key=True, sa_type=BigInteger)
+    id: int = Field(default=None, primary_key=True, sa_type=BigInteger)  # see ROW_IDS
     name: str = Field(index=True)
     file_text: str
     file_path: str | None = None

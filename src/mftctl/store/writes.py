@@ -19,12 +19,12 @@ from sqlmodel import Session, col, func, select
 
 from ..errors import StoreError
 from ..faults import maybe_crash
+from ..metrics import METRICS
 from ..science.records import formed_epoch
 from ..status import ACTIVE, FINISHED, RunStatus
 from . import layout
 from .engine import Store
 from .tables import (
-    BLOB_COLUMNS,
     EPOCH_VALUE_COLUMNS,
     Checkpoint,
     Diagnosis,
@@ -44,16 +44,27 @@ def _locked_run(s: Session, run_id: int) -> Run | None:
     return s.get(Run, run_id, with_for_update=True)
 
 
+def _locked_existing_run(s: Session, run_id: int) -> Run:
+    run = _locked_run(s, run_id)
+    if run is None:  # deleted under a writer (`rm` from another shell): say which run, not an AttributeError
+        raise StoreError(f"no run with id {run_id} (deleted meanwhile?)")
+    return run
+
+
+def _sql(s: Session, statement: str, params: dict[str, Any] | None = None) -> Any:
+    """Raw SQL on the session's connection (the counter): SQLModel's `exec` types only ORM statements."""
+    return s.connection().execute(text(statement), params or {})
+
+
 def _next_run_id(s: Session, dialect: str) -> int:
     """Run ids come from a counter and are never reused, even after `rm` of the newest run."""
     larger = "greatest" if dialect == "postgresql" else "max"
-    s.exec(
-        text(
-            f"UPDATE mftctl_counter SET value = {larger}(value, (SELECT coalesce(max(id), 0) FROM run)) + 1 "
-            "WHERE name = 'run'"
-        )
+    _sql(
+        s,
+        f"UPDATE mftctl_counter SET value = {larger}(value, (SELECT coalesce(max(id), 0) FROM run)) + 1 "
+        "WHERE name = 'run'",
     )
-    return s.exec(text("SELECT value FROM mftctl_counter WHERE name = 'run'")).one()[0]
+    return int(_sql(s, "SELECT value FROM mftctl_counter WHERE name = 'run'").one()[0])
 
 
 def create_run(
@@ -112,7 +123,7 @@ def claim_sweep_runs(
     stale count."""
     with store.write() as s:
         s.get(Sweep, sweep_id, with_for_update=True)  # PostgreSQL: the sweep's row lock; SQLite holds the database
-        runs = list(s.exec(select(Run).where(Run.sweep_id == sweep_id).order_by(Run.id)))
+        runs = list(s.exec(select(Run).where(Run.sweep_id == sweep_id).order_by(col(Run.id))))
         created = []
         for fields in decide(runs):
             extra = fields.pop("extra", None)
@@ -143,7 +154,7 @@ def mark_running(store: Store, run_id: int, *, pid: int, device: str, numerics: 
 
 def heartbeat(store: Store, run_id: int) -> None:
     with store.write() as s:
-        s.exec(text("UPDATE run SET heartbeat_at = :t WHERE id = :id"), params={"t": now(), "id": run_id})
+        _sql(s, "UPDATE run SET heartbeat_at = :t WHERE id = :id", {"t": now(), "id": run_id})
 
 
 def finish_run(store: Store, run_id: int, status: RunStatus, error: str | None = None) -> bool:
@@ -158,32 +169,35 @@ def finish_run(store: Store, run_id: int, status: RunStatus, error: str | None =
 
 
 def _refresh_summary(s: Session, run: Run) -> None:
-    """The run's summary columns from its epoch rows: the latest epoch's losses and speed, the best test
-        loss, the training time, the blob numbers of the latest epoch that has a blob report, and since when
-    the blobs have stayed formed."""
+    """The run's summary columns from its epoch rows, each by its metric's rule (metrics.py): the latest
+    epoch's value (`last`), the lowest (`min`), the sum (`sum`), the latest blob report's (`measured`), and
+    since when the blobs have stayed formed (`formed`)."""
     s.flush()
-    epochs_done, best, seconds = s.exec(
-        select(func.max(Epoch.epoch), func.min(Epoch.test_loss), func.sum(Epoch.train_seconds)).where(
-            Epoch.run_id == run.id
-        )
-    ).one()
-    latest = s.exec(select(Epoch).where(Epoch.run_id == run.id).order_by(col(Epoch.epoch).desc())).first()
+    mine = Epoch.run_id == run.id
+    # An epoch's numbers are EpochRecord's (tables.EpochValues): the type checker knows them by name only.
+    aggregates: dict[str, Any] = {"min": func.min, "sum": func.sum}
+    folded = [m for m in METRICS if m.summary in aggregates]
+    columns: list[Any] = [aggregates[m.summary](col(getattr(Epoch, str(m.epoch_column)))) for m in folded]
+    epochs_done, *values = tuple(s.exec(select(func.max(Epoch.epoch), *columns).where(mine)).one())
+    run.epochs_done = epochs_done or 0
+    for metric, value in zip(folded, values, strict=True):
+        setattr(run, metric.column, value if value is not None or metric.summary != "sum" else 0.0)
+    latest = s.exec(select(Epoch).where(mine).order_by(col(Epoch.epoch).desc())).first()
     measured = s.exec(
-        select(Epoch)
-        .where(Epoch.run_id == run.id, col(Epoch.n_clusters).is_not(None))
-        .order_by(col(Epoch.epoch).desc())
+        select(Epoch).where(mine, col(Epoch.n_clusters).is_not(None)).order_by(col(Epoch.epoch).desc())
     ).first()
-    run.epochs_done, run.best_test_loss, run.train_seconds = epochs_done or 0, best, seconds or 0.0
-    run.last_train_loss = latest.train_loss if latest else None
-    run.last_test_loss = latest.test_loss if latest else None
-    run.samples_per_s = latest.samples_per_s if latest else None
-    for key in BLOB_COLUMNS:
-        setattr(run, key, getattr(measured, key) if measured else None)
+    for metric in METRICS:
+        row = {"last": latest, "measured": measured}.get(metric.summary, False)
+        if row is not False:
+            setattr(run, metric.column, getattr(row, str(metric.epoch_column)) if row is not None else None)
     run.blob_method = measured.blob_method if measured else None
     history = s.exec(
-        select(Epoch.epoch, Epoch.n_clusters, Epoch.separation).where(Epoch.run_id == run.id).order_by(Epoch.epoch)
+        select(Epoch.epoch, Epoch.n_clusters, Epoch.separation).where(mine).order_by(col(Epoch.epoch))
     ).all()
-    run.formed_epoch = formed_epoch([tuple(row) for row in history])
+    formed = formed_epoch([(epoch, k, separation) for epoch, k, separation in history])
+    for metric in METRICS:
+        if metric.summary == "formed":
+            setattr(run, metric.column, formed)
 
 
 def record_epoch(store: Store, run_id: int, values: dict[str, Any], diagnostics: dict[str, Any] | None) -> None:
@@ -199,7 +213,7 @@ def record_epoch(store: Store, run_id: int, values: dict[str, Any], diagnostics:
         s.add(row)
         s.flush()
         maybe_crash("epoch-write", values["epoch"])
-        run = _locked_run(s, run_id)
+        run = _locked_existing_run(s, run_id)
         _refresh_summary(s, run)
         run.heartbeat_at = now()
 
@@ -212,7 +226,7 @@ def replace_blob_measurements(store: Store, run_id: int, reports: dict[int, dict
             for key, value in blob_summary(reports[epoch.epoch]).items():
                 setattr(epoch, key, value)
             epoch.diagnostics_json = json.dumps(reports[epoch.epoch])
-        _refresh_summary(s, _locked_run(s, run_id))
+        _refresh_summary(s, _locked_existing_run(s, run_id))
 
 
 def prepare_resume(store: Store, run_id: int, epoch: int) -> None:
@@ -223,7 +237,7 @@ def prepare_resume(store: Store, run_id: int, epoch: int) -> None:
         if run is None or run.status in ACTIVE:
             return
         for table in _PER_EPOCH:
-            s.exec(delete(table).where(table.run_id == run_id, table.epoch > epoch))
+            s.exec(delete(table).where(col(table.run_id) == run_id, col(table.epoch) > epoch))
         _refresh_summary(s, run)
         run.status, run.error, run.finished_at, run.pid = RunStatus.queued, None, None, None
         run.extra_json = json.dumps(run.extra | {"resume_from_epoch": epoch})
@@ -271,7 +285,9 @@ def save_diagnosis(store: Store, run_id: int, epoch: int, version: int, result: 
     """Replace any earlier analysis of the same checkpoint and version."""
     with store.write() as s:
         s.exec(
-            delete(Diagnosis).where(Diagnosis.run_id == run_id, Diagnosis.epoch == epoch, Diagnosis.version == version)
+            delete(Diagnosis).where(
+                col(Diagnosis.run_id) == run_id, col(Diagnosis.epoch) == epoch, col(Diagnosis.version) == version
+            )
         )
         s.add(Diagnosis(run_id=run_id, epoch=epoch, version=version, result_json=json.dumps(result)))
 
@@ -290,6 +306,8 @@ def update_sweep_meta(store: Store, sweep_id: int, **changes: Any) -> Sweep:
     """Merge keys into a sweep's meta (the Slurm job ids of its submissions, say)."""
     with store.write() as s:
         sweep = s.get(Sweep, sweep_id, with_for_update=True)
+        if sweep is None:
+            raise StoreError(f"no sweep with id {sweep_id} (deleted meanwhile?)")
         sweep.meta_json = json.dumps(sweep.meta | changes)
     return sweep
 
@@ -302,10 +320,11 @@ def delete_runs(store: Store, run_ids: list[int]) -> list[Path]:
     Returns the files and folders left alone because this store did not make them."""
     ids = sorted(set(run_ids))
     with store.write() as s:
-        runs = [s.get(Run, i, with_for_update=True) for i in ids]
-        missing = [i for i, r in zip(ids, runs, strict=True) if r is None]
+        found = {i: s.get(Run, i, with_for_update=True) for i in ids}
+        missing = [i for i, r in found.items() if r is None]
         if missing:
             raise StoreError(f"no run with id {', '.join(map(str, missing))}; nothing was deleted")
+        runs = [r for r in found.values() if r is not None]
         busy = [r.id for r in runs if r.status == RunStatus.running]
         if busy:
             raise StoreError(f"run {', '.join(map(str, busy))} is running; stop it first (nothing was deleted)")
@@ -343,7 +362,7 @@ def tag_runs(store: Store, run_ids: list[int], tag: str, *, remove: bool = False
     """Add a tag to runs (a run that has it keeps it once), or take it off them."""
     with store.write() as s:
         if remove:
-            s.exec(delete(RunTag).where(RunTag.tag == tag, col(RunTag.run_id).in_(run_ids)))
+            s.exec(delete(RunTag).where(col(RunTag.tag) == tag, col(RunTag.run_id).in_(run_ids)))
             return
         have = set(s.exec(select(RunTag.run_id).where(RunTag.tag == tag, col(RunTag.run_id).in_(run_ids))))
         s.add_all(RunTag(run_id=i, tag=tag) for i in run_ids if i not in have)
@@ -351,4 +370,4 @@ def tag_runs(store: Store, run_ids: list[int], tag: str, *, remove: bool = False
 
 def set_note(store: Store, run_id: int, note: str | None) -> None:
     with store.write() as s:
-        _locked_run(s, run_id).note = note or None
+        _locked_existing_run(s, run_id).note = note or None

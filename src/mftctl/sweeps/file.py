@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ExperimentConfig, config_hash, deep_merge, flatten, preset_dict, validate
+from ..config import ExperimentConfig, canonical_keys, config_hash, deep_merge, flatten, preset_dict, validate
 from ..config_input import apply_overrides, parse_toml, read_config_file, read_text_file
 from ..errors import ConfigError
 from ..runs.annotate import check_tag
@@ -177,9 +177,9 @@ def _flat(table: dict[str, Any], where: str, prefix: str = "") -> dict[str, Any]
 def _axes(data: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """Each axis is a list of partial assignments; cells are their cartesian product."""
     axes = []
-    for key, values in flatten(data.get("grid", {})).items():
+    for key, values in canonical_keys(flatten(data.get("grid", {})), "grid").items():
         axes.append([{key: v} for v in _literal(values, f"grid.{key}")])
-    zipped = flatten(data.get("zip", {}))
+    zipped = canonical_keys(flatten(data.get("zip", {})), "zip")
     if zipped:
         lengths = {k: len(_literal(v, f"zip.{k}")) for k, v in zipped.items()}
         if len(set(lengths.values())) > 1:
@@ -247,7 +247,7 @@ def expand(
     reference = data.get("reference", {})
     if not isinstance(reference, dict):
         raise ConfigError("reference must be a table of key = value picking one cell")
-    reference = flatten(reference)
+    reference = canonical_keys(flatten(reference), "reference")
     if reference and not any(is_reference(c.values, reference) for c in cells):
         raise ConfigError(f"no cell matches reference {reference}")
     expected = data.get("expected_clusters", 3)

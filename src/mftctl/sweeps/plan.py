@@ -131,12 +131,13 @@ def materialise(store: Store, target: SweepTarget, plans: list[CellPlan]) -> tup
             "varied": spec.varied,
             "reference": spec.reference,
             "expected_clusters": spec.expected_clusters,
-            "cells": len(spec.cells),
+            "cells": len(spec.cells),  # runs: each cell once per seed
+            "seeds": len(spec.seeds or [None]),
             "base": spec.base,
             "base_config": spec.base_config,
         }
         if spec.search is not None:  # what the workers' pruners and the array tasks read back
-            meta |= {"search": spec.search.table, "trials": spec.search.trials, "seeds": len(spec.seeds or [None])}
+            meta |= {"search": spec.search.table, "trials": spec.search.trials}
         file_path = str(target.path) if target.path else None
         sweep = writes.create_sweep(store, name=spec.name, file_text=spec.text, file_path=file_path, meta=meta)
     to_run = []

@@ -21,9 +21,9 @@ from ..store.tables import Sweep
 @dataclass
 class TrialRow:
     number: int
-    state: str  # running | complete | pruned | fail
+    state: str  # running | completed | pruned | failed
     params: dict[str, Any]
-    values: list[float] | None  # per objective (complete trials)
+    values: list[float] | None  # per objective (completed trials)
     runs: list[int]
     statuses: list[str]
     pruned_at: int | None = None  # the epoch a pruned trial was stopped after
@@ -87,7 +87,7 @@ def search_results(store: Store, sweep: Sweep) -> SearchResults | None:
                 imputed=record.missing,
             )
         )
-    if not any(r.state == "complete" for r in records):
+    if not any(r.state == "completed" for r in records):
         return results
     study = build_study(search, records)
     by_index = dict(enumerate(records))  # the rebuilt study's trials are the records, in order
