@@ -54,7 +54,7 @@ def diagnose_checkpoint(
     return result | {"cached": False}
 
 
-def optimal_decoder(model: Any, config: Any, test: Any, trained_loss: float) -> dict[str, float]:
+def optimal_decoder(model: Any, config: Any, test: Any, trained_loss: float) -> dict[str, Any]:
     """The exact decoder for this checkpoint's encoder (science/decoder.py), scored on the run's test set:
     its loss and parts, and the trained decoder's gap to it (trained / optimal − 1: the optimiser's
     unfinished work)."""

@@ -110,7 +110,7 @@ def plot_runs(
         heading = "blob stability: each run's blobs, matched by position"
         figures.append((plots.plot_stability, ([(title, stability)], heading, folder / f"stability.{fmt}")))
         return draw_all(figures)
-    figures: list[Figure] = [
+    figures = [
         (plots.plot_curves, (curves, references, _title(first), folder / f"curves.{fmt}")),
         (plots.plot_diagnostics, (curves, _title(first), folder / f"diagnostics.{fmt}")),
     ]

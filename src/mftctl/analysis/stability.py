@@ -46,13 +46,14 @@ def _shape(run: Run) -> tuple[int, int]:
 def last_blob_report(store: Store, run: Run) -> tuple[int, dict[str, Any]]:
     """The run's last epoch with a blob report, and the report; refused when there is none or it lacks the
     blob widths (measured before they were recorded)."""
-    measured = [e for e in reads.epochs(store, run.id) if e.diagnostics_json]
+    # an epoch's report may hold only condensation snapshots: a blob report is one with a blob count
+    measured = [e for e in reads.epochs(store, run.id) if e.diagnostics and e.n_clusters is not None]
     if not measured:
         raise MftctlError(
             f"run {run.id} has no blob report ({run.status}, {run.epochs_done} epochs); a stability report needs "
             "runs trained with training.enable_diagnostics = true"
         )
-    report = measured[-1].diagnostics
+    report = measured[-1].diagnostics or {}
     if "n_blobs" not in report or any(b.get("width") is None for b in report.get("blobs", [])):
         raise MftctlError(
             f"run {run.id}'s blob report predates blob widths; `mftctl reanalyse {run.id}` measures it again"

@@ -4,10 +4,12 @@ stability.py for each cell's numbers."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import MftctlError
 from ..store import reads
 from ..store.engine import Store
-from .stability import runs_stability
+from .stability import RunsStability, runs_stability
 
 
 def sweep_stability(store: Store, sweep_id: int, *, cell: str | None = None, clouds: bool = True):
@@ -23,7 +25,7 @@ def sweep_stability(store: Store, sweep_id: int, *, cell: str | None = None, clo
         if not cells:
             names = ", ".join(c.cell for c in summary.cells) or "none"
             raise MftctlError(f"sweep {sweep_id} has no cell {cell!r}; its cells are {names} (`mftctl sweep show`)")
-    out = []
+    out: list[tuple[Any, RunsStability | str]] = []  # (cell summary, its stability or why there is none)
     for c in cells:
         done = [r for r in reads.runs_by_id(store, c.runs) if r.status == RunStatus.completed]
         try:

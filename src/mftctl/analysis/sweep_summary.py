@@ -104,7 +104,7 @@ class SweepSummary:
     def formed_first(self) -> list[CellSummary]:
         """The cells whose every completed seed formed blobs, earliest formation first."""
         every = [c for c in self.finished if c.formed and c.formed == c.completed]
-        return sorted(every, key=lambda c: c.formed_epoch)[:3]
+        return sorted(every, key=lambda c: c.formed_epoch or 0.0)[:3]  # formed: never None here
 
     @property
     def most_stable(self) -> list[CellSummary]:
@@ -152,7 +152,7 @@ def _cell(cell: str, values: dict[str, Any], members: list[Run]) -> CellSummary:
     loss, loss_std = mean_std([r.last_test_loss for r in done])
     seconds, seconds_std = mean_std([r.train_seconds for r in done])
     separation, separation_std = mean_std([r.separation for r in done])
-    formed = [r.formed_epoch for r in done if getattr(r, "formed_epoch", None) is not None]
+    formed: list[float | None] = [float(r.formed_epoch) for r in done if r.formed_epoch is not None]
     formed_at, formed_std = mean_std(formed)
     return CellSummary(
         cell=cell,

@@ -44,7 +44,7 @@ def main() -> None:
     try:  # typer >= 0.20 vendors click; older ones use the click package
         from typer._click.exceptions import NoArgsIsHelpError, UsageError
     except ImportError:  # pragma: no cover
-        from click.exceptions import NoArgsIsHelpError, UsageError
+        from click.exceptions import NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
     claim_process()  # before anything loads torch: its threads wait as threads.py says
     undecodable = next((arg for arg in sys.argv[1:] if _not_utf8(arg)), None)

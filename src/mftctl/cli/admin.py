@@ -145,7 +145,7 @@ def worker(
 
     if (run_id is None) != serve:
         raise MftctlError("give a run id, or --serve (one of them)")
-    code = serve_runs(db) if serve else run_worker(db, run_id)
+    code = serve_runs(db) if serve or run_id is None else run_worker(db, run_id)
     # Every run is recorded and the store closed: skip the interpreter's teardown, which after a run
     # frees its tensors and torch's modules one by one (0.3-0.9 s of every worker's wall here).
     sys.stdout.flush()

@@ -86,7 +86,7 @@ def search_results_view(results: SearchResults) -> Group:
         )
     front = "Pareto front" if len(results.objectives) > 1 else "best trial"
     best = [t for t in results.trials if t.best]
-    lines = [head, table]
+    lines: list[Any] = [head, table]
     if best:
         described = "; ".join(
             f"trial {t.number} ("

@@ -107,6 +107,7 @@ class EarlyWorker:
 
     def hand(self, run_id: int) -> subprocess.Popen:
         """Give it the run; it trains it and exits."""
+        assert self.proc.stdin is not None  # started with stdin=PIPE
         try:
             self.proc.stdin.write(f"{run_id}\n")
             self.proc.stdin.close()

@@ -54,11 +54,14 @@ def stop_run(store: Store, run_id: int, *, grace_s: float = STOP_GRACE_S) -> str
             "once its heartbeat stops, `mftctl list` marks it crashed"
         )
     deadline = time.monotonic() + grace_s
-    if worker_alive(run.pid, store.location):
-        os.kill(run.pid, signal.SIGINT)
-        while worker_alive(run.pid, store.location) and reads.get_run(store, run_id).status == RunStatus.running:
+    pid = run.pid
+    if pid is None:  # running but not yet claimed by a worker's pid: the liveness check marks it if it died
+        raise MftctlError(f"run {run_id} has no worker pid yet; try again in a moment")
+    if worker_alive(pid, store.location):
+        os.kill(pid, signal.SIGINT)
+        while worker_alive(pid, store.location) and reads.get_run(store, run_id).status == RunStatus.running:
             if time.monotonic() > deadline:
-                os.kill(run.pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
                 break
             time.sleep(0.1)
     writes.finish_run(store, run_id, RunStatus.killed, "stopped with `mftctl stop`")

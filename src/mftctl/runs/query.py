@@ -147,7 +147,7 @@ def _current_catalog(location: Location) -> Catalog:
 
 
 def list_runs(
-    db: str | Path | None = None,
+    db: str | Path | Location | None = None,
     *,
     sort: str | None = None,
     desc: bool = False,

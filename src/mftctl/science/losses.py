@@ -23,11 +23,15 @@ reproducible only to rounding), and it has not been measured on a GPU yet.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..config import LossConfig
 from .data import Batch
+
+if TYPE_CHECKING:
+    from .model import TwoLayerNet
 
 
 @dataclass
@@ -119,7 +123,8 @@ def sample_weights(d: int, cfg: LossConfig) -> tuple[float, float]:
 
 def loss_parts(pred: torch.Tensor, batch: Batch, cfg: LossConfig) -> LossParts:
     """The loss of a dense prediction f (B, d)."""
-    w_on, w_off = _weights(*pred.shape, cfg)
+    n, d = pred.shape
+    w_on, w_off = _weights(n, d, cfg)
     if torch.is_grad_enabled() and pred.requires_grad:
         total, on, off = _SparseSquaredError.apply(pred, batch.idx, batch.amps, w_on, w_off)
         return LossParts(total, on, off)
@@ -149,7 +154,7 @@ def decoder_loss_parts(
     return LossParts(total, on, off)
 
 
-def l2_penalty(model: torch.nn.Module, encoder_coef: float, decoder_coef: float) -> torch.Tensor | float:
+def l2_penalty(model: TwoLayerNet, encoder_coef: float, decoder_coef: float) -> torch.Tensor | float:
     penalty: torch.Tensor | float = 0.0
     if encoder_coef:
         penalty = penalty + encoder_coef * model.fc1.weight.square().sum()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -32,7 +34,7 @@ def tanh_cubed(z: torch.Tensor) -> torch.Tensor:
 
 # σ per model.activation. tanh3 keeps its fused backward; the others are torch's own (autograd's
 # backward), each an elementwise function of W1 x + b1, so the dense and the gram loss kernels serve all.
-ACTIVATIONS = {
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "tanh3": tanh_cubed,
     "tanh": torch.tanh,
     "cube": lambda z: z.pow(3),

@@ -190,7 +190,7 @@ def _pooled(index: int, blobs: list[dict[str, Any]]) -> MatchedBlob:
     return MatchedBlob(
         index=index,
         runs=len(blobs),
-        centre=_pair(centre),
+        centre=(float(centre[0]), float(centre[1])),
         centre_std=_pair(centre_std),
         mass=float(mass),
         mass_std=None if mass_std is None else float(mass_std),

@@ -220,7 +220,7 @@ def _train(
             batch = None
             for step in range(steps):
                 size = min(tc.batch_size, config.data.n_train - step * tc.batch_size)
-                reuse = batch.x if batch is not None else None
+                reuse: torch.Tensor | None = batch.x if batch is not None else None
                 batch = two_hot_batch(size, config.data, data_gen, out=reuse, noise=noise)
                 loss = decoder_loss_parts(model.hidden(batch.x), model.fc2, batch, config.loss, tc.decoder_kernel)
                 objective = loss.total + l2_penalty(model, tc.encoder_regularization, tc.decoder_regularization)

@@ -61,6 +61,8 @@ class TrialPruner:
         # (Optuna's median pruner may prune *at* its n_warmup_steps; ASHA has no warm-up at all).
         if epoch <= self.search.warmup_epochs:
             return None
+        if self.run.sweep_id is None:  # for_run builds a pruner only for a search's trial
+            return None
         runs = reads.sweep_runs(self.store, self.run.sweep_id)
         values = epoch_objective(self.store, self.search, [r.id for r in runs])
         records = trial_records(self.search, runs, values, seeds=self.seeds)

@@ -154,6 +154,13 @@ def _count(table: dict[str, Any], key: str, default: int | None, minimum: int) -
     return value
 
 
+def _whole(table: dict[str, Any], key: str, default: int, minimum: int) -> int:
+    """_count for a key that always has a value (its default when absent)."""
+    value = _count(table, key, default, minimum)
+    assert value is not None  # a default was given
+    return value
+
+
 def parse_search(table: Any) -> SearchSpec:
     """The [search] table, every key checked; one line naming the problem otherwise."""
     if not isinstance(table, dict):
@@ -163,7 +170,7 @@ def parse_search(table: Any) -> SearchSpec:
         raise ConfigError(f"unknown [search] key(s) {', '.join(unknown)}; valid: {', '.join(SEARCH_KEYS)}")
     if "trials" not in table:
         raise ConfigError("search needs trials = how many trials to run in all, e.g. trials = 24")
-    trials = _count(table, "trials", None, 1)
+    trials = _whole(table, "trials", 1, 1)  # present: checked just above
     if trials > MAX_TRIALS:
         raise ConfigError(f"search.trials = {trials:,} is more than the limit of {MAX_TRIALS:,}")
     sampler = table.get("sampler", "tpe")
@@ -213,7 +220,7 @@ def parse_search(table: Any) -> SearchSpec:
         pruner=pruner,
         seed=seed,
         startup_trials=_count(table, "startup_trials", None, 0),
-        warmup_epochs=_count(table, "warmup_epochs", 0, 0),
+        warmup_epochs=_whole(table, "warmup_epochs", 0, 0),
         table=table,
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from ..devices import default_jobs
+from ..errors import MftctlError
 from ..runs.launch import EarlyWorker, start_worker
 from ..status import RunStatus
 from ..store import open_settled, reads, writes
@@ -69,7 +70,12 @@ def run_stage2(
     from ..runs.pool import run_pool
 
     store = open_settled(db)
-    parents = [parent_id] if parent_id is not None else stage2_parents(store, sweep_id)
+    if parent_id is not None:
+        parents = [parent_id]
+    elif sweep_id is not None:
+        parents = stage2_parents(store, sweep_id)
+    else:  # the CLI asks for one of them
+        raise MftctlError("give a parent run, or --sweep SWEEP_ID")
     # One child, followed here: its worker imports torch while this process loads the parent and fits.
     early = EarlyWorker(store.location) if not detach and len(parents) == 1 and request.one_child else None
     with early or nullcontext():  # a refusal ends the early worker

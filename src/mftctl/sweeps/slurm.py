@@ -47,7 +47,8 @@ def slurm_parameters(table: dict[str, Any], *, parallelism: int | None = None) -
     params: dict[str, Any] = {"signal_delay_s": 120}  # SIGUSR2 two minutes before the time limit
     for key, value in table.items():
         name, kind, _ = SLURM_KEYS[key]
-        if not isinstance(value, kind) or isinstance(value, bool) or (kind is int and value < 1):
+        assert isinstance(kind, type)
+        if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, int) and value < 1):
             raise ConfigError(f"slurm.{key} must be {'a positive integer' if kind is int else kind.__name__}")
         params[name] = value
     if "mem" in params:
@@ -136,7 +137,10 @@ class SlurmCell:
         """Whether the worker ended within timeout_s. Polled, not Popen.wait(): submitit's signal handler
         runs inside this loop and waits for the same process, and Popen.wait holds a lock it would need."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while self._proc.poll() is None:
+        proc = self._proc
+        if proc is None:  # never started: nothing to wait for
+            return True
+        while proc.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
                 return False
             time.sleep(0.2)
