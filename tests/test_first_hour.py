@@ -67,7 +67,8 @@ def test_show_as_csv_is_the_runs_epochs(isolated_db):
 
 def test_help_keeps_its_brackets():
     """Typer reads help as rich markup: `[ui]` in `pip install 'mftctl[ui]'` was eaten as a style tag."""
-    assert "pip install 'mftctl[ui]'" in invoke("--help").output.replace("\n", " ").replace("│", " ")
+    words = " ".join(invoke("--help").output.replace("│", " ").split())  # wherever the terminal wraps it
+    assert "pip install 'mftctl[ui]'" in words
 
 
 def test_help_reads_at_80_columns():
@@ -256,3 +257,20 @@ def test_the_scatter_draws_one_ellipse_per_measured_blob():
     assert np.allclose(mean, sample.mean(axis=0), atol=2e-3)
     assert np.allclose(cov, np.cov(sample.T), rtol=0.02, atol=1e-5)
     assert np.allclose(merged[1][1], [1.5, 0.15]) and np.allclose(merged[1][2], mixture["covariances"][2])
+
+
+def test_an_overlay_of_runs_is_labelled_by_the_keys_that_differ():
+    """`plot A B`'s legend names what tells the runs apart, not only their names."""
+    import json as _json
+
+    from mftctl.analysis.figures import _differing
+    from mftctl.config import ExperimentConfig
+    from mftctl.store.tables import Run
+
+    def run(lr: float, seed: int) -> Run:
+        config = ExperimentConfig().model_dump()
+        config["training"]["learning_rate"], config["seed"] = lr, seed
+        return Run(id=seed, name=f"r{seed}", kind="train", config_json=_json.dumps(config), config_hash="h", seed=seed)
+
+    assert _differing([run(0.01, 1), run(0.02, 2)]) == ["seed", "training.learning_rate"]
+    assert _differing([run(0.01, 1), run(0.01, 1)]) == [] and _differing([run(0.01, 1)]) == []

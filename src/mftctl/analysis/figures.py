@@ -33,10 +33,15 @@ def _figure_folder(folder: Path) -> Path:
     return folder
 
 
-def _curve(store: Store, run: Run):
+def _curve(store: Store, run: Run, differing: list[str] | None = None):
     from .plots import Curve
 
     label = f"run {run.id} {run.name}"
+    if differing:  # several runs: the legend names what tells them apart
+        from ..config import flatten
+        from ..short_names import label as short_label
+
+        label = f"run {run.id}: {short_label(flatten(run.config), keys=differing)}"
     if run.kind == "stage2":
         from ..stage2.summary import child_method
 
@@ -46,6 +51,17 @@ def _curve(store: Store, run: Run):
         raise MftctlError(f"run {run.id} has no completed epoch yet ({run.status}); nothing to plot")
     columns = EPOCH_VALUE_COLUMNS + BLOB_COLUMNS
     return Curve(label, [e.epoch for e in epochs], {name: [getattr(e, name) for e in epochs] for name in columns})
+
+
+def _differing(runs: list[Run]) -> list[str]:
+    """The config keys whose values differ among the runs (none for one run)."""
+    if len(runs) < 2:
+        return []
+    from ..config import flatten
+
+    configs = [flatten(r.config) for r in runs]
+    keys = sorted(set().union(*configs))
+    return [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
 
 
 def _title(run: Run, extra: str = "") -> str:
@@ -81,7 +97,7 @@ def plot_runs(
 
     refuse_repeated(run_ids, "plot")
     runs = reads.runs_by_id(store, run_ids)
-    curves = [_curve(store, r) for r in runs]
+    curves = [_curve(store, r, _differing(runs)) for r in runs]
     first = runs[0]
     if len(runs) > 1:
         folder = out or store.runs_dir / ("compare-" + "-".join(str(r.id) for r in runs))

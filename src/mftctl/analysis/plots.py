@@ -660,3 +660,23 @@ def plot_theory_surface(prediction, title: str, path: Path) -> Path:
     fig.colorbar(image, ax=ax, label="test loss, decoder solved (red: the minimum)")
     ax.set_title(f"{title}\ncentre width σ_c = {prediction.centre_width:g}", fontsize=10)
     return _save(fig, path)
+
+
+def plot_thumbnail(pairs: np.ndarray | None, blobs: list[dict[str, Any]] | None, caption: str, path: Path) -> Path:
+    """A small blob scatter for galleries and tables (`mftctl ui`): the pairs' density, a ring on each
+    measured blob's centre, and a caption; a run with no weights yet gets a card that says so."""
+    fig, ax = plt.subplots(figsize=(2.4, 2.4), dpi=80, layout="constrained")
+    if pairs is None or not len(_finite(pairs)):
+        ax.text(0.5, 0.5, "no weights yet", ha="center", va="center", fontsize=9, color="#777777")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    else:
+        pairs = _finite(pairs)
+        _hexbin(ax, pairs, _limits(pairs))
+        for blob in blobs or []:
+            centre = blob.get("centre")
+            if centre is not None:
+                ax.scatter(*centre, s=90, facecolor="none", edgecolor="red", linewidth=1.2)
+        ax.tick_params(labelsize=6)
+    ax.set_title(caption, fontsize=8)
+    return _save(fig, path)

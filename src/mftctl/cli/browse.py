@@ -1,4 +1,4 @@
-"""`mftctl ui`: the store in a web page (Datasette)."""
+"""`mftctl ui`: the lab in a browser (web/app.py, Dash), or the raw tables and SQL (Datasette)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ..errors import MftctlError
 from ..terminal import safe
 from .common import DbOption, console
 
@@ -16,19 +17,45 @@ from .common import DbOption, console
 def ui(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8001,
     host: Annotated[str, typer.Option(help="Address to serve on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    datasette: Annotated[
+        bool, typer.Option("--datasette", help="Serve the raw tables and SQL instead (SQLite stores; Datasette).")
+    ] = False,
     db: DbOption = None,
 ) -> None:
-    """Browse the store in a web page: every table, a runs leaderboard, a sweep's cells, a run's epochs, and
-    the run folders (figures) — read-only, with Datasette (`pip install 'mftctl\\[ui]'`). Ctrl-C stops it.
+    """The lab in a browser, read-only, on SQLite or PostgreSQL: runs sortable and filterable with their
+    blob thumbnails, their curves overlaid and coloured by any key (mean ± std over seeds on request), a
+    run's page, a sweep's pivot, parallel coordinates and gallery of blobs; pages of running runs update
+    on their own, and the URL holds the view. Needs `pip install 'mftctl\\[ui]'`. Ctrl-C stops it.
 
     Example: mftctl ui --port 8001   then open http://127.0.0.1:8001
     """
     from ..store import open_store
-    from ..web.datasette import serve
 
     store = open_store(db, create=False)
-    # SIGTERM (a service manager, `kill`) ends Datasette too, as Ctrl-C does, instead of orphaning it.
+    # SIGTERM (a service manager, `kill`) ends the server as Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    if datasette:
+        _serve_datasette(store, host, port)
+        return
+    from ..web.datasette import check_port_free
+
+    try:
+        from ..web.app import build_app
+    except ImportError:
+        raise MftctlError("`mftctl ui` needs Dash; install it with `pip install 'mftctl[ui]'`") from None
+    check_port_free(host, port)
+    app = build_app(store)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    console.print(f"serving {safe(store.location.shown)} read-only at http://{shown}:{port}/ ; Ctrl-C stops")
+    try:
+        app.run(host=host, port=port, debug=False, dev_tools_silence_routes_logging=True)
+    except KeyboardInterrupt:
+        pass
+
+
+def _serve_datasette(store, host: str, port: int) -> None:
+    from ..web.datasette import serve
+
     with tempfile.TemporaryDirectory(prefix="mftctl-ui-") as folder:
         proc, name = serve(store, host, port, Path(folder) / "metadata.json")
         console.print(

@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 from sqlmodel import Session, create_engine
 
 from ..errors import StoreError
@@ -92,8 +92,13 @@ def _sqlite_engine(path: Path, copy: sqlite3.Connection | None = None) -> Engine
     if copy is not None:
         engine = create_engine("sqlite://", creator=lambda: copy, poolclass=StaticPool)
     else:
+        # A pool of connections as a file URL would get (QueuePool): the `sqlite://` URL alone would give
+        # SingletonThreadPool, one connection per thread closed past its fifth thread under the others' feet
+        # — which a threaded reader (`mftctl ui`'s web server) meets at once.
         engine = create_engine(
-            "sqlite://", creator=lambda: sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            "sqlite://",
+            creator=lambda: sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False),
+            poolclass=QueuePool,
         )
 
     @event.listens_for(engine, "connect")

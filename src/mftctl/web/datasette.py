@@ -44,7 +44,7 @@ FROM epoch WHERE run_id = :run ORDER BY epoch
 def metadata(store: Store, host: str, port: int, name: str | None = None) -> dict[str, Any]:
     """Datasette's metadata: the canned queries, and figures linked by absolute URL (Datasette makes a
     link of any value that is a URL)."""
-    base = f"'http://{host}:{port}/figures/'"
+    base = "'/figures/'"  # relative: no host baked in (served with --host 0.0.0.0 it was unreachable)
     name = name or store.path.stem
     return {
         "title": f"mftctl: {store.path.name}",

@@ -1,0 +1,149 @@
+"""How fast the lab's pages are (`mftctl ui`, issue "The lab in a browser"): a store of --runs runs with
+--epochs epoch rows each (synthetic rows written through the store's own write layer, no training), served
+by a real `mftctl ui`, measured in Debian's chromium through Playwright:
+
+- the runs page ready: navigation until the table shows its first page of rows;
+- the overlay of --overlay runs drawn: navigation to `/?runs=1,...,N&colour=lr` until plotly holds N lines.
+
+Each is measured --repeats times (the first, cold, apart: it draws the page's thumbnails and warms the
+server). Prints the load average: these machines are shared.
+
+    python benchmarks/ui.py [--runs 1000] [--epochs 20] [--overlay 200] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mftctl.config import ExperimentConfig, config_hash
+from mftctl.status import RunStatus
+from mftctl.store import open_store, writes
+
+
+def build(db: Path, runs: int, epochs: int) -> float:
+    started = time.perf_counter()
+    store = open_store(str(db))
+    rng = random.Random(0)
+    for i in range(runs):
+        lr = 10 ** rng.uniform(-3, -1)
+        config = ExperimentConfig().model_copy(deep=True)
+        config.training.learning_rate = lr
+        config.seed = i % 5
+        data = config.model_dump()
+        run = writes.create_run(
+            store,
+            name=f"bench-{i}",
+            config_json=json.dumps(data),
+            config_hash=config_hash(config),
+            seed=config.seed,
+            epochs_total=epochs,
+            preset="quick",
+        )
+        for epoch in range(1, epochs + 1):
+            loss = 30 * (1 + lr * 50) / (1 + epoch) + rng.random()
+            values = {
+                "epoch": epoch,
+                "train_loss": loss,
+                "train_loss_on": loss / 2,
+                "train_loss_off": loss / 2,
+                "test_loss": loss,
+                "test_loss_on": loss / 2,
+                "test_loss_off": loss / 2,
+                "seconds": 1.0,
+                "train_seconds": 1.0,
+                "samples_per_s": 1e5,
+                "lr": lr,
+            }
+            report = {
+                "n_blobs": 1 + epoch // 7,
+                "separation": min(1.0, epoch / epochs),
+                "silhouette": 0.5,
+                "correlation": 0.9,
+                "noise_fraction": 0.1,
+                "symmetry_error": 0.01,
+            }
+            writes.record_epoch(store, run.id, values, report)
+        writes.finish_run(store, run.id, RunStatus.completed)
+    store.close()
+    return time.perf_counter() - started
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--overlay", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--db", type=Path, help="reuse this store (built when missing)")
+    args = parser.parse_args()
+    print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
+    db = args.db or Path(tempfile.mkdtemp(prefix="mftctl-ui-bench-")) / "bench.db"
+    if not db.exists():
+        seconds = build(db, args.runs, args.epochs)
+        print(f"store: {args.runs} runs × {args.epochs} epochs written in {seconds:.0f} s ({db})")
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mftctl", "ui", "--port", str(port), "--db", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            runs_page, overlay = [], []
+            ids = ",".join(str(i) for i in range(1, args.overlay + 1))
+            lines = (
+                f"() => ((document.querySelector('#overlay .js-plotly-plot') || {{}}).data || [])"
+                f".filter(t => t.meta === 'run').length >= {args.overlay}"
+            )
+            for _ in range(args.repeats + 1):
+                t = time.perf_counter()
+                page.goto(base + "/")
+                page.wait_for_selector("#runs tbody tr:nth-child(3)", timeout=120_000)
+                runs_page.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                page.goto(f"{base}/?runs={ids}&colour=lr")
+                page.wait_for_function(lines, timeout=300_000)
+                overlay.append(time.perf_counter() - t)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(60)
+    print(
+        f"runs page ready: cold {runs_page[0]:.2f} s, warm median {statistics.median(runs_page[1:]):.2f} s "
+        f"(of {args.runs} runs; target ≤ 1 s)"
+    )
+    print(
+        f"overlay of {args.overlay} runs drawn: cold {overlay[0]:.2f} s, warm median "
+        f"{statistics.median(overlay[1:]):.2f} s (target ≤ 2 s)"
+    )
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,485 @@
+"""`mftctl ui`: the lab in a browser (Dash: its assets, plotly.js included, ship in its wheel, so the page
+works offline on a cluster). Read-only over either backend, through the store's read layer:
+
+- `/` the runs: a table sortable and filterable by any column (and by `mftctl list --where` terms),
+  each row with its blob-scatter thumbnail; the selected runs' curves overlaid, coloured by any key (a
+  continuous scale for numbers), dashed by a second, grouped over seeds as mean ± std on request.
+- `/run/ID` a run: its curves, its blob scatter, config, tags, note, stage-2 children, checkpoints.
+- `/sweep/ID` a sweep: the pivot of a metric over two keys, parallel coordinates, a gallery of its cells'
+  blob scatters, and a search's history.
+- `/sweeps` every sweep.
+
+Pages that show an active run refresh themselves every few seconds. The view's whole state (the
+selection, the keys, the metric) is the URL's query, so a URL shares a view. Links are relative to the
+server's root (no host in them). Thumbnails are drawn on first request and cached outside the store.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from dash import Dash, Input, Output, State, dash_table, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+from flask import abort, send_file
+
+from ..config import flatten
+from ..errors import MftctlError
+from ..short_names import short
+from ..store import reads
+from ..store.engine import Store
+from ..terminal import fmt
+from . import charts
+from .data import CONFIG_COLUMNS, CURVES, RUN_COLUMNS, any_active, key_choices, overlay_series, runs_rows
+from .thumbs import thumbnail
+
+REFRESH_MS = 3000
+PAGE_SIZE = 25
+STYLE = {"fontFamily": "system-ui, sans-serif", "margin": "0 24px 24px 24px"}
+
+
+def _query(search: str | None) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
+
+
+def _ids(text: str | None) -> list[int]:
+    return [int(part) for part in (text or "").split(",") if part.strip().isdigit()]
+
+
+def _error(message: str) -> html.Div:
+    """A page that says what is wrong and where to go instead (never a traceback)."""
+    return html.Div(
+        [html.H3("Nothing to show here"), html.P(message, id="error"), dcc.Link("back to the runs", href="/")],
+        className="error",
+    )
+
+
+def build_app(store: Store) -> Dash:
+    app = Dash(
+        __name__,
+        title="mftctl",
+        update_title=None,  # type: ignore[arg-type]  # documented: None keeps the title while updating
+        suppress_callback_exceptions=True,
+        serve_locally=True,
+    )
+    server = app.server
+
+    @server.route("/thumb/<int:run_id>.png")
+    def _thumb(run_id: int) -> Any:
+        try:
+            return send_file(thumbnail(store, run_id), mimetype="image/png", max_age=60)
+        except MftctlError:
+            abort(404)
+
+    app.layout = html.Div(
+        [
+            dcc.Location(id="url", refresh=False),
+            html.Div(
+                [
+                    html.B("mftctl", style={"marginRight": "16px"}),
+                    dcc.Link("runs", href="/", style={"marginRight": "12px"}),
+                    dcc.Link("sweeps", href="/sweeps"),
+                    html.Span(f" · {store.location.shown}", style={"color": "#777", "marginLeft": "12px"}),
+                ],
+                style={"padding": "10px 0", "borderBottom": "1px solid #ddd", "marginBottom": "12px"},
+            ),
+            html.Div(id="page"),
+            dcc.Interval(id="tick", interval=REFRESH_MS),
+        ],
+        style=STYLE,
+    )
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"), State("url", "search"))
+    def _route(path: str | None, search: str | None) -> Any:
+        parts = [p for p in (path or "/").split("/") if p]
+        try:
+            if not parts:
+                return _runs_page(store, _query(search))
+            if parts == ["sweeps"]:
+                return _sweeps_page(store)
+            if len(parts) == 2 and parts[0] == "run":
+                return _run_page(store, reads.row_id(parts[1]))
+            if len(parts) == 2 and parts[0] == "sweep":
+                return _sweep_page(store, reads.sweep_by_ref(store, parts[1]).id, _query(search))
+        except MftctlError as exc:
+            return _error(str(exc))
+        return _error(f"no page {path!r}: the pages are /, /run/ID, /sweep/ID and /sweeps")
+
+    _runs_callbacks(app, store)
+    _run_callbacks(app, store)
+    _sweep_callbacks(app, store)
+    return app
+
+
+# --- the runs --------------------------------------------------------------------------------------------
+
+
+def _runs_page(store: Store, query: dict[str, str]) -> Any:
+    keys = key_choices(store)
+    options = [{"label": k, "value": k} for k in keys]
+    rows = runs_rows(store)
+    selected = [i for i in _ids(query.get("runs")) if any(r["id"] == i for r in rows)]
+    columns = [{"name": "blobs", "id": "thumb", "presentation": "markdown"}]
+    shown = (*RUN_COLUMNS, *(short(k) for k in CONFIG_COLUMNS), "tags")
+    columns += [
+        {"name": c, "id": c, "presentation": "markdown"} if c == "name" else {"name": c, "id": c} for c in shown
+    ]
+    _linked(rows)
+    return html.Div(
+        [
+            html.Div(
+                [
+                    _labelled(
+                        "curve",
+                        dcc.Dropdown(
+                            id="metric", options=list(CURVES), value=query.get("metric", "test_loss"), clearable=False
+                        ),
+                    ),
+                    _labelled("colour by", dcc.Dropdown(id="colour", options=options, value=query.get("colour"))),
+                    _labelled("dash by", dcc.Dropdown(id="dash", options=options, value=query.get("dash"))),
+                    _labelled(
+                        "seeds",
+                        dcc.Checklist(
+                            id="group",
+                            options=[{"label": " mean ± std over seeds", "value": "seeds"}],
+                            value=["seeds"] if query.get("group") == "seeds" else [],
+                        ),
+                    ),
+                    _labelled(
+                        "where (as `mftctl list --where`, comma between terms)",
+                        dcc.Input(id="where", value=query.get("where", ""), debounce=True, style={"width": "100%"}),
+                    ),
+                ],
+                style={"display": "grid", "gridTemplateColumns": "1fr 1fr 1fr 1fr 2fr", "gap": "12px"},
+            ),
+            html.Div(id="where-error", style={"color": "#b00"}),
+            _graph(id="overlay", figure=charts.overlay([], query.get("metric", "test_loss"), None, None)),
+            html.Div(id="selection-note", style={"color": "#555"}),
+            dash_table.DataTable(  # type: ignore[attr-defined]  # dash_table has no type information
+                id="runs",
+                columns=columns,
+                data=rows,
+                row_selectable="multi",
+                selected_rows=[i for i, row in enumerate(rows) if row["id"] in selected],
+                sort_action="native",
+                filter_action="native",
+                page_size=PAGE_SIZE,
+                markdown_options={"link_target": "_self"},
+                style_cell={"fontSize": "13px", "textAlign": "right", "padding": "2px 6px"},
+                style_cell_conditional=[{"if": {"column_id": "thumb"}, "width": "90px"}],
+                css=[{"selector": "td[data-dash-column=thumb] img", "rule": "height: 72px"}],
+            ),
+        ]
+    )
+
+
+def _linked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row's thumbnail and its name as a link to its page (markdown cells; paths from the root)."""
+    for row in rows:
+        row["thumb"] = f"![run {row['id']}](/thumb/{row['id']}.png)"
+        name = str(row["name"]).replace("[", "\\[").replace("]", "\\]")
+        row["name"] = f"[{name}](/run/{row['id']})"
+    return rows
+
+
+def _graph(**kwargs: Any) -> dcc.Graph:
+    """A plotly graph without the modebar's link to plotly.com: the page links nowhere off this server."""
+    return dcc.Graph(config={"displaylogo": False}, **kwargs)
+
+
+def _labelled(label: str, control: Any) -> html.Div:
+    return html.Div([html.Div(label, style={"fontSize": "12px", "color": "#555"}), control])
+
+
+def _runs_callbacks(app: Dash, store: Store) -> None:
+    @app.callback(
+        Output("overlay", "figure"),
+        Output("url", "search"),
+        Output("selection-note", "children"),
+        Input("runs", "selected_rows"),
+        Input("metric", "value"),
+        Input("colour", "value"),
+        Input("dash", "value"),
+        Input("group", "value"),
+        Input("where", "value"),
+        Input("tick", "n_intervals"),
+        State("url", "search"),
+        State("runs", "data"),
+    )
+    def _overlay(rows, metric, colour, dash, group, where, tick, search, data):
+        from dash import ctx
+
+        ids = sorted(data[i]["id"] for i in rows or [] if i < len(data or []))  # selected_rows index `data`
+        if ctx.triggered_id == "tick" and not (ids and any_active(store, ids)):
+            raise PreventUpdate  # nothing changes while no selected run is training
+        keys = [k for k in (colour, dash) if k]
+        series = overlay_series(store, ids, metric, keys, "seeds" in (group or [])) if ids else []
+        state = {
+            "runs": ",".join(map(str, ids)),
+            "metric": metric,
+            "colour": colour,
+            "dash": dash,
+            "group": "seeds" if "seeds" in (group or []) else None,
+            "where": where or None,
+        }
+        wanted = "?" + urlencode({k: v for k, v in state.items() if v})
+        note = (
+            f"{len(ids)} run(s) selected: " + ", ".join(f"run {i}" for i in ids)
+            if ids
+            else "select runs in the table to overlay their curves"
+        )
+        return charts.overlay(series, metric, colour, dash), (wanted if wanted != search else no_update), note
+
+    @app.callback(
+        Output("runs", "data"),
+        Output("runs", "selected_rows"),
+        Output("where-error", "children"),
+        Input("where", "value"),
+        Input("tick", "n_intervals"),
+        State("runs", "selected_rows"),
+        State("runs", "data"),
+        prevent_initial_call=True,  # the page is laid out with its rows
+    )
+    def _rows(where, tick, selected, data):
+        from dash import ctx
+
+        if ctx.triggered_id == "tick" and not any_active(store):
+            raise PreventUpdate
+        terms = [t.strip() for t in (where or "").split(",") if t.strip()]
+        try:
+            rows = runs_rows(store, terms)
+        except MftctlError as exc:
+            return no_update, no_update, f"where: {exc}"
+        # The selection is of runs, not of row positions: kept across a refresh or a new filter.
+        keep = {data[i]["id"] for i in selected or [] if i < len(data or [])}
+        return _linked(rows), [i for i, row in enumerate(rows) if row["id"] in keep], ""
+
+
+# --- a run -----------------------------------------------------------------------------------------------
+
+
+def _run_page(store: Store, run_id: int) -> Any:
+    run = reads.get_run(store, run_id)
+    config = flatten(run.config)
+    children = reads.children(store, run.id)
+    checkpoints = reads.checkpoints(store, run.id)
+    tags = reads.tags_of(store, [run.id]).get(run.id, [])
+    facts = [
+        ("status", run.status),
+        ("kind", run.kind),
+        ("preset", run.preset),
+        ("seed", run.seed),
+        ("parent", run.parent_id),
+        ("sweep", run.sweep_id),
+        ("tags", " ".join(tags) or "-"),
+        ("note", run.note or "-"),
+    ]
+    return html.Div(
+        [
+            html.H3(f"run {run.id} {run.name}"),
+            html.Div(
+                [
+                    html.Span("epochs "),
+                    html.Span(f"{run.epochs_done}/{run.epochs_total}", id="epochs-done"),
+                    html.Span(" · test loss "),
+                    html.Span(fmt(run.last_test_loss), id="run-loss"),
+                ],
+            ),
+            dcc.Store(id="run-id", data=run.id),
+            _graph(id="run-curves", figure=charts.run_curves(reads.epochs(store, run.id), _references(run))),
+            html.Div(
+                [
+                    html.Img(src=f"/thumb/{run.id}.png", id="run-thumb", style={"height": "260px"}),
+                    _table("run", facts),
+                ],
+                style={"display": "flex", "gap": "24px", "alignItems": "flex-start"},
+            ),
+            html.H4("children"),
+            _children(store, run, children),
+            html.H4("checkpoints"),
+            _table("checkpoint", [(c.epoch, f"{c.kind} · {c.bytes:,} bytes") for c in checkpoints])
+            if checkpoints
+            else html.P("none"),
+            html.H4("config"),
+            _table("config", sorted(config.items())),
+        ]
+    )
+
+
+def _references(run: Any) -> dict[str, float] | None:
+    from ..config import validate
+    from ..science.baselines import reference_losses
+
+    try:
+        refs = reference_losses(validate(run.config))
+    except Exception:  # an old row's config: the curves stand without their reference lines
+        return None
+    return {k: v["loss"] for k, v in refs.items() if isinstance(v, dict) and "loss" in v}
+
+
+def _children(store: Store, run: Any, children: list[Any]) -> Any:
+    if not children:
+        return html.P("none")
+    from ..stage2.summary import child_method
+
+    rows = []
+    for c in children:
+        gap = None
+        if c.last_test_loss is not None and run.last_test_loss:
+            gap = f"{c.last_test_loss / run.last_test_loss - 1:+.1%}"
+        rows.append(
+            (
+                dcc.Link(f"run {c.id}", href=f"/run/{c.id}"),
+                f"{child_method(c)} · {c.status} · test loss {fmt(c.last_test_loss)} · gap {gap or '-'}",
+            )
+        )
+    return _table("child", rows)
+
+
+def _table(kind: str, rows: list[tuple[Any, Any]]) -> html.Table:
+    return html.Table(
+        [
+            html.Tr(
+                [
+                    html.Td(
+                        k if not isinstance(k, str | int | float) else str(k),
+                        style={"paddingRight": "12px", "color": "#555"},
+                    ),
+                    html.Td(v if not isinstance(v, str | int | float | type(None)) else str(v)),
+                ]
+            )
+            for k, v in rows
+        ],
+        className=f"{kind}-table",
+        style={"fontSize": "13px"},
+    )
+
+
+def _run_callbacks(app: Dash, store: Store) -> None:
+    @app.callback(
+        Output("run-curves", "figure"),
+        Output("epochs-done", "children"),
+        Output("run-loss", "children"),
+        Input("tick", "n_intervals"),
+        State("run-id", "data"),
+    )
+    def _live(tick, run_id):
+        if run_id is None or not any_active(store, [run_id]):
+            raise PreventUpdate
+        run = reads.get_run(store, run_id)
+        return (
+            charts.run_curves(reads.epochs(store, run_id), _references(run)),
+            f"{run.epochs_done}/{run.epochs_total}",
+            fmt(run.last_test_loss),
+        )
+
+
+# --- sweeps ----------------------------------------------------------------------------------------------
+
+
+def _sweeps_page(store: Store) -> Any:
+    sweeps = reads.sweeps(store)
+    counts = reads.sweep_status_counts(store)
+    if not sweeps:
+        return html.P("no sweeps in this store yet (`mftctl sweep FILE`)")
+    return _table(
+        "sweep",
+        [
+            (
+                dcc.Link(f"sweep {s.id}", href=f"/sweep/{s.id}"),
+                f"{s.name} · " + ", ".join(f"{n} {k}" for k, n in sorted(counts.get(s.id, {}).items())),
+            )
+            for s in sweeps
+        ],
+    )
+
+
+def _sweep_page(store: Store, sweep_id: int, query: dict[str, str]) -> Any:
+    from ..analysis.sweep_summary import PIVOT_METRICS, summarize
+
+    summary = summarize(store, reads.get_sweep(store, sweep_id), stability=False)
+    varied = [k for k in summary.varied if k != "seed"]
+    parts: list[Any] = [
+        html.H3(f"sweep {summary.sweep} {summary.name}"),
+        html.P(f"{summary.runs} runs · " + ", ".join(f"{n} {k}" for k, n in sorted(summary.statuses.items()))),
+        dcc.Store(id="sweep-id", data=summary.sweep),
+    ]
+    if len(varied) >= 2:
+        rows, cols = query.get("rows", varied[0]), query.get("cols", varied[1])
+        parts += [
+            html.H4("pivot"),
+            html.Div(
+                [
+                    _labelled("rows", dcc.Dropdown(id="pivot-rows", options=varied, value=rows, clearable=False)),
+                    _labelled("columns", dcc.Dropdown(id="pivot-cols", options=varied, value=cols, clearable=False)),
+                    _labelled(
+                        "metric",
+                        dcc.Dropdown(
+                            id="pivot-metric",
+                            options=list(PIVOT_METRICS),
+                            value=query.get("metric", "test_loss"),
+                            clearable=False,
+                        ),
+                    ),
+                ],
+                style={"display": "grid", "gridTemplateColumns": "1fr 1fr 1fr", "gap": "12px"},
+            ),
+            _graph(id="pivot"),
+        ]
+    if summary.finished:
+        parts += [html.H4("parallel coordinates"), _graph(figure=charts.parallel(summary.finished, varied))]
+    parts += [
+        html.H4("cells"),
+        html.Div(_gallery(summary), id="gallery", style={"display": "flex", "flexWrap": "wrap", "gap": "12px"}),
+    ]
+    if summary.search is not None:
+        objectives = summary.search.objectives
+        parts += [html.H4("search history"), _graph(figure=charts.search_history(summary.search.trials, objectives))]
+    return html.Div(parts)
+
+
+def _gallery(summary: Any) -> list[Any]:
+    cards = []
+    for cell in summary.cells:
+        first = cell.runs[0] if cell.runs else None
+        numbers = f"loss {cell.test_loss:.4g}" if cell.test_loss is not None else "no loss yet"
+        if cell.separation is not None:
+            numbers += f" · sep {cell.separation:.3f}"
+        cards.append(
+            html.Div(
+                [
+                    html.Img(src=f"/thumb/{first}.png", className="cell-thumb", style={"height": "180px"})
+                    if first
+                    else None,
+                    html.Div(cell.short_label, style={"fontSize": "12px"}),
+                    html.Div(
+                        f"{numbers} · {cell.completed}/{cell.seeds} seeds", style={"fontSize": "12px", "color": "#555"}
+                    ),
+                    dcc.Link(f"run {first}", href=f"/run/{first}") if first else None,
+                ],
+                className="cell-card",
+                style={"border": "1px solid #ddd", "padding": "6px", "width": "200px"},
+            )
+        )
+    return cards
+
+
+def _sweep_callbacks(app: Dash, store: Store) -> None:
+    @app.callback(
+        Output("pivot", "figure"),
+        Input("pivot-rows", "value"),
+        Input("pivot-cols", "value"),
+        Input("pivot-metric", "value"),
+        State("sweep-id", "data"),
+    )
+    def _pivot(rows, cols, metric, sweep_id):
+        from ..analysis.sweep_summary import PIVOT_METRICS, summarize
+
+        summary = summarize(store, reads.get_sweep(store, sweep_id), stability=False)
+        row_values, col_values, grid = summary.pivot(rows, cols, metric)
+        return charts.pivot_heatmap(row_values, col_values, grid, short(rows), short(cols), PIVOT_METRICS[metric])
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=str)

@@ -1,0 +1,202 @@
+"""`mftctl ui`: the lab's pages in a real browser (Debian's chromium, driven by Playwright through its
+executable_path), served by a real `mftctl ui` process over a store of real runs, on SQLite and on
+PostgreSQL. Skipped only where no chromium is installed; CI installs it."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from helpers import LONG, SETS, invoke, set_args, wait_for
+
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(BROWSER is None, reason="no chromium installed (apt-get install chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def serving(db: str, host: str = "127.0.0.1"):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mftctl", "ui", "--port", str(port), "--host", host, "--db", db],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: _answers(port) or proc.poll() is not None)
+        assert proc.poll() is None, proc.stdout.read().decode()
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+@contextmanager
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=BROWSER, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield chromium.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            chromium.close()
+
+
+def _plotted(page, graph: str, lines: int = 1) -> list[dict]:
+    """The traces a dcc.Graph holds as plotly.js drew them, once it holds `lines` lines (meta "run") or,
+    for a graph without such lines, any trace (its callback has answered)."""
+    data = f"(document.querySelector('#{graph} .js-plotly-plot') || {{}}).data || []"
+    page.wait_for_function(
+        f"() => {{ const d = {data}; return d.filter(t => t.meta === 'run').length >= {lines}"
+        f" || (d.length > 0 && !d.some(t => t.meta)); }}",
+        timeout=120_000,
+    )
+    return page.evaluate(data)
+
+
+def _images_loaded(page, selector: str) -> None:
+    page.wait_for_function(
+        f"() => {{ const im = [...document.querySelectorAll('{selector}')];"
+        " return im.length > 0 && im.every(i => i.complete && i.naturalWidth > 0); }",
+        timeout=120_000,
+    )
+
+
+def _content(db: str) -> str:
+    """Every row of the SQLite store, as SQL: what a write would change."""
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        return hashlib.sha256("\n".join(con.iterdump()).encode()).hexdigest()
+    finally:
+        con.close()
+
+
+def _lab(db: str, tmp_path: Path) -> None:
+    """Three runs differing in lr, then a sweep of two cells: the store every page test reads."""
+    for lr in (0.01, 0.02, 0.05):
+        assert invoke("train", "--preset", "quick", *SETS, "--set", f"lr={lr}", "--db", db).exit_code == 0
+    sweep = tmp_path / "cells.toml"
+    sweep.write_text(
+        'name = "cells"\nbase = "quick"\n[set]\n"data.d" = 32\n"data.n_train" = 2000\n"data.n_test" = 500\n'
+        '"model.hidden_size" = 16\n"training.batch_size" = 500\n"training.epochs" = 2\n[grid]\nlr = [0.01, 0.03]\n'
+    )
+    assert invoke("sweep", sweep, "--jobs", "1", "--db", db).exit_code == 0
+
+
+def _pages(base: str, runs_expected: int) -> None:
+    with browser() as page:
+        # The overlay of three selected runs: three lines, coloured by the chosen key on a continuous scale.
+        page.goto(f"{base}/?runs=1,2,3&colour=lr")
+        lines = [t for t in _plotted(page, "overlay", lines=3) if t.get("meta") == "run"]
+        assert len(lines) == 3
+        assert len({t["line"]["color"] for t in lines}) == 3  # three lr values, three colours
+        assert any(t.get("meta") == "scale" for t in _plotted(page, "overlay"))  # its colour bar
+        assert "colour=lr" in page.url and "runs=1%2C2%2C3" in page.url  # the view is the URL
+        # Every run a row with its blob thumbnail, each image loaded.
+        _images_loaded(page, "#runs img")
+        assert page.locator("#runs img").count() == runs_expected
+        # A sweep: one thumbnail per cell, each loaded; its pivot drawn.
+        page.goto(f"{base}/sweep/1")
+        _images_loaded(page, "#gallery img")
+        assert page.locator("#gallery .cell-card").count() == 2
+        assert page.locator("#gallery img").count() == 2
+        page.goto(f"{base}/sweep/cells")  # by its name, as the CLI takes it
+        page.wait_for_selector("#gallery img")
+        # A run's page: its curves.
+        page.goto(f"{base}/run/2")
+        assert {t.get("name") for t in _plotted(page, "run-curves")} >= {"train_loss", "test_loss", "separation"}
+        # Bad input: a clear page, and the server keeps serving.
+        page.goto(f"{base}/run/999")
+        page.wait_for_selector("#error")
+        assert "no run with id 999" in page.inner_text("#error")
+        page.goto(f"{base}/sweep/nothing")
+        page.wait_for_selector("#error")
+        assert "no sweep named 'nothing'" in page.inner_text("#error")
+        page.goto(f"{base}/")
+        page.fill("#where", "lr>>2")
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => document.querySelector('#where-error').innerText.length > 0", timeout=60_000)
+        assert "where:" in page.inner_text("#where-error")
+        page.goto(f"{base}/?runs=1")
+        assert len([t for t in _plotted(page, "overlay") if t.get("meta") == "run"]) == 1
+
+
+def test_the_lab_on_sqlite_in_a_browser_read_only_and_without_a_host_in_its_links(isolated_db, tmp_path):
+    db = str(isolated_db)
+    _lab(db, tmp_path)
+    before = _content(db)
+    listed = invoke("list", "--format", "json").output
+    with serving(db, host="0.0.0.0") as base:  # every interface: still no host in any link
+        _pages(base, runs_expected=5)
+        with browser() as page:
+            for path in ("/?runs=1,2", "/run/1", "/sweep/1"):
+                page.goto(base + path)
+                page.wait_for_selector("#page > *")
+                every = "[...document.querySelectorAll('[href],[src]')]"
+                links = page.evaluate(f"{every}.map(e => e.getAttribute('href') || e.getAttribute('src'))")
+                assert links and not [link for link in links if "://" in link or link.startswith("//")], links
+        # Nothing reads outside the thumbnails, and nothing writes.
+        port = int(base.rsplit(":", 1)[1])
+        for path in (
+            "/thumb/../../etc/passwd",
+            "/thumb/..%2f..%2fetc%2fpasswd",
+            "/_dash-component-suites/../../etc/passwd",
+        ):
+            con = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            con.request("GET", path)  # sent as written: no client-side normalisation
+            reply = con.getresponse()
+            assert b"root:" not in reply.read()
+        con = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        con.request("POST", "/thumb/1.png", body=b"x")
+        assert con.getresponse().status == 405
+    assert _content(db) == before  # not a row of the store written (the file's bytes may move: a WAL checkpoint)
+    assert invoke("list", "--format", "json").output == listed
+
+
+def test_the_lab_on_postgresql_in_a_browser(postgres_url, tmp_path):
+    _lab(postgres_url, tmp_path)
+    with serving(postgres_url) as base:
+        _pages(base, runs_expected=5)
+
+
+def test_a_running_runs_new_epoch_appears_without_a_reload(isolated_db):
+    started = invoke("train", "--preset", "quick", *set_args(*LONG), "--name", "long", "--detach")
+    assert started.exit_code == 0, started.output
+    try:
+        with serving(str(isolated_db)) as base, browser() as page:
+            page.goto(f"{base}/run/1")
+            page.wait_for_selector("#epochs-done")
+            wait_for(lambda: page.inner_text("#epochs-done").split("/")[0] not in ("", "0"))
+            first = int(page.inner_text("#epochs-done").split("/")[0])
+            # the page refreshes itself: the count moves on with no navigation of ours
+            page.wait_for_function(
+                f"() => parseInt(document.querySelector('#epochs-done').innerText) > {first}", timeout=120_000
+            )
+            assert len(_plotted(page, "run-curves")[0]["x"]) > first
+    finally:
+        invoke("stop", "long")
+    time.sleep(0.5)
+    assert json.loads(invoke("show", "long", "--format", "json").output)["status"] == "killed"
