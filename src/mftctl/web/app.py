@@ -398,7 +398,8 @@ def _sweeps_page(store: Store) -> Any:
 def _sweep_page(store: Store, sweep_id: int, query: dict[str, str]) -> Any:
     from ..analysis.sweep_summary import PIVOT_METRICS, summarize
 
-    summary = summarize(store, reads.get_sweep(store, sweep_id), stability=False)
+    # with stability: each gallery card says how stable its cell's blobs are over its seeds
+    summary = summarize(store, reads.get_sweep(store, sweep_id), stability=True)
     varied = [k for k in summary.varied if k != "seed"]
     parts: list[Any] = [
         html.H3(f"sweep {summary.sweep} {summary.name}"),
@@ -427,7 +428,7 @@ def _sweep_page(store: Store, sweep_id: int, query: dict[str, str]) -> Any:
             ),
             _graph(id="pivot"),
         ]
-    if summary.finished:
+    if len(summary.finished) > 1:  # one cell has no coordinates to compare
         parts += [html.H4("parallel coordinates"), _graph(figure=charts.parallel(summary.finished, varied))]
     parts += [
         html.H4("cells"),
@@ -446,6 +447,8 @@ def _gallery(summary: Any) -> list[Any]:
         numbers = f"loss {cell.test_loss:.4g}" if cell.test_loss is not None else "no loss yet"
         if cell.separation is not None:
             numbers += f" · sep {cell.separation:.3f}"
+        if cell.stability is not None:  # over its completed seeds (docs/science.md, stability)
+            numbers += f" · {cell.stability}"
         cards.append(
             html.Div(
                 [
