@@ -1,1 +1,2 @@
-"""The store in a web page (`mftctl ui`): today Datasette over an SQLite store (datasette.py)."""
+"""The lab in a browser (`mftctl ui`): Dash pages over the store, read-only (app.py), and the raw
+tables through Datasette (datasette.py, `mftctl ui --datasette`)."""
