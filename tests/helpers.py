@@ -219,3 +219,20 @@ def store_opens(db: str) -> bool:
     if catalog is not None:
         catalog.close()
     return catalog is not None
+
+
+def free_port() -> int:
+    """A port nothing listens on now, for a server a test starts."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port."""
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

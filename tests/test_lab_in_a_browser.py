@@ -8,7 +8,6 @@ import hashlib
 import http.client
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,33 +16,22 @@ from pathlib import Path
 
 import pytest
 
-from helpers import LONG, SETS, invoke, set_args, wait_for
+from helpers import LONG, SETS, answers, free_port, invoke, set_args, wait_for
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(BROWSER is None, reason="no chromium installed (apt-get install chromium)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 @contextmanager
 def serving(db: str, host: str = "127.0.0.1"):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mftctl", "ui", "--port", str(port), "--host", host, "--db", db],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(lambda: _answers(port) or proc.poll() is not None)
+        wait_for(lambda: answers(port) or proc.poll() is not None)
         assert proc.poll() is None, proc.stdout.read().decode()
         yield f"http://127.0.0.1:{port}"
     finally:

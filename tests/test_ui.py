@@ -3,26 +3,14 @@ headless browser (Debian's chromium). Skipped only where no browser is installed
 lab's own pages (`mftctl ui`) are tests/test_lab_in_a_browser.py's."""
 
 import shutil
-import socket
 import subprocess
 import sys
 
 import pytest
 
-from helpers import SETS, invoke, one_line_refusal, wait_for
+from helpers import SETS, answers, free_port, invoke, one_line_refusal, wait_for
 
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture
@@ -30,20 +18,20 @@ def served():
     assert invoke("train", "--preset", "quick", *SETS, "--name", "leader", "--tag", "best").exit_code == 0
     assert invoke("train", "--preset", "quick", *SETS, "--seed", 5, "--name", "second").exit_code == 0
     assert invoke("plot", 1).exit_code == 0
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mftctl", "ui", "--datasette", "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(lambda: _answers(port) or proc.poll() is not None)
+        wait_for(lambda: answers(port) or proc.poll() is not None)
         assert proc.poll() is None, proc.stdout.read().decode()
         yield port
     finally:
         proc.terminate()  # SIGTERM: `mftctl ui` must take Datasette down with it
         proc.wait(60)
-    wait_for(lambda: not _answers(port))
+    wait_for(lambda: not answers(port))
 
 
 @pytest.mark.skipif(BROWSER is None, reason="no headless browser installed (apt-get install chromium)")
@@ -110,14 +98,14 @@ def test_a_database_path_with_url_characters_serves_that_file_read_only(tmp_path
     db = tmp_path / "we?ird#%.db"
     assert invoke("train", "--preset", "quick", *SETS, "--db", db, "--name", "odd").exit_code == 0
     monkeypatch.chdir(tmp_path)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mftctl", "ui", "--datasette", "--port", str(port), "--db", str(db)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(lambda: _answers(port) or proc.poll() is not None)
+        wait_for(lambda: answers(port) or proc.poll() is not None)
         assert proc.poll() is None, proc.stdout.read().decode()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/we_ird__.json") as reply:
             tables = {t["name"] for t in json.load(reply)["tables"]}
