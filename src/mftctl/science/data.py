@@ -116,11 +116,11 @@ def two_hot_batch(
     else:
         amps = torch.rand(idx.shape, generator=generator, device=device)
         amps = cfg.amplitude_min + (cfg.amplitude_max - cfg.amplitude_min) * amps
-    reuse = out is not None and out.shape == (batch_size, cfg.d)
+    reuse = out if out is not None and out.shape == (batch_size, cfg.d) else None
     if noise is not None:
-        x = noise.fill_(out if reuse else torch.empty(batch_size, cfg.d, device=device))
-    elif reuse:
-        x = out.normal_(generator=generator)
+        x = noise.fill_(reuse if reuse is not None else torch.empty(batch_size, cfg.d, device=device))
+    elif reuse is not None:
+        x = reuse.normal_(generator=generator)
     else:
         x = torch.randn(batch_size, cfg.d, generator=generator, device=device)
     x.mul_(cfg.noise_variance**0.5).scatter_add_(1, idx, amps)

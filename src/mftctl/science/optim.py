@@ -74,6 +74,8 @@ class Adam(torch.optim.Adam):
 
     @torch.no_grad()
     def step(self, closure=None):
+        if _ADAM_STEP is None:  # a torch without the undecorated step: its own, decorator and all
+            return super().step(closure)
         return _ADAM_STEP(self, closure)
 
 

@@ -49,21 +49,25 @@ def find_target(store: Store, spec: SweepSpec | None, path: Path | None, resume:
         spec = stored_sweep(sweep.file_text, name=sweep.name, file_path=sweep.file_path, base_config=base)
         return SweepTarget(spec, sweep, Path(sweep.file_path) if sweep.file_path else None)
     assert spec is not None
-    sweep = reads.find_sweep(store, spec.name)
-    if sweep is not None and sweep.file_text != spec.text:
+    found = reads.find_sweep(store, spec.name)
+    if found is not None and found.file_text != spec.text:
         raise MftctlError(
-            f"sweep {spec.name!r} (id {sweep.id}) was run from a different file; running this one under "
+            f"sweep {spec.name!r} (id {found.id}) was run from a different file; running this one under "
             f"the same name would mix unlike cells. Give it its own name with --name NAME, or resume the "
-            f"old one with --resume {sweep.id}"
+            f"old one with --resume {found.id}"
         )
-    recorded = sweep.meta.get("base_config") if sweep is not None else None
-    if recorded is not None and without_retired(recorded) != without_retired(json.loads(json.dumps(spec.base_config))):
+    recorded = found.meta.get("base_config") if found is not None else None
+    if (
+        found is not None
+        and recorded is not None
+        and without_retired(recorded) != without_retired(json.loads(json.dumps(spec.base_config)))
+    ):
         raise MftctlError(
-            f"sweep {spec.name!r} (id {sweep.id}) was run from another base config (its base_config file has "
-            f"changed since); resume it as recorded with --resume {sweep.id}, or run the changed one as a new "
+            f"sweep {spec.name!r} (id {found.id}) was run from another base config (its base_config file has "
+            f"changed since); resume it as recorded with --resume {found.id}, or run the changed one as a new "
             "sweep with --name NAME"
         )
-    return SweepTarget(spec, sweep, path)
+    return SweepTarget(spec, found, path)
 
 
 def check_cells(spec: SweepSpec) -> None:
@@ -140,9 +144,11 @@ def materialise(store: Store, target: SweepTarget, plans: list[CellPlan]) -> tup
             meta |= {"search": spec.search.table, "trials": spec.search.trials}
         file_path = str(target.path) if target.path else None
         sweep = writes.create_sweep(store, name=spec.name, file_text=spec.text, file_path=file_path, meta=meta)
-    to_run = []
+    to_run: list[int] = []
     if spec.search is not None:  # its trials so far: the interrupted taken up, the queued run
         for plan in plans:
+            if plan.run_id is None:  # a trial not yet made has no run to take up
+                continue
             if plan.action == "retry":
                 queue_resume(store, plan.run_id)
             if plan.action in ("retry", "resume-queued"):
@@ -160,6 +166,8 @@ def materialise(store: Store, target: SweepTarget, plans: list[CellPlan]) -> tup
                 tags=spec.tags,
             )
             plan.run_id = run.id
+        elif plan.run_id is None:  # every other action is of a cell's existing run
+            continue
         elif plan.action == "retry":  # from its last good checkpoint, if it has one
             queue_resume(store, plan.run_id)
         elif plan.action != "resume-queued":

@@ -97,14 +97,16 @@ def _search_local(
     from .search import claim_trial, restore_missing_seeds, trials_left
 
     spec = order.spec
+    search = spec.search
+    assert search is not None  # only a [search] sweep comes here
     to_run = to_run + restore_missing_seeds(order.store, sweep.id, spec)
     left = trials_left(order.store, sweep.id, spec)
     per_trial = len(spec.seeds or [None])
     expected = len(to_run) + left * per_trial
     n_jobs = jobs or default_jobs(expected, spec.sample_config.device)
     console.print(
-        f"search [bold]{sweep.id}[/] {safe(spec.name)}: {spec.search.trials} trials "
-        f"({spec.search.sampler}, {', '.join(o.shown for o in spec.search.objectives)}), {left} to claim and "
+        f"search [bold]{sweep.id}[/] {safe(spec.name)}: {search.trials} trials "
+        f"({search.sampler}, {', '.join(o.shown for o in search.objectives)}), {left} to claim and "
         f"{len(to_run)} to take up, on {n_jobs} worker(s)"
     )
     result = None

@@ -45,9 +45,9 @@ def metadata(store: Store, host: str, port: int, name: str | None = None) -> dic
     """Datasette's metadata: the canned queries, and figures linked by absolute URL (Datasette makes a
     link of any value that is a URL)."""
     base = "'/figures/'"  # relative: no host baked in (served with --host 0.0.0.0 it was unreachable)
-    name = name or store.path.stem
+    name = name or store.location.file.stem
     return {
-        "title": f"mftctl: {store.path.name}",
+        "title": f"mftctl: {store.location.file.name}",
         "description": "Runs, epochs and sweeps of an mftctl store, read-only (`mftctl plot RUN` draws figures).",
         "databases": {
             name: {
@@ -85,18 +85,18 @@ def _needs_link(store: Store) -> bool:
 def served_name(store: Store) -> str:
     """The database file's name as Datasette gets it (its stem names the database in every URL)."""
     if not _needs_link(store):
-        return store.path.name
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in store.path.name)
+        return store.location.file.name
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in store.location.file.name)
 
 
 def served_path(store: Store, folder: Path) -> Path:
     """The path Datasette is given. It opens `file:PATH?mode=ro` without quoting PATH, so a `?`, `#` or `%`
     in it would cut the name (and lose mode=ro): such a file is served through a plainly named link."""
     if not _needs_link(store):
-        return store.path
+        return store.location.file
     link = folder / served_name(store)
     link.unlink(missing_ok=True)
-    link.symlink_to(store.path.absolute())
+    link.symlink_to(store.location.file.absolute())
     return link
 
 
@@ -111,7 +111,7 @@ def datasette_command(store: Store, host: str, port: int, metadata_path: Path) -
     except ImportError:
         raise MftctlError("`mftctl ui` needs Datasette; install it with `pip install 'mftctl[ui]'`") from None
     check_port_free(host, port)
-    runs = sqlite_runs_dir(store.path)
+    runs = sqlite_runs_dir(store.location.file)
     if not store.read_only:
         runs.mkdir(parents=True, exist_ok=True)
     served = served_path(store, metadata_path.parent)
