@@ -31,7 +31,7 @@ from ..store import reads
 from ..store.engine import Store
 from ..terminal import fmt
 from . import charts
-from .data import CONFIG_COLUMNS, CURVES, RUN_COLUMNS, any_active, key_choices, overlay_series, runs_rows
+from .data import CONFIG_COLUMNS, CURVES, RUN_COLUMNS, any_active, key_choices, listed, overlay_series, runs_rows
 from .thumbs import thumbnail
 
 REFRESH_MS = 3000
@@ -116,9 +116,10 @@ def build_app(store: Store) -> Dash:
 
 
 def _runs_page(store: Store, query: dict[str, str]) -> Any:
-    keys = key_choices(store)
+    listing = listed(store)  # one query for the rows and the keys
+    keys = key_choices(store, listing)
     options = [{"label": k, "value": k} for k in keys]
-    rows = runs_rows(store)
+    rows = runs_rows(store, runs=listing)
     selected = [i for i in _ids(query.get("runs")) if any(r["id"] == i for r in rows)]
     columns = [{"name": "blobs", "id": "thumb", "presentation": "markdown"}]
     shown = (*RUN_COLUMNS, *(short(k) for k in CONFIG_COLUMNS), "tags")

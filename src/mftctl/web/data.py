@@ -49,10 +49,11 @@ def listed(store: Store, where: list[str] | None = None) -> list[Any]:
         catalog.close()
 
 
-def runs_rows(store: Store, where: list[str] | None = None) -> list[dict[str, Any]]:
-    """Every run as a table row (newest first), `where` as `mftctl list --where` takes it."""
+def runs_rows(store: Store, where: list[str] | None = None, runs: list[Any] | None = None) -> list[dict[str, Any]]:
+    """Every run as a table row (newest first), `where` as `mftctl list --where` takes it (or the rows of
+    `runs`, a listing already read)."""
     rows = []
-    for run in listed(store, where):
+    for run in listed(store, where) if runs is None else runs:
         config = flatten(run.config)
         row: dict[str, Any] = {
             "id": run.id,
@@ -84,13 +85,13 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return float(f"{value:.{digits}g}")
 
 
-def key_choices(store: Store) -> list[str]:
+def key_choices(store: Store, runs: list[Any] | None = None) -> list[str]:
     """The keys a page can colour, dash or pivot by: the config keys that vary among the runs (short
-    names where they have one), then the run metrics."""
-    seen: dict[str, set[str]] = {}
-    for run in listed(store):
+    names where they have one), then the run metrics. `runs`: a listing already read (one query less)."""
+    seen: dict[str, set[Any]] = {}
+    for run in listed(store) if runs is None else runs:
         for key, value in flatten(run.config).items():
-            seen.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
+            seen.setdefault(key, set()).add(value if isinstance(value, str | int | float | bool) else repr(value))
     varied = [short(k) for k, values in seen.items() if len(values) > 1]
     return sorted(varied) + [m.name for m in METRICS]
 
