@@ -47,10 +47,10 @@ def short(key: str) -> str:
 def label(values: dict, *, keys: list[str] | None = None) -> str:
     """`lr=0.02 batch=5000`: values by their short names (all of them, or just `keys`)."""
     shown = keys if keys is not None else list(values)
-    return " ".join(f"{short(k)}={_number(values[k])}" for k in shown if k in values) or "base"
+    return " ".join(f"{short(k)}={number(values[k])}" for k in shown if k in values) or "base"
 
 
-def _number(value: object) -> object:
+def number(value: object) -> object:
     """A float to four significant digits (a search's sampled 0.08839874534247044 reads 0.0884); a grid's
     typed values are shorter than that already and unchanged."""
     return f"{value:.4g}" if isinstance(value, float) else value

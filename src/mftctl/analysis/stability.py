@@ -47,7 +47,7 @@ def last_blob_report(store: Store, run: Run) -> tuple[int, dict[str, Any]]:
     """The run's last epoch with a blob report, and the report; refused when there is none or it lacks the
     blob widths (measured before they were recorded)."""
     # an epoch's report may hold only condensation snapshots: a blob report is one with a blob count
-    measured = [e for e in reads.epochs(store, run.id) if e.diagnostics and e.n_clusters is not None]
+    measured = [e for e in reads.epochs(store, run.id) if e.diagnostics_json and e.n_clusters is not None]
     if not measured:
         raise MftctlError(
             f"run {run.id} has no blob report ({run.status}, {run.epochs_done} epochs); a stability report needs "

@@ -209,7 +209,7 @@ def _train(
             args = (optimizer, scheduler, data_gen, noise)
             _solved_epoch(config, sink, model, test, args, result)
         return result
-    rows = RowSnapshots(config, steps)
+    rows = RowSnapshots(config)
     if not done:
         rows.take(0, model)  # the initialisation
     with EpochTails(background=overlap_tails) as tails:
@@ -254,7 +254,7 @@ class RowSnapshots:
     """The encoder's rows (W1, b1) read every `diagnostics.condensation_every` steps over the first
     `condensation_steps` (none when it is 0), kept as host copies until their epoch's tail counts them."""
 
-    def __init__(self, config: ExperimentConfig, steps_per_epoch: int):
+    def __init__(self, config: ExperimentConfig):
         self.every = config.diagnostics.condensation_every
         self.last = config.diagnostics.condensation_steps
         self.taken: list[tuple[int, Any, Any]] = []
@@ -262,19 +262,12 @@ class RowSnapshots:
     def take(self, step: int, model: TwoLayerNet) -> None:
         if not self.every or step > self.last or step % self.every:
             return
-        with torch.no_grad():
-            self.taken.append((step, model.fc1.weight.detach().cpu().numpy().copy(), _encoder_bias(model)))
+        weight, bias = (p.detach().cpu().numpy().copy() for p in (model.fc1.weight, model.fc1.bias))
+        self.taken.append((step, weight, bias))
 
     def pop(self) -> list[tuple[int, Any, Any]]:
         taken, self.taken = self.taken, []
         return taken
-
-
-def _encoder_bias(model: TwoLayerNet) -> Any:
-    bias = model.fc1.bias
-    if bias is None:
-        return torch.zeros(model.fc1.weight.shape[0]).numpy()
-    return bias.detach().cpu().numpy().copy()
 
 
 def _epoch_record(

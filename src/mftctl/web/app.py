@@ -16,7 +16,6 @@ server's root (no host in them). Thumbnails are drawn on first request and cache
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -120,7 +119,7 @@ def _runs_page(store: Store, query: dict[str, str]) -> Any:
     keys = key_choices(store, listing)
     options = [{"label": k, "value": k} for k in keys]
     rows = runs_rows(store, runs=listing)
-    selected = [i for i in _ids(query.get("runs")) if any(r["id"] == i for r in rows)]
+    selected = set(_ids(query.get("runs")))  # ids no row has simply select nothing
     columns = [{"name": "blobs", "id": "thumb", "presentation": "markdown"}]
     shown = (*RUN_COLUMNS, *(short(k) for k in CONFIG_COLUMNS), "tags")
     columns += [
@@ -483,7 +482,3 @@ def _sweep_callbacks(app: Dash, store: Store) -> None:
         summary = summarize(store, reads.get_sweep(store, sweep_id), stability=False)
         row_values, col_values, grid = summary.pivot(rows, cols, metric)
         return charts.pivot_heatmap(row_values, col_values, grid, short(rows), short(cols), PIVOT_METRICS[metric])
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=str)

@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
+from ..short_names import number
 from .data import CURVES, Series
 
 DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
@@ -66,9 +67,9 @@ def overlay(series: list[Series], metric: str, colour_key: str | None, dash_key:
         dash = DASHES[dashes.index(str(s.keys.get(dash_key))) % len(DASHES)] if dash_key else "solid"
         name = s.label
         if colour_key:
-            name += f" · {colour_key} {_tick(s.keys.get(colour_key))}"
+            name += f" · {colour_key} {number(s.keys.get(colour_key))}"
         if dash_key:
-            name += f" · {dash_key} {_tick(s.keys.get(dash_key))}"
+            name += f" · {dash_key} {number(s.keys.get(dash_key))}"
         if s.spread is not None:
             upper = [
                 m + d if m is not None and d is not None else None for m, d in zip(s.values, s.spread, strict=True)
@@ -165,11 +166,6 @@ def run_curves(epochs: list[Any], references: dict[str, float] | None = None) ->
     return fig
 
 
-def _tick(value: Any) -> str:
-    """A key's value as an axis label: a searched float to 4 significant digits."""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def pivot_heatmap(
     rows: list[Any], columns: list[Any], grid: dict[tuple, Any], row_key: str, col_key: str, title: str
 ) -> go.Figure:
@@ -178,8 +174,8 @@ def pivot_heatmap(
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=[_tick(c) for c in columns],
-            y=[_tick(r) for r in rows],
+            x=[str(number(c)) for c in columns],
+            y=[str(number(r)) for r in rows],
             text=text,
             texttemplate="%{text}",
             colorscale=SCALE,
