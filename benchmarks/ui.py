@@ -8,7 +8,8 @@ by a real `mftctl ui`, measured in Debian's chromium through Playwright:
 Each is measured --repeats times (the first, cold, apart: it draws the page's thumbnails and warms the
 server). Prints the load average: these machines are shared.
 
-    python benchmarks/ui.py [--runs 1000] [--epochs 20] [--overlay 200] [--repeats 3]
+    python benchmarks/ui.py [--runs 1000] [--epochs 20] [--overlay 200] [--repeats 3] [--bulk]
+        [--against OTHER/src]   # another release's server, measured in turn with this one's
 """
 
 from __future__ import annotations
@@ -135,6 +136,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _serve(db: Path, src: Path | None) -> tuple[subprocess.Popen, str]:
+    """A real `mftctl ui` on a free port: this checkout's, or the one under `src` (another release's
+    src/ folder, to compare with)."""
+    port = _free_port()
+    env = dict(os.environ) | ({"PYTHONPATH": str(src)} if src else {})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mftctl", "ui", "--port", str(port), "--db", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    for _ in range(300):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    return server, f"http://127.0.0.1:{port}"
+
+
+def _measure(page, base: str, overlay: int) -> tuple[float, float]:
+    """(runs page ready, overlay of `overlay` runs drawn), in seconds."""
+    ids = ",".join(str(i) for i in range(1, overlay + 1))
+    lines = (
+        f"() => ((document.querySelector('#overlay .js-plotly-plot') || {{}}).data || [])"
+        f".filter(t => t.meta === 'run').length >= {overlay}"
+    )
+    t = time.perf_counter()
+    page.goto(base + "/")
+    page.wait_for_selector("#runs tbody tr:nth-child(3)", timeout=120_000)
+    ready = time.perf_counter() - t
+    t = time.perf_counter()
+    page.goto(f"{base}/?runs={ids}&colour=lr")
+    page.wait_for_function(lines, timeout=300_000)
+    return ready, time.perf_counter() - t
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1000)
@@ -143,57 +180,50 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--db", type=Path, help="reuse this store (built when missing)")
     parser.add_argument("--bulk", action="store_true", help="build the store in one transaction (10,000 runs)")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout's src/ folder (e.g. of `git worktree add /tmp/old REV`): its server measured "
+        "in turn with this one's, page for page, and the ratios printed",
+    )
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
     db = args.db or Path(tempfile.mkdtemp(prefix="mftctl-ui-bench-")) / "bench.db"
     if not db.exists():
         seconds = (build_bulk if args.bulk else build)(db, args.runs, args.epochs)
         print(f"store: {args.runs} runs × {args.epochs} epochs written in {seconds:.0f} s ({db})")
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mftctl", "ui", "--port", str(port), "--db", str(db)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    variants = {"this": None} | ({"against": args.against} if args.against else {})
+    servers = {name: _serve(db, src) for name, src in variants.items()}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     try:
-        for _ in range(300):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            runs_page, overlay = [], []
-            ids = ",".join(str(i) for i in range(1, args.overlay + 1))
-            lines = (
-                f"() => ((document.querySelector('#overlay .js-plotly-plot') || {{}}).data || [])"
-                f".filter(t => t.meta === 'run').length >= {args.overlay}"
-            )
-            for _ in range(args.repeats + 1):
-                t = time.perf_counter()
-                page.goto(base + "/")
-                page.wait_for_selector("#runs tbody tr:nth-child(3)", timeout=120_000)
-                runs_page.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                page.goto(f"{base}/?runs={ids}&colour=lr")
-                page.wait_for_function(lines, timeout=300_000)
-                overlay.append(time.perf_counter() - t)
+            for _ in range(args.repeats + 1):  # the two servers in turn: the machine's load falls on both
+                for name, (_, base) in servers.items():
+                    times[name].append(_measure(page, base, args.overlay))
             browser.close()
     finally:
-        server.terminate()
-        server.wait(60)
-    print(
-        f"runs page ready: cold {runs_page[0]:.2f} s, warm median {statistics.median(runs_page[1:]):.2f} s "
-        f"(of {args.runs} runs; target ≤ 1 s)"
-    )
-    print(
-        f"overlay of {args.overlay} runs drawn: cold {overlay[0]:.2f} s, warm median "
-        f"{statistics.median(overlay[1:]):.2f} s (target ≤ 2 s)"
-    )
+        for server, _ in servers.values():
+            server.terminate()
+            server.wait(60)
+    for name, measured in times.items():
+        ready, drawn = zip(*measured, strict=True)
+        who = "this checkout" if name == "this" else f"--against {args.against}"
+        print(
+            f"{who}: runs page ready cold {ready[0]:.2f} s, warm median {statistics.median(ready[1:]):.2f} s "
+            f"(of {args.runs} runs; target ≤ 1 s); overlay of {args.overlay} runs drawn cold {drawn[0]:.2f} s, "
+            f"warm median {statistics.median(drawn[1:]):.2f} s (target ≤ 2 s)"
+        )
+    if args.against:
+        mine, theirs = (list(zip(*times[n][1:], strict=True)) for n in ("this", "against"))
+        print(
+            "ratio (against / this, warm medians): runs page "
+            f"{statistics.median(theirs[0]) / statistics.median(mine[0]):.2f}×, overlay "
+            f"{statistics.median(theirs[1]) / statistics.median(mine[1]):.2f}×"
+        )
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -31,6 +31,13 @@ from .migrations import MIGRATION_NAMES
 from .snapshot import is_read_only, snapshot
 
 OPERATORS = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+CONTAINS = "contains"  # a filter's op of its own: the value's text holds this, in any case (not in `--where`)
+
+
+def _like(text: Any) -> str:
+    """A LIKE pattern for text anywhere in a value, its own % and _ taken literally."""
+    escaped = str(text).lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 @dataclass
@@ -176,12 +183,58 @@ class Catalog:
         desc: bool = False,
         filters: list[RunFilter] | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[RunView]:
-        """One query: WHERE from the filters, ORDER BY a column or config path (nulls last), LIMIT."""
+        """One query: WHERE from the filters, ORDER BY a column or config path (nulls last), LIMIT and
+        OFFSET (a page of the lab's runs table)."""
+        where, params = self._where(filters or [])
+        sql = "SELECT * FROM run" + where
+        direction = "DESC" if desc else "ASC"
+        if sort:
+            key, key_params = self.dialect.config_key(sort) if sort.startswith("$") else (sort, [])
+            sql += f" ORDER BY {key} IS NULL, {key} {direction}, id {direction}"
+            params += key_params * 2
+        else:
+            sql += " ORDER BY id DESC"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        if offset:
+            if not limit and self.location.is_sqlite:
+                sql += " LIMIT -1"  # SQLite takes an OFFSET only after a LIMIT (-1: none)
+            sql += " OFFSET ?"
+            params.append(offset)
+        views = [RunView(dict(row)) for row in self._rows(sql, params)]
+        self._attach_tags(views)
+        return views
+
+    def configs(self) -> Iterator[dict[str, Any]]:
+        """Every run's config (as stored now), read without the rest of its row."""
+        for row in self._rows("SELECT config_json FROM run"):
+            yield as_stored_now(json.loads(_first(row)))
+
+    def count_matching(self, filters: list[RunFilter]) -> int:
+        """How many runs the filters keep (the pages of the lab's runs table)."""
+        where, params = self._where(filters)
+        return _first(self._rows("SELECT count(*) FROM run" + where, params)[0])
+
+    def fingerprint(self) -> tuple[int, int]:
+        """(runs, highest id): changes when a run is added or removed, never as runs train. A run's config
+        never changes once recorded, so what is read from the configs alone can be kept until this does."""
+        row = self._rows("SELECT count(*) AS n, coalesce(max(id), 0) AS top FROM run")[0]
+        count, top = row.values() if isinstance(row, dict) else row
+        return int(count), int(top)
+
+    def _where(self, filters: list[RunFilter]) -> tuple[str, list[Any]]:
+        """The WHERE clause of the filters (all of them hold) and its bound values."""
         where: list[str] = []
         params: list[Any] = []
-        for f in filters or []:
+        for f in filters:
             if f.column == "tag":  # a run has the tag (=), or none of them (!=); a list: any of them
+                if f.op == CONTAINS:
+                    where.append("id IN (SELECT run_id FROM run_tag WHERE lower(tag) LIKE ? ESCAPE '\\')")
+                    params.append(_like(f.value))
+                    continue
                 tags = f.value if isinstance(f.value, list) else [f.value]
                 marks = ", ".join("?" * len(tags))
                 where.append(
@@ -195,7 +248,10 @@ class Catalog:
             else:
                 target, target_params = f.column, []
                 bind = partial(self._column_mark, f.column)
-            if isinstance(f.value, list):
+            if f.op == CONTAINS:  # text anywhere in the value, any case (the lab's table filter)
+                where.append(f"lower(CAST({target} AS TEXT)) LIKE ? ESCAPE '\\'")
+                params += target_params + [_like(f.value)]
+            elif isinstance(f.value, list):
                 bound = [bind(v) for v in f.value]
                 where.append(f"{target} {'NOT IN' if f.op == '!=' else 'IN'} ({', '.join(m for m, _ in bound)})")
                 params += target_params + [v for _, v in bound]
@@ -206,22 +262,7 @@ class Catalog:
                 mark, value = bind(f.value)
                 where.append(f"{target} {OPERATORS[f.op]} {mark}")
                 params += target_params + [value]
-        sql = "SELECT * FROM run"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        direction = "DESC" if desc else "ASC"
-        if sort:
-            key, key_params = self.dialect.config_key(sort) if sort.startswith("$") else (sort, [])
-            sql += f" ORDER BY {key} IS NULL, {key} {direction}, id {direction}"
-            params += key_params * 2
-        else:
-            sql += " ORDER BY id DESC"
-        if limit:
-            sql += " LIMIT ?"
-            params.append(limit)
-        views = [RunView(dict(row)) for row in self._rows(sql, params)]
-        self._attach_tags(views)
-        return views
+        return (" WHERE " + " AND ".join(where) if where else ""), params
 
     def _attach_tags(self, views: list[RunView]) -> None:
         """Each view's tags, in one query for all of them."""

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import flatten
+from ..config import default_value, flatten
 from ..errors import MftctlError
 from ..metrics import METRICS
-from ..runs.query import parse_where
+from ..runs.query import parse_where, resolve_key, sort_spec
 from ..short_names import short
 from ..status import RunStatus
 from ..store import reads
-from ..store.catalog import open_catalog
+from ..store.catalog import CONTAINS, Catalog, RunFilter, open_catalog
 from ..store.engine import Store
 
 # The curves a page can draw: an epoch column, its label, and whether its axis is logarithmic.
@@ -34,26 +37,114 @@ ACTIVE = (RunStatus.queued.value, RunStatus.running.value)
 # The runs table's columns: the run's own, then a few config keys by their short names.
 RUN_COLUMNS = ("id", "name", "status", "preset", "sweep", "seed", "epochs", "test_loss", "n_clusters", "separation")
 CONFIG_COLUMNS = ("training.learning_rate", "training.batch_size", "data.d", "model.hidden_size", "model.activation")
+# The columns the filter row reads as numbers (a bare `0.01` is = 0.01; in a text column, `contains`).
+NUMERIC_COLUMNS = frozenset(
+    ("id", "sweep", "seed", "epochs", "test_loss", "n_clusters", "separation")
+    + tuple(short(k) for k in CONFIG_COLUMNS if isinstance(default_value(k), int | float))
+)
 
 
-def listed(store: Store, where: list[str] | None = None) -> list[Any]:
-    """The runs as `mftctl list` reads them (one SQL query, newest first), but never settling a dead
-    worker's run as `list` does: the lab's pages only read."""
-    filters = [parse_where(w) for w in where or []]
+PAGE_SIZE = 25  # rows of the runs table per page: only these are read and sent
+# The runs table's columns that are not a `--where` key under their own name (query.resolve_key).
+TABLE_KEYS = {"tags": "tag"}
+# DataTable's filter operators (its filter row writes `{lr} > 0.01`, `{status} contains running`) -> ours.
+_TABLE_OPS = {
+    **{op: op for op in ("=", "!=", "<", "<=", ">", ">=")},
+    **{"eq": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="},
+    **dict.fromkeys(("contains", "icontains", "scontains", "datestartswith"), CONTAINS),
+}
+_TABLE_TERM = re.compile(
+    r"^\{(?P<key>[^{}]+)\}\s+(?P<op>is blank|is nil|[is]?(?:[a-z]+|[<>!=]=?))\s*(?P<value>.*?)\s*$"
+)
+
+
+@contextmanager
+def _catalog(store: Store) -> Iterator[Catalog]:
+    """The store's read-only catalog (one SQL query a listing), never settling a dead worker's run as
+    `list` does: the lab's pages only read."""
     catalog = open_catalog(store.location)
     if catalog is None:
         raise MftctlError(f"{store.location.shown} needs `mftctl db upgrade` before it can be browsed")
     try:
-        return catalog.list_runs(filters=filters)
+        yield catalog
     finally:
         catalog.close()
 
 
-def runs_rows(store: Store, where: list[str] | None = None, runs: list[Any] | None = None) -> list[dict[str, Any]]:
-    """Every run as a table row (newest first), `where` as `mftctl list --where` takes it (or the rows of
-    `runs`, a listing already read)."""
+def table_filters(where: list[str] | None = None, filter_query: str | None = None) -> list[RunFilter]:
+    """The runs table's filters: `mftctl list --where` terms, and its own filter row (DataTable's query:
+    terms joined by `&&`), both checked as `--where` checks them."""
+    filters = [parse_where(w) for w in where or []]
+    for term in (filter_query or "").split("&&"):
+        if term.strip():
+            filters.append(_table_term(term.strip()))
+    return filters
+
+
+def _table_term(term: str) -> RunFilter:
+    match = _TABLE_TERM.match(term)
+    if match is None:
+        raise MftctlError(f"cannot read the filter {term!r}; type a value, or an operator and a value (> 0.01)")
+    column, op, raw = match["key"], match["op"], match["value"]
+    if column == "thumb":
+        raise MftctlError("the blobs column cannot be filtered; filter by n_clusters or separation")
+    key = TABLE_KEYS.get(column, column)
+    value = raw.strip().strip("\"'`")
+    if op in ("is blank", "is nil"):
+        return parse_where(f"{key}=null")
+    if op not in _TABLE_OPS and op[1:] in _TABLE_OPS and op[0] in "is":
+        op = op[1:]  # i= (any case) and s= (case-sensitive) compare as = does
+    if op not in _TABLE_OPS:
+        raise MftctlError(f"the filter {term!r} uses {op!r}; use = != < <= > >= or contains")
+    if not value:
+        raise MftctlError(f"the filter {term!r} has no value; type one after {op}")
+    if _TABLE_OPS[op] == CONTAINS:
+        if key == "tag":
+            return RunFilter("tag", CONTAINS, value)
+        column_name, path = resolve_key(key)
+        return RunFilter(column_name or "config_json", CONTAINS, value, json_path=path)
+    return parse_where(f"{key}{_TABLE_OPS[op]}{value}")
+
+
+def table_sort(sort_by: list[dict[str, str]] | None) -> tuple[str | None, bool]:
+    """DataTable's sort_by (one column) as `list --sort` reads it; newest first without one, or for a
+    column no order is kept by (the thumbnails, the tags)."""
+    for spec in sort_by or []:
+        column = spec.get("column_id", "")
+        if column in ("thumb", "tags"):
+            continue
+        key, _ = sort_spec(column)
+        return key, spec.get("direction") == "desc"
+    return None, False
+
+
+@dataclass
+class RunsPage:
+    """One page of the runs table: its rows, and how many runs the filters keep."""
+
+    rows: list[dict[str, Any]]
+    matching: int
+    page: int
+    pages: int
+
+
+def runs_page(
+    store: Store, filters: list[RunFilter], sort: tuple[str | None, bool] = (None, False), page: int = 0
+) -> RunsPage:
+    """The rows of one page (PAGE_SIZE runs, sorted and filtered in the database): a store of 10,000 runs
+    sends 25 of them."""
+    with _catalog(store) as catalog:
+        matching = catalog.count_matching(filters)
+        pages = max(1, math.ceil(matching / PAGE_SIZE))
+        page = min(max(page, 0), pages - 1)
+        runs = catalog.list_runs(sort=sort[0], desc=sort[1], filters=filters, limit=PAGE_SIZE, offset=page * PAGE_SIZE)
+    return RunsPage(runs_rows(runs), matching, page, pages)
+
+
+def runs_rows(runs: list[Any]) -> list[dict[str, Any]]:
+    """Runs as table rows."""
     rows = []
-    for run in listed(store, where) if runs is None else runs:
+    for run in runs:
         config = flatten(run.config)
         row: dict[str, Any] = {
             "id": run.id,
@@ -85,15 +176,28 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return float(f"{value:.{digits}g}")
 
 
-def key_choices(store: Store, runs: list[Any] | None = None) -> list[str]:
+_VARIED: dict[str, tuple[tuple[int, int], list[str]]] = {}  # per store: (its fingerprint, its varied keys)
+
+
+def key_choices(store: Store) -> list[str]:
     """The keys a page can colour, dash or pivot by: the config keys that vary among the runs (short
-    names where they have one), then the run metrics. `runs`: a listing already read (one query less)."""
-    seen: dict[str, set[Any]] = {}
-    for run in listed(store) if runs is None else runs:
-        for key, value in flatten(run.config).items():
-            seen.setdefault(key, set()).add(value if isinstance(value, str | int | float | bool) else repr(value))
-    varied = [short(k) for k, values in seen.items() if len(values) > 1]
-    return sorted(varied) + [m.name for m in METRICS]
+    names where they have one), then the run metrics. Read from every run's config once, and again only
+    when a run has been added or removed (configs never change)."""
+    with _catalog(store) as catalog:
+        fingerprint = catalog.fingerprint()
+        known = _VARIED.get(store.location.shown)
+        if known is not None and known[0] == fingerprint:
+            varied = known[1]
+        else:
+            seen: dict[str, set[Any]] = {}
+            for config in catalog.configs():
+                for key, value in flatten(config).items():
+                    seen.setdefault(key, set()).add(
+                        value if isinstance(value, str | int | float | bool) else repr(value)
+                    )
+            varied = sorted(short(k) for k, values in seen.items() if len(values) > 1)
+            _VARIED[store.location.shown] = (fingerprint, varied)
+    return varied + [m.name for m in METRICS]
 
 
 @dataclass
