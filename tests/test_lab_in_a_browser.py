@@ -122,6 +122,9 @@ def _pages(base: str, runs_expected: int) -> None:
         # A run's page: its curves.
         page.goto(f"{base}/run/2")
         assert {t.get("name") for t in _plotted(page, "run-curves")} >= {"train_loss", "test_loss", "separation"}
+        blobs = "(document.querySelector('#run-trajectories .js-plotly-plot') || {}).data || []"
+        page.wait_for_function(f"() => ({blobs}).some(t => t.meta === 'blob')", timeout=300_000)  # its blobs tracked
+        _images_loaded(page, "#run-scatter")
         # Bad input: a clear page, and the server keeps serving.
         page.goto(f"{base}/run/999")
         page.wait_for_selector("#error")

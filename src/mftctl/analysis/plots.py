@@ -662,10 +662,19 @@ def plot_theory_surface(prediction, title: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_thumbnail(pairs: np.ndarray | None, blobs: list[dict[str, Any]] | None, caption: str, path: Path) -> Path:
-    """A small blob scatter for galleries and tables (`mftctl ui`): the pairs' density, a ring on each
-    measured blob's centre, and a caption; a run with no weights yet gets a card that says so."""
-    fig, ax = plt.subplots(figsize=(2.4, 2.4), dpi=80, layout="constrained")
+def plot_thumbnail(
+    pairs: np.ndarray | None,
+    blobs: list[dict[str, Any]] | None,
+    caption: str,
+    path: Path,
+    *,
+    mixture: dict[str, Any] | None = None,
+    inches: float = 2.4,
+) -> Path:
+    """A blob scatter for galleries and tables (`mftctl ui`): the pairs' density, a ring on each measured
+    blob's centre, and a caption; a run with no weights yet gets a card that says so. With a `mixture`
+    (the shape model `mftctl diagnose` fitted), its 1σ and 2σ ellipses per blob, as `plot` draws them."""
+    fig, ax = plt.subplots(figsize=(inches, inches), dpi=80, layout="constrained")
     if pairs is None or not len(_finite(pairs)):
         ax.text(0.5, 0.5, "no weights yet", ha="center", va="center", fontsize=9, color="#777777")
         ax.set_xticks([])
@@ -677,6 +686,10 @@ def plot_thumbnail(pairs: np.ndarray | None, blobs: list[dict[str, Any]] | None,
             centre = blob.get("centre")
             if centre is not None:
                 ax.scatter(*centre, s=90, facecolor="none", edgecolor="red", linewidth=1.2)
-        ax.tick_params(labelsize=6)
-    ax.set_title(caption, fontsize=8)
+        _ellipses(ax, mixture, blobs)
+        ax.tick_params(labelsize=6 if inches < 4 else 9)
+        if inches >= 4:
+            ax.set_xlabel(ENC_LABEL)
+            ax.set_ylabel(DEC_LABEL)
+    ax.set_title(caption, fontsize=8 if inches < 4 else 10)
     return _save(fig, path)

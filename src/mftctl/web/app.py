@@ -83,6 +83,13 @@ def build_app(store: Store) -> Dash:
         except MftctlError:
             abort(404)
 
+    @server.route("/scatter/<int:run_id>.png")
+    def _scatter(run_id: int) -> Any:
+        try:
+            return send_file(thumbnail(store, run_id, large=True), mimetype="image/png", max_age=60)
+        except MftctlError:
+            abort(404)
+
     app.layout = html.Div(
         [
             dcc.Location(id="url", refresh=False),
@@ -395,8 +402,11 @@ def _runs_callbacks(app: Dash, store: Store) -> None:
 
 
 def _run_page(store: Store, run_id: int) -> Any:
+    from ..analysis.trajectories import run_tracks
+
     run = reads.get_run(store, run_id)
     config = flatten(run.config)
+    epochs = reads.epochs(store, run.id)
     children = reads.children(store, run.id)
     checkpoints = reads.checkpoints(store, run.id)
     tags = reads.tags_of(store, [run.id]).get(run.id, [])
@@ -422,16 +432,18 @@ def _run_page(store: Store, run_id: int) -> Any:
                 ],
             ),
             dcc.Store(id="run-id", data=run.id),
-            _graph(id="run-curves", figure=charts.run_curves(reads.epochs(store, run.id), _references(run))),
+            _graph(id="run-curves", figure=charts.run_curves(epochs, _references(run))),
             html.Div(
                 [
-                    html.Img(src=f"/thumb/{run.id}.png", id="run-thumb", style={"height": "260px"}),
+                    html.Img(src=f"/scatter/{run.id}.png", id="run-scatter", style={"height": "416px"}),
                     _table("run", facts),
                 ],
                 style={"display": "flex", "gap": "24px", "alignItems": "flex-start"},
             ),
-            html.H4("children"),
-            _children(store, run, children),
+            html.H4("blob trajectories"),
+            _graph(id="run-trajectories", figure=charts.trajectories(run_tracks(epochs))),
+            html.H4("stage-2 children"),
+            _children(store, run, epochs, children),
             html.H4("checkpoints"),
             _table("checkpoint", [(c.epoch, f"{c.kind} · {c.bytes:,} bytes") for c in checkpoints])
             if checkpoints
@@ -453,23 +465,50 @@ def _references(run: Any) -> dict[str, float] | None:
     return {k: v["loss"] for k, v in refs.items() if isinstance(v, dict) and "loss" in v}
 
 
-def _children(store: Store, run: Any, children: list[Any]) -> Any:
+def _children(store: Store, run: Any, epochs: list[Any], children: list[Any]) -> Any:
+    """Each stage-2 method's children as `mftctl stage2 summary` reads them (stage2/summary.py: the gap to
+    the parent's loss at the checkpoint they were drawn from, and to the ceiling), then every child."""
     if not children:
         return html.P("none")
-    from ..stage2.summary import child_method
+    from ..stage2.summary import child_method, stored_summaries
 
-    rows = []
-    for c in children:
-        gap = None
-        if c.last_test_loss is not None and run.last_test_loss:
-            gap = f"{c.last_test_loss / run.last_test_loss - 1:+.1%}"
-        rows.append(
+    parts: list[Any] = []
+    summaries = stored_summaries(store, epochs, children)
+    if summaries:
+        header = ("method", "traces", "final test", "parent test", "gap", "vs ceiling", "reached parent")
+        rows = [
             (
-                dcc.Link(f"run {c.id}", href=f"/run/{c.id}"),
-                f"{child_method(c)} · {c.status} · test loss {fmt(c.last_test_loss)} · gap {gap or '-'}",
+                m.method,
+                f"{m.completed}/{m.traces}",
+                f"{fmt(m.final)} ± {fmt(m.final_std)}" if m.final_std is not None else fmt(m.final),
+                fmt(m.parent_loss),
+                fmt(m.gap),
+                "-" if m.gap_to_ceiling is None else f"{100 * m.gap_to_ceiling:+.1f}%",
+                f"{m.reached}/{m.completed}",
+            )
+            for m in summaries
+        ]
+        parts.append(
+            html.Table(
+                [html.Tr([html.Th(h, style={"paddingRight": "12px"}) for h in header])]
+                + [html.Tr([html.Td(v, style={"paddingRight": "12px"}) for v in row]) for row in rows],
+                className="stage2-table",
+                style={"fontSize": "13px"},
             )
         )
-    return _table("child", rows)
+    parts.append(
+        _table(
+            "child",
+            [
+                (
+                    dcc.Link(f"run {c.id}", href=f"/run/{c.id}"),
+                    f"{child_method(c)} · {c.status} · test loss {fmt(c.last_test_loss)}",
+                )
+                for c in children
+            ],
+        )
+    )
+    return html.Div(parts)
 
 
 def _table(kind: str, rows: list[tuple[Any, Any]]) -> html.Table:
@@ -494,17 +533,22 @@ def _table(kind: str, rows: list[tuple[Any, Any]]) -> html.Table:
 def _run_callbacks(app: Dash, store: Store) -> None:
     @app.callback(
         Output("run-curves", "figure"),
+        Output("run-trajectories", "figure"),
         Output("epochs-done", "children"),
         Output("run-loss", "children"),
         Input("tick", "n_intervals"),
         State("run-id", "data"),
     )
     def _live(tick, run_id):
+        from ..analysis.trajectories import run_tracks
+
         if run_id is None or not any_active(store, [run_id]):
             raise PreventUpdate
         run = reads.get_run(store, run_id)
+        epochs = reads.epochs(store, run_id)
         return (
-            charts.run_curves(reads.epochs(store, run_id), _references(run)),
+            charts.run_curves(epochs, _references(run)),
+            charts.trajectories(run_tracks(epochs)),
             f"{run.epochs_done}/{run.epochs_total}",
             fmt(run.last_test_loss),
         )

@@ -239,3 +239,34 @@ def search_history(trials: list[Any], objectives: list[str]) -> go.Figure:
         )
     fig.update_layout(height=360, margin={"l": 50, "r": 20, "t": 40, "b": 40})
     return fig
+
+
+def trajectories(tracks: list[Any]) -> go.Figure:
+    """Each blob followed through the epochs (analysis/trajectories.py): its centre's encoder and decoder
+    weights, its mass (log) and its width, one colour per blob, as `mftctl plot` draws them."""
+    titles = ("centre: encoder weight w₁", "centre: decoder weight w₂", "mass (share of pairs)", "width: σ of w₁")
+    fig = make_subplots(rows=1, cols=4, subplot_titles=titles, horizontal_spacing=0.06)
+    for k, track in enumerate(tracks):
+        colour = _cycle(k)
+        widths = [w[0] if w is not None else None for w in track.widths]
+        columns = ([c[0] for c in track.centres], [c[1] for c in track.centres], track.masses, widths)
+        for col, values in enumerate(columns, start=1):
+            fig.add_trace(
+                go.Scatter(
+                    x=track.epochs,
+                    y=values,
+                    mode="lines+markers",
+                    marker={"size": 4},
+                    line={"color": colour},
+                    name=f"blob {k}",
+                    legendgroup=f"blob {k}",
+                    showlegend=col == 1,
+                    meta="blob",
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_yaxes(type="log", row=1, col=3)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=300, margin={"t": 40, "b": 40, "l": 50, "r": 20}, legend={"orientation": "h", "y": -0.3})
+    return fig

@@ -6,10 +6,12 @@ checkpoints again gets a new thumbnail."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from ..store import reads
 from ..store.engine import Store
@@ -22,14 +24,18 @@ def cache_folder(store: Store) -> Path:
     return Path(tempfile.gettempdir()) / "mftctl-ui" / key
 
 
-def thumbnail(store: Store, run_id: int) -> Path:
-    """The PNG of run `run_id`'s blob scatter at its last checkpoint ("no weights yet" without one)."""
+def thumbnail(store: Store, run_id: int, *, large: bool = False) -> Path:
+    """The PNG of run `run_id`'s blob scatter at its last checkpoint ("no weights yet" without one).
+    `large`: the run page's, with the mixture's ellipses where `mftctl diagnose` has fitted that
+    checkpoint's (its stored analysis; the page never fits one, which would write to the store)."""
     from ..analysis.plots import plot_thumbnail
 
     run = reads.get_run(store, run_id)  # a StoreError (one line) for a run that does not exist
     checkpoints = reads.checkpoints(store, run.id)
     epoch = checkpoints[-1].epoch if checkpoints else None
-    path = cache_folder(store) / f"run-{run.id}-{'e' + str(epoch) if epoch is not None else 'none'}.png"
+    mixture = _stored_mixture(store, run.id, epoch) if large and epoch is not None else None
+    size = ("-large" if large else "") + ("-gmm" if mixture else "")
+    path = cache_folder(store) / f"run-{run.id}-{'e' + str(epoch) if epoch is not None else 'none'}{size}.png"
     if path.exists():
         return path
     with _DRAWING:
@@ -44,7 +50,21 @@ def thumbnail(store: Store, run_id: int) -> Path:
             report = next((e.diagnostics for e in reads.epochs(store, run.id) if e.epoch == epoch), None) or {}
             blobs = report.get("blobs")
         caption = f"run {run.id}" + (f" · epoch {epoch}" if epoch is not None else "")
+        if large:
+            caption += (
+                " · mixture from `mftctl diagnose`" if mixture else f" · `mftctl diagnose {run.id}` adds its mixture"
+            )
         partial = path.with_suffix(f".{os.getpid()}.tmp.png")
-        plot_thumbnail(pairs, blobs, caption, partial)
+        plot_thumbnail(pairs, blobs, caption, partial, mixture=mixture, inches=5.2 if large else 2.4)
         os.replace(partial, path)  # whole or absent: a page never loads half a file
     return path
+
+
+def _stored_mixture(store: Store, run_id: int, epoch: int) -> dict[str, Any] | None:
+    """The on-path mixture `mftctl diagnose` stored for this checkpoint, if it has analysed it."""
+    from ..analysis.diagnose import DIAGNOSIS_VERSION
+
+    stored = reads.get_diagnosis(store, run_id, epoch, DIAGNOSIS_VERSION)
+    if stored is None:
+        return None
+    return (json.loads(stored.result_json).get("on_path") or {}).get("gmm")
