@@ -73,6 +73,9 @@ def test_pages_sorts_and_filters_agree_with_the_runs_sorted_and_filtered_in_pyth
         assert expected, query  # each case keeps some runs and drops others
         assert len(expected) < len(runs), query
         assert _all_pages(store, table_filters(None, query), (None, False)) == expected, query
+    # Contains on a config key (a JSON path: jsonb's text on PostgreSQL carries quotes, SQLite's not).
+    assert runs_page(store, table_filters(None, "{activation} contains TANH")).matching == len(runs)
+    assert runs_page(store, table_filters(None, "{activation} contains relu")).matching == 0
     where_and_filter = table_filters(["status=failed"], "{lr} < 0.03")
     assert _all_pages(store, where_and_filter, (None, False)) == sorted(
         (r for r in runs if runs[r]["status"] == "failed" and runs[r]["lr"] < 0.03), reverse=True
