@@ -11,7 +11,7 @@ from helpers import SETS, invoke
 from mftctl.analysis.diagnose import DIAGNOSIS_VERSION
 from mftctl.analysis.trajectories import run_tracks
 from mftctl.store import open_store, reads
-from mftctl.web.app import _run_page
+from mftctl.web.run_page import layout as run_page
 from mftctl.web.thumbs import thumbnail
 
 
@@ -41,7 +41,7 @@ def test_a_runs_page_sums_its_children_draws_its_blob_tracks_and_its_mixture(iso
     assert invoke("stage2", 1, "--traces", 2, "--sampler", "iid").exit_code == 0
     store = open_store(str(isolated_db))
     try:
-        page = _run_page(store, 1)
+        page = run_page(store, 1)
         texts = _texts(page)
         # The children's row: 2 of 2 traces, their mean final loss and its gap to the parent's at the
         # checkpoint they were drawn from (the parent's last epoch here), computed here from the rows.

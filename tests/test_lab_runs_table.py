@@ -12,7 +12,7 @@ from mftctl.config_input import load_config
 from mftctl.errors import MftctlError
 from mftctl.runs.lifecycle import new_run
 from mftctl.store import reads, writes
-from mftctl.web.data import PAGE_SIZE, key_choices, runs_page, table_filters, table_sort
+from mftctl.web.data import PAGE_SIZE, key_choices, page_of_runs, table_filters, table_sort
 
 LRS = [0.001 * (1 + (7 * i) % 60) for i in range(60)]  # 60 runs, their lrs in a scrambled order
 
@@ -33,10 +33,10 @@ def _lab(store) -> dict[int, dict]:
 
 
 def _all_pages(store, filters, sort) -> list[int]:
-    first = runs_page(store, filters, sort, 0)
+    first = page_of_runs(store, filters, sort, 0)
     ids = [row["id"] for row in first.rows]
     for page in range(1, first.pages):
-        shown = runs_page(store, filters, sort, page)
+        shown = page_of_runs(store, filters, sort, page)
         assert shown.page == page and len(shown.rows) <= PAGE_SIZE
         ids += [row["id"] for row in shown.rows]
     assert len(ids) == first.matching
@@ -48,7 +48,7 @@ def test_pages_sorts_and_filters_agree_with_the_runs_sorted_and_filtered_in_pyth
     runs = _lab(store)
     # Newest first without an order; pages of 25 that cover every run once.
     assert _all_pages(store, [], (None, False)) == sorted(runs, reverse=True)
-    assert runs_page(store, [], (None, False), 0).pages == 3
+    assert page_of_runs(store, [], (None, False), 0).pages == 3
     # Sorted by a config key, both ways (ties by id); the header's sort_by as DataTable writes it.
     by_lr = sorted(runs, key=lambda r: (runs[r]["lr"], r))
     assert _all_pages(store, [], table_sort([{"column_id": "lr", "direction": "asc"}])) == by_lr
@@ -74,14 +74,14 @@ def test_pages_sorts_and_filters_agree_with_the_runs_sorted_and_filtered_in_pyth
         assert len(expected) < len(runs), query
         assert _all_pages(store, table_filters(None, query), (None, False)) == expected, query
     # Contains on a config key (a JSON path: jsonb's text on PostgreSQL carries quotes, SQLite's not).
-    assert runs_page(store, table_filters(None, "{activation} contains TANH")).matching == len(runs)
-    assert runs_page(store, table_filters(None, "{activation} contains relu")).matching == 0
+    assert page_of_runs(store, table_filters(None, "{activation} contains TANH")).matching == len(runs)
+    assert page_of_runs(store, table_filters(None, "{activation} contains relu")).matching == 0
     where_and_filter = table_filters(["status=failed"], "{lr} < 0.03")
     assert _all_pages(store, where_and_filter, (None, False)) == sorted(
         (r for r in runs if runs[r]["status"] == "failed" and runs[r]["lr"] < 0.03), reverse=True
     )
     # A page past the end is the last page.
-    last = runs_page(store, [], (None, False), 99)
+    last = page_of_runs(store, [], (None, False), 99)
     assert last.page == 2 and [row["id"] for row in last.rows] == sorted(runs, reverse=True)[50:]
 
 
@@ -97,7 +97,7 @@ def test_a_filter_that_cannot_be_read_says_why_in_one_line(store):
         ("lr > 1", "cannot read the filter"),
     ):
         with pytest.raises(MftctlError) as caught:
-            runs_page(store, table_filters(None, query))
+            page_of_runs(store, table_filters(None, query))
         assert fragment in str(caught.value) and "\n" not in str(caught.value), (query, caught.value)
 
 

@@ -128,7 +128,7 @@ class RunsPage:
     pages: int
 
 
-def runs_page(
+def page_of_runs(
     store: Store, filters: list[RunFilter], sort: tuple[str | None, bool] = (None, False), page: int = 0
 ) -> RunsPage:
     """The rows of one page (PAGE_SIZE runs, sorted and filtered in the database): a store of 10,000 runs
