@@ -22,10 +22,11 @@ def ui(
     ] = False,
     db: DbOption = None,
 ) -> None:
-    """The lab in a browser, read-only, on SQLite or PostgreSQL: runs sortable and filterable with their
-    blob thumbnails, their curves overlaid and coloured by any key (mean ± std over seeds on request), a
-    run's page, a sweep's pivot, parallel coordinates and gallery of blobs; pages of running runs update
-    on their own, and the URL holds the view. Needs `pip install 'mftctl\\[ui]'`. Ctrl-C stops it.
+    """The lab in a browser, read-only, on SQLite or PostgreSQL: runs paged, sorted and filtered in the
+    database with their blob thumbnails, their curves overlaid and coloured by any key (mean ± std over
+    seeds on request), a run's page (blob trajectories, its mixture, stage-2 children per method), a
+    sweep's pivot, parallel coordinates and gallery of blobs; pages of running runs update on their own,
+    and the URL holds the view. Needs `pip install 'mftctl\\[ui]'`. Ctrl-C stops it.
 
     Example: mftctl ui --port 8001   then open http://127.0.0.1:8001
     """
