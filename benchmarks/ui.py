@@ -31,9 +31,9 @@ from mftctl.status import RunStatus
 from mftctl.store import open_store, writes
 
 
-def build(db: Path, runs: int, epochs: int) -> float:
+def build(db: str, runs: int, epochs: int) -> float:
     started = time.perf_counter()
-    store = open_store(str(db))
+    store = open_store(db)
     rng = random.Random(0)
     for i in range(runs):
         lr = 10 ** rng.uniform(-3, -1)
@@ -79,13 +79,13 @@ def build(db: Path, runs: int, epochs: int) -> float:
     return time.perf_counter() - started
 
 
-def build_bulk(db: Path, runs: int, epochs: int) -> float:
+def build_bulk(db: str, runs: int, epochs: int) -> float:
     """The same synthetic store, written in bulk (one transaction of ORM rows, summary columns set
     directly) — for a 10,000-run store, whose row-by-row build would take a quarter of an hour here."""
     from mftctl.store.tables import Epoch, Run
 
     started = time.perf_counter()
-    store = open_store(str(db))
+    store = open_store(db)
     rng = random.Random(0)
     losses_of = ("train_loss", "train_loss_on", "train_loss_off", "test_loss", "test_loss_on", "test_loss_off")
     with store.write() as s:
@@ -130,13 +130,25 @@ def build_bulk(db: Path, runs: int, epochs: int) -> float:
     return time.perf_counter() - started
 
 
+def _has_runs(db: str) -> bool:
+    if "://" not in db and not Path(db).exists():
+        return False
+    from mftctl.store import reads
+
+    store = open_store(db)
+    try:
+        return reads.count_runs(store) > 0
+    finally:
+        store.close()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _serve(db: Path, src: Path | None) -> tuple[subprocess.Popen, str]:
+def _serve(db: str, src: Path | None) -> tuple[subprocess.Popen, str]:
     """A real `mftctl ui` on a free port: this checkout's, or the one under `src` (another release's
     src/ folder, to compare with)."""
     port = _free_port()
@@ -178,7 +190,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--overlay", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--db", type=Path, help="reuse this store (built when missing)")
+    parser.add_argument(
+        "--db", help="reuse this store: a file or a postgresql:// URL (the runs are written when it has none)"
+    )
     parser.add_argument("--bulk", action="store_true", help="build the store in one transaction (10,000 runs)")
     parser.add_argument(
         "--against",
@@ -188,8 +202,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
-    db = args.db or Path(tempfile.mkdtemp(prefix="mftctl-ui-bench-")) / "bench.db"
-    if not db.exists():
+    db = args.db or str(Path(tempfile.mkdtemp(prefix="mftctl-ui-bench-")) / "bench.db")
+    if not _has_runs(db):
         seconds = (build_bulk if args.bulk else build)(db, args.runs, args.epochs)
         print(f"store: {args.runs} runs × {args.epochs} epochs written in {seconds:.0f} s ({db})")
     variants = {"this": None} | ({"against": args.against} if args.against else {})

@@ -104,7 +104,11 @@ def layout(store: Store, query: dict[str, str]) -> Any:
                 markdown_options={"link_target": "_self"},
                 style_cell={"fontSize": "13px", "textAlign": "right", "padding": "2px 6px"},
                 style_cell_conditional=[{"if": {"column_id": "thumb"}, "width": "90px"}],
-                css=[{"selector": "td[data-dash-column=thumb] img", "rule": "height: 72px"}],
+                css=[
+                    {"selector": "td[data-dash-column=thumb] img", "rule": "height: 72px"},
+                    # A word filters in any case (the database's LIKE on lower()): no case toggle to offer.
+                    {"selector": ".dash-filter--case", "rule": "display: none"},
+                ],
             ),
         ]
     )
