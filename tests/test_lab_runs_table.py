@@ -110,3 +110,12 @@ def test_the_keys_to_colour_by_follow_the_runs_added(store):
     assert {"lr", "h"} <= set(varied)  # hidden_size by its short name
     stored = {flatten(r.config)["model.hidden_size"] for r in reads.runs_by_id(store, reads.run_ids(store))}
     assert len(stored) == 2
+
+
+def test_a_shared_url_with_odd_values_opens_the_runs_page(store):
+    from mftctl.web import runs_page
+
+    add_run(store, lr=0.01)
+    for query in ({"runs": "¹,1", "page": "²"}, {"runs": "x,,1", "page": "-3", "sort": "nope"}, {"filter": "{lr} >"}):
+        page = runs_page.layout(store, query)  # superscripts are digits to str.isdigit, not to int()
+        assert page is not None

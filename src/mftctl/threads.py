@@ -62,7 +62,7 @@ class ThreadPolicy:
 def _whole(name: str, value: str, *, low: int = 1, high: int = MAX_THREADS) -> int:
     """A whole number from an environment variable, or a one-line refusal naming it and the way out."""
     text = value.strip()
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not text.isdecimal() or not low <= int(text) <= high:
         raise ConfigError(
             f"{name}={value!r} is not a whole number of threads from {low} to {high}; "
             f"unset it (`unset {name}`) or set it like {name}=2"
@@ -103,7 +103,7 @@ def _tightest(folder: Path, top: Path, quota_of: Callable[[Path], tuple[str, str
     here = folder
     while True:
         pair = quota_of(here)
-        if pair is not None and pair[0].lstrip("-").isdigit() and pair[1].isdigit():
+        if pair is not None and pair[0].lstrip("-").isdecimal() and pair[1].isdecimal():
             cpus = quota_cpus(int(pair[0]), int(pair[1]))  # v1's -1 and v2's "max": no limit
             if cpus is not None:
                 found.append(cpus)

@@ -92,7 +92,7 @@ def resolve_runs(db: str | None, refs: list[str]) -> list[int]:
     runs have it."""
     from ..store import reads
 
-    names = [r for r in refs if not r.strip().lstrip("+-").isdigit()]
+    names = [r for r in refs if not r.strip().lstrip("+-").isdecimal()]
     found: dict[str, list[int]] = {}
     if names:
         from ..store import open_settled

@@ -39,7 +39,7 @@ def find_garbage(store: Store) -> Garbage:
     if not store.runs_dir.exists():
         return garbage
     for folder in sorted(store.runs_dir.iterdir()):
-        if not (folder.is_dir() and folder.name.isdigit()):
+        if not (folder.is_dir() and folder.name.isdecimal()):
             continue
         # Only a folder this store made is its garbage: an unmarked one may belong to another database
         # that shared the folder before runs folders were named after databases.

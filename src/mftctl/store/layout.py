@@ -75,7 +75,7 @@ def checkpoint_files(store: Store, run_id: int) -> list[tuple[int | None, Path]]
         if prefix not in ("epoch", "weights"):
             continue
         digits = rest.split(".")[0]
-        found.append((int(digits) if digits.isdigit() else None, path))
+        found.append((int(digits) if digits.isdecimal() else None, path))
     return found
 
 

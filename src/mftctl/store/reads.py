@@ -21,7 +21,7 @@ def row_id(value: object, what: str = "run") -> int:
     """An id as the database binds it, from any integral value — int, numpy.int64 (a loop over a pandas
     frame gives those), a string of digits — or a one-line refusal. Never a membership test over a range:
     for a type that is not int that walks all 2**64 numbers."""
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("+-").isdecimal():
         return int(value.strip())
     lister = "mftctl sweep list" if what == "sweep" else "mftctl list"
     refusal = StoreError(f"{what} id {value!r} is not a whole number; give an id as `{lister}` shows it")
@@ -162,7 +162,7 @@ def find_sweep(store: Store, name: str) -> Sweep | None:
 def sweep_by_ref(store: Store, ref: str | int) -> Sweep:
     """A sweep by its id (digits) or its name (the latest sweep of that name, as running its file again
     resumes it), or a one-line StoreError naming the way out."""
-    if isinstance(ref, int) or str(ref).strip().lstrip("+-").isdigit():
+    if isinstance(ref, int) or str(ref).strip().lstrip("+-").isdecimal():
         return get_sweep(store, int(ref))
     sweep = find_sweep(store, str(ref))
     if sweep is None:

@@ -32,7 +32,7 @@ from .parts import graph, labelled
 
 
 def _ids(text: str | None) -> list[int]:
-    return [int(part) for part in (text or "").split(",") if part.strip().isdigit()]
+    return [int(part) for part in (text or "").split(",") if part.strip().isdecimal()]
 
 
 def layout(store: Store, query: dict[str, str]) -> Any:
@@ -40,7 +40,7 @@ def layout(store: Store, query: dict[str, str]) -> Any:
     where, filter_query = query.get("where", ""), query.get("filter", "")
     sort_by = _sort_by(query.get("sort"))
     selected = sorted(set(_ids(query.get("runs"))))  # ids no run has simply select nothing
-    page = int(query["page"]) - 1 if query.get("page", "").isdigit() else 0
+    page = int(query["page"]) - 1 if query.get("page", "").isdecimal() else 0
     try:
         first = page_of_runs(store, table_filters(_terms(where), filter_query), table_sort(sort_by), page)
         problem = ""
