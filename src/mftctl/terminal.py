@@ -44,3 +44,10 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
+
+
+def fmt_pm(mean: Any, std: Any, digits: int = 4) -> str:
+    """A mean ± its spread, as every table shows one: the mean to `digits`, the spread to 2 ("-": none)."""
+    if mean is None:
+        return "-"
+    return fmt(mean, digits) + (f" ± {fmt(std, 2)}" if std is not None else "")

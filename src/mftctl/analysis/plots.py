@@ -129,16 +129,15 @@ def plot_diagnostics(curves: Sequence[Curve], title: str, path: Path) -> Path:
 
 def plot_trajectories(tracks: Sequence[Any], title: str, path: Path) -> Path:
     """Each blob's centre (both weights), mass and width against the epoch: one colour per blob track."""
+    from .trajectories import PANELS
+
     fig, axes = plt.subplots(1, 4, figsize=(18, 4), layout="constrained")
-    labels = ("centre: encoder weight w₁", "centre: decoder weight w₂", "mass (share of pairs)", "width: σ of w₁")
     for k, track in enumerate(tracks):
         colour = plt.cm.tab10(k % 10)
-        centres = np.asarray(track.centres, dtype=float)
-        widths = np.asarray([w[0] if w is not None else np.nan for w in track.widths], dtype=float)
-        series = (centres[:, 0], centres[:, 1], np.asarray(track.masses, dtype=float), widths)
-        for ax, values in zip(axes, series, strict=True):
-            ax.plot(track.epochs, values, marker="o", markersize=3, color=colour, label=f"blob {k}")
-    for ax, label in zip(axes, labels, strict=True):
+        for ax, values in zip(axes, track.panels(), strict=True):
+            line = np.asarray(values, dtype=float)  # an unknown width (None) is a gap in its line
+            ax.plot(track.epochs, line, marker="o", markersize=3, color=colour, label=f"blob {k}")
+    for ax, label in zip(axes, PANELS, strict=True):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(label)

@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 
+# What a track is drawn as, panel by panel (`plot`'s trajectories.png and the lab's run page): Track.panels.
+PANELS = ("centre: encoder weight w₁", "centre: decoder weight w₂", "mass (share of pairs)", "width: σ of w₁")
+
 
 @dataclass
 class Track:
@@ -25,6 +28,11 @@ class Track:
         self.masses.append(blob["mass"])
         width = blob.get("width")  # reports from before widths were recorded have none
         self.widths.append(tuple(width) if width is not None else None)
+
+    def panels(self) -> tuple[list[float], list[float], list[float], list[float | None]]:
+        """The values of each of PANELS per epoch: centre w₁, centre w₂, mass, width in w₁ (None unknown)."""
+        widths = [w[0] if w is not None else None for w in self.widths]
+        return [c[0] for c in self.centres], [c[1] for c in self.centres], self.masses, widths
 
 
 def blob_tracks(reports: list[tuple[int, dict[str, Any]]]) -> list[Track]:

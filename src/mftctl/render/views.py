@@ -16,7 +16,7 @@ from rich.text import Text
 
 from ..config import flatten
 from ..status import RunStatus
-from ..terminal import fmt, plain, safe
+from ..terminal import fmt, fmt_pm, plain, safe
 
 if TYPE_CHECKING:
     from ..analysis.sweep_summary import CellSummary, SweepSummary
@@ -456,8 +456,8 @@ def stage2_summary_table(parent: Run, summaries) -> Table:
         table.add_row(
             m.method,
             f"{m.completed}/{m.traces}",
-            _pm(m.final, m.final_std),
-            _pm(m.best, m.best_std),
+            fmt_pm(m.final, m.final_std),
+            fmt_pm(m.best, m.best_std),
             fmt(m.parent_loss),
             fmt(m.gap),
             fmt(m.ceiling),
@@ -487,12 +487,6 @@ def sweep_plan_table(spec, plans) -> Table:
             plan.action,
         )
     return table
-
-
-def _pm(mean, std, digits: int = 4) -> str:
-    if mean is None:
-        return "-"
-    return fmt(mean, digits) + (f" ± {fmt(std, 2)}" if std is not None else "")
 
 
 # What `sweep show` hides first on a narrow terminal; the cell, its seeds, its loss and separation stay.
@@ -558,13 +552,13 @@ def _cells_table(summary: SweepSummary, hidden: frozenset[str]) -> Table:
             safe(c.short_label) + (" [dim](reference)[/]" if c.is_reference else ""),
             str(c.seeds),
             str(c.completed),
-            _pm(c.test_loss, c.test_loss_std),
-            _pm(c.train_seconds, c.train_seconds_std, 3),
+            fmt_pm(c.test_loss, c.test_loss_std),
+            fmt_pm(c.train_seconds, c.train_seconds_std, 3),
             "-" if c.speedup is None else f"{c.speedup:.2f}×",
             fmt(c.n_clusters, 2) + (OLD_MARK if c.old_blob_method else ""),
-            _pm(c.separation, c.separation_std, 3),
+            fmt_pm(c.separation, c.separation_std, 3),
             fmt(c.silhouette, 3),
-            f"{_pm(c.formed_epoch, c.formed_epoch_std, 3)} ({c.formed}/{c.completed})" if c.completed else "-",
+            f"{fmt_pm(c.formed_epoch, c.formed_epoch_std, 3)} ({c.formed}/{c.completed})" if c.completed else "-",
             _stability_cell(c),
         )
         table.add_row(*itertools.compress(cells, shown))
@@ -730,7 +724,7 @@ def stability_view(stability, cell=None) -> Group:
             str(b.index) + (" (centre)" if b.index == 0 else ""),
             f"{b.runs}/{report.runs}",
             _pm_pair(b.centre, b.centre_std),
-            _pm(b.mass, b.mass_std, 3),
+            fmt_pm(b.mass, b.mass_std, 3),
             _pm_pair(b.width, b.width_std),
             fmt(b.drift, 2),
             fmt(b.mass_cv, 2),

@@ -244,13 +244,12 @@ def search_history(trials: list[Any], objectives: list[str]) -> go.Figure:
 def trajectories(tracks: list[Any]) -> go.Figure:
     """Each blob followed through the epochs (analysis/trajectories.py): its centre's encoder and decoder
     weights, its mass (log) and its width, one colour per blob, as `mftctl plot` draws them."""
-    titles = ("centre: encoder weight w₁", "centre: decoder weight w₂", "mass (share of pairs)", "width: σ of w₁")
-    fig = make_subplots(rows=1, cols=4, subplot_titles=titles, horizontal_spacing=0.06)
+    from ..analysis.trajectories import PANELS
+
+    fig = make_subplots(rows=1, cols=4, subplot_titles=PANELS, horizontal_spacing=0.06)
     for k, track in enumerate(tracks):
         colour = _cycle(k)
-        widths = [w[0] if w is not None else None for w in track.widths]
-        columns = ([c[0] for c in track.centres], [c[1] for c in track.centres], track.masses, widths)
-        for col, values in enumerate(columns, start=1):
+        for col, values in enumerate(track.panels(), start=1):
             fig.add_trace(
                 go.Scatter(
                     x=track.epochs,

@@ -37,6 +37,8 @@ ACTIVE = (RunStatus.queued.value, RunStatus.running.value)
 # The runs table's columns: the run's own, then a few config keys by their short names.
 RUN_COLUMNS = ("id", "name", "status", "preset", "sweep", "seed", "epochs", "test_loss", "n_clusters", "separation")
 CONFIG_COLUMNS = ("training.learning_rate", "training.batch_size", "data.d", "model.hidden_size", "model.activation")
+# Every column of the runs table after its thumbnail, as a row of runs_rows names them.
+TABLE_COLUMNS = (*RUN_COLUMNS, *(short(k) for k in CONFIG_COLUMNS), "tags")
 # The columns the filter row reads as numbers (a bare `0.01` is = 0.01; in a text column, `contains`).
 NUMERIC_COLUMNS = frozenset(
     ("id", "sweep", "seed", "epochs", "test_loss", "n_clusters", "separation")

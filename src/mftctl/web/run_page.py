@@ -12,11 +12,9 @@ from dash.exceptions import PreventUpdate
 from ..config import flatten
 from ..store import reads
 from ..store.engine import Store
-from ..terminal import fmt
+from ..terminal import fmt, fmt_pm
 from . import charts
-from .data import (
-    any_active,
-)
+from .data import any_active
 from .parts import facts, graph
 
 
@@ -99,7 +97,7 @@ def _children(store: Store, run: Any, epochs: list[Any], children: list[Any]) ->
             (
                 m.method,
                 f"{m.completed}/{m.traces}",
-                f"{fmt(m.final)} ± {fmt(m.final_std)}" if m.final_std is not None else fmt(m.final),
+                fmt_pm(m.final, m.final_std),
                 fmt(m.parent_loss),
                 fmt(m.gap),
                 "-" if m.gap_to_ceiling is None else f"{100 * m.gap_to_ceiling:+.1f}%",

@@ -11,15 +11,13 @@ from dash import Dash, Input, Output, State, dash_table, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from ..errors import MftctlError
-from ..short_names import short
 from ..store.engine import Store
 from . import charts
 from .data import (
-    CONFIG_COLUMNS,
     CURVES,
     NUMERIC_COLUMNS,
     PAGE_SIZE,
-    RUN_COLUMNS,
+    TABLE_COLUMNS,
     RunsPage,
     any_active,
     key_choices,
@@ -48,8 +46,7 @@ def layout(store: Store, query: dict[str, str]) -> Any:
         first, problem = page_of_runs(store, []), f"where: {exc}"
         where, filter_query, sort_by = "", "", []
     columns = [{"name": "blobs", "id": "thumb", "presentation": "markdown"}]
-    shown = (*RUN_COLUMNS, *(short(k) for k in CONFIG_COLUMNS), "tags")
-    columns += [_column(c) for c in shown]
+    columns += [_column(c) for c in TABLE_COLUMNS]
     return html.Div(
         [
             html.Div(
@@ -131,7 +128,7 @@ def _triggers(ctx: Any) -> set[str]:
 
 def _sort_by(sort: str | None) -> list[dict[str, str]]:
     """`?sort=-test_loss` as DataTable's sort_by."""
-    if not sort or sort.lstrip("-") not in (*RUN_COLUMNS, *(short(k) for k in CONFIG_COLUMNS)):
+    if not sort or sort.lstrip("-") not in TABLE_COLUMNS or sort.lstrip("-") == "tags":  # no order by tags
         return []
     return [{"column_id": sort.lstrip("-"), "direction": "desc" if sort.startswith("-") else "asc"}]
 
